@@ -1,0 +1,56 @@
+//! Decode stage: a video file and a sampling spec in, clips of RGB frames with timestamps out.
+//!
+//! Promises: frames are chosen by presentation timestamp (never by packet or frame counter),
+//! are upright as a player shows them (display-matrix rotation applied), and the decoder is
+//! drained after the last packet so the final frames are reachable. No tch types in here.
+
+mod convert;
+mod sample;
+mod video;
+
+pub use sample::{plan_clips, ClipPlan, SamplingSpec};
+pub use video::{probe, Video, SEEK_AHEAD};
+
+use serde::Serialize;
+
+/// What `vidcls probe` prints and what every prediction record carries about its source.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct VideoMeta {
+    pub container: String,
+    pub codec: String,
+    /// Display size, after rotation.
+    pub width: u32,
+    pub height: u32,
+    /// Clockwise rotation in degrees a player applies: 0, 90, 180 or 270.
+    pub rotation: i32,
+    pub avg_fps: Option<f64>,
+    pub nominal_fps: Option<f64>,
+    /// Seconds from the first frame's timestamp to the end of the last one.
+    pub duration: f64,
+    /// Frame count the container states, if it does.
+    pub frame_count: Option<u64>,
+    /// Frames actually decoded (only with `--count`).
+    pub decoded_frames: Option<u64>,
+    pub pix_fmt: String,
+    /// Estimated seconds between keyframes (from the packets near the start).
+    pub keyframe_interval: Option<f64>,
+}
+
+/// One RGB24 frame, rows packed (`data.len() == width * height * 3`), upright.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+    /// Presentation time in seconds relative to the stream's first frame.
+    pub time: f64,
+}
+
+/// The frames of one clip, one per planned time.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub plan: ClipPlan,
+    pub frames: Vec<Frame>,
+    /// How many trailing frames repeat the last real frame because the video ended.
+    pub padded: usize,
+}

@@ -1,0 +1,691 @@
+//! FFmpeg side of the decode stage: open, seek, decode, pick frames by presentation time.
+//!
+//! Frame for a time `t` (seconds from the stream's first frame): the frame a player shows at
+//! `t`, i.e. the last decoded frame whose presentation time is `<= t + eps`, where `eps` is half
+//! a tick of the stream's time base plus 1 µs (timestamps are rounded to ticks, so a frame stamped
+//! within half a tick of `t` counts as being at `t`; with a 1 ms time base, 2/30 s still takes
+//! frame 2 stamped 67 ms). A `t` before the first frame takes the first frame. A `t` at or past
+//! the end of the last frame (its timestamp plus its duration) takes the last frame and counts as
+//! padding.
+//!
+//! Reading is forward-only between seeks: a clip whose first time lies more than
+//! [`SEEK_AHEAD`] seconds beyond the decoded position (and whose keyframe lies beyond it too), or
+//! before it, seeks to the keyframe at or before that time; if the first frame decoded there is
+//! already later than the time, it seeks further back, down to the start. After the last packet
+//! the decoder is drained, so the final frames are reachable.
+
+use super::convert::{display_rotation, normalise_rotation, RgbConverter};
+use super::{Clip, ClipPlan, Frame, VideoMeta};
+use anyhow::{bail, Context as _, Result};
+use ffmpeg_next::codec::context::Context as AvCodecContext;
+use ffmpeg_next::codec::packet::side_data::Type as AvSideDataType;
+use ffmpeg_next::decoder::Video as AvDecoder;
+use ffmpeg_next::error::EAGAIN;
+use ffmpeg_next::ffi;
+use ffmpeg_next::format::context::Input as AvInput;
+use ffmpeg_next::format::stream::Disposition;
+use ffmpeg_next::frame::Video as AvFrame;
+use ffmpeg_next::media::Type as AvMediaType;
+use ffmpeg_next::{Error as AvError, Packet as AvPacket, Rational};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// Seek forward only when the target is more than this many seconds past the decoded position;
+/// closer targets are reached faster by decoding on.
+pub const SEEK_AHEAD: f64 = 2.0;
+
+/// Packets and seconds `probe` reads from the start to estimate the keyframe interval.
+const KEYFRAME_SCAN_PACKETS: usize = 3000;
+const KEYFRAME_SCAN_SECONDS: f64 = 60.0;
+
+/// Consecutive decoder errors after which a stream counts as undecodable rather than damaged.
+const MAX_ERRORS_IN_A_ROW: usize = 1000;
+
+/// Sets libav's own logging to quiet once per process: what matters reaches the user through
+/// our errors and warnings instead.
+fn init_ffmpeg() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        // Registration is a no-op on FFmpeg >= 5; an error here would resurface at open.
+        let _ = ffmpeg_next::init();
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
+    });
+}
+
+/// A decoded picture with its presentation interval in seconds from the stream's start.
+struct Decoded {
+    frame: AvFrame,
+    time: f64,
+    end: f64,
+}
+
+/// Demuxer and decoder of the chosen stream, plus the stream's timing.
+struct Source {
+    input: AvInput,
+    decoder: AvDecoder,
+    stream: usize,
+    /// Seconds per time-base tick.
+    tick: f64,
+    /// The stream's first timestamp in ticks (0 when unknown).
+    start_pts: i64,
+}
+
+/// An opened video: demuxer, decoder and the stream's metadata.
+pub struct Video {
+    path: PathBuf,
+    threads: usize,
+    meta: VideoMeta,
+    warnings: Vec<String>,
+    src: Source,
+    /// Tolerance when comparing frame timestamps with wanted times (see the module docs).
+    eps: f64,
+    /// Duration assumed for a frame that states none: one frame at the native rate.
+    frame_step: f64,
+    /// The frame shown at the last wanted time, and its RGB once converted.
+    held: Option<Decoded>,
+    held_rgb: Option<Frame>,
+    /// The next frame after `held`, decoded to learn where `held` ends.
+    ahead: Option<Decoded>,
+    /// Time of the last frame the decoder returned (for frames without timestamps).
+    last_time: Option<f64>,
+    /// Decoding began at the stream's start (not after a seek into the middle).
+    at_start: bool,
+    eof_sent: bool,
+    drained: bool,
+    corrupt_packets: usize,
+    read_error: Option<String>,
+    converter: RgbConverter,
+}
+
+impl Video {
+    /// Opens the best video stream of `path` with FFmpeg's automatic thread count.
+    pub fn open(path: &Path) -> Result<Video> {
+        Video::open_with_threads(path, 0)
+    }
+
+    /// Opens the best video stream of `path`; `threads` decoder threads (0 = one per core),
+    /// frame and slice threading both on.
+    pub fn open_with_threads(path: &Path, threads: usize) -> Result<Video> {
+        init_ffmpeg();
+        let src = open_source(path, threads)?;
+        let meta = read_meta(&src);
+        Ok(Video {
+            path: path.to_path_buf(),
+            threads,
+            eps: 0.5 * src.tick + 1e-6,
+            frame_step: 1.0 / native_fps(&meta),
+            meta,
+            warnings: Vec::new(),
+            src,
+            held: None,
+            held_rgb: None,
+            ahead: None,
+            last_time: None,
+            at_start: true,
+            eof_sent: false,
+            drained: false,
+            corrupt_packets: 0,
+            read_error: None,
+            converter: RgbConverter::default(),
+        })
+    }
+
+    pub fn meta(&self) -> &VideoMeta {
+        &self.meta
+    }
+
+    /// Average frame rate used when the spec gives none.
+    pub fn native_fps(&self) -> f64 {
+        native_fps(&self.meta)
+    }
+
+    /// Decodes the frames a plan asks for, seeking to the keyframe before it when that is ahead.
+    ///
+    /// Times should not decrease within a plan (those of [`super::plan_clips`] never do); a time
+    /// earlier than the frame already passed costs a seek back.
+    pub fn read_clip(&mut self, plan: &ClipPlan) -> Result<Clip> {
+        let mut frames = Vec::with_capacity(plan.times.len());
+        let mut padded = 0;
+        for &t in &plan.times {
+            let t = if t.is_finite() { t.max(0.0) } else { 0.0 };
+            self.position(t)?;
+            let (frame, pad) = self.frame_at(t)?;
+            padded += usize::from(pad);
+            frames.push(frame);
+        }
+        self.refresh_warnings();
+        Ok(Clip {
+            plan: plan.clone(),
+            frames,
+            padded,
+        })
+    }
+
+    /// Non-fatal problems met so far (corrupt packets skipped, ...).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Presentation times (seconds) of every frame, decoded from the start in display order.
+    /// Costs a full decode; meant for checks and diagnostics.
+    pub fn frame_times(&mut self) -> Result<Vec<f64>> {
+        self.rewind()?;
+        let mut times = Vec::new();
+        while let Some(d) = self.next_frame()? {
+            times.push(d.time);
+        }
+        self.refresh_warnings();
+        Ok(times)
+    }
+
+    /// Makes sure decoding can go forward from here to the frame for `t`, seeking if that is
+    /// behind us or far ahead.
+    fn position(&mut self, t: f64) -> Result<()> {
+        let eps = self.eps;
+        let behind = match (&self.held, &self.ahead) {
+            (Some(h), _) => h.time > t + eps,
+            (None, Some(a)) => !self.at_start && a.time > t + eps,
+            (None, None) => !self.at_start,
+        };
+        if behind {
+            return self.seek(t);
+        }
+        if self.drained {
+            return Ok(());
+        }
+        let pos = match (&self.ahead, &self.held) {
+            (Some(d), _) | (None, Some(d)) => d.time,
+            (None, None) => 0.0,
+        };
+        if t - pos <= SEEK_AHEAD {
+            return Ok(());
+        }
+        match self.keyframe_before(t) {
+            // Seeking would land behind where we are: decoding on is cheaper.
+            Some(k) if k <= pos + eps => Ok(()),
+            _ => self.seek(t),
+        }
+    }
+
+    /// Time of the indexed keyframe at or before `t`, when the demuxer has an index.
+    fn keyframe_before(&mut self, t: f64) -> Option<f64> {
+        let ts = self.src.start_pts + (t / self.src.tick).floor() as i64;
+        // SAFETY: the stream index is valid for this input, and the returned entry, if any,
+        // is read before any other call can change the index.
+        unsafe {
+            let st = *(*self.src.input.as_ptr()).streams.add(self.src.stream);
+            let entry =
+                ffi::avformat_index_get_entry_from_timestamp(st, ts, ffi::AVSEEK_FLAG_BACKWARD);
+            if entry.is_null() || (*entry).timestamp == ffi::AV_NOPTS_VALUE {
+                None
+            } else {
+                Some(((*entry).timestamp - self.src.start_pts) as f64 * self.src.tick)
+            }
+        }
+    }
+
+    /// Seeks to the keyframe at or before `t`, further back while the first frame decoded there
+    /// is later than `t`, and to the start as a last resort. Leaves that first frame in `ahead`.
+    fn seek(&mut self, t: f64) -> Result<()> {
+        let mut back = 0.0;
+        loop {
+            let target = t - back;
+            if target <= 0.0 {
+                return self.rewind();
+            }
+            let ts = self.src.start_pts + (target / self.src.tick).floor() as i64;
+            // SAFETY: a valid, open input and stream index; timestamps in that stream's base.
+            let ret = unsafe {
+                ffi::avformat_seek_file(
+                    self.src.input.as_mut_ptr(),
+                    self.src.stream as i32,
+                    i64::MIN,
+                    ts,
+                    ts,
+                    0,
+                )
+            };
+            if ret < 0 {
+                return self.rewind();
+            }
+            self.reset(false);
+            match self.next_frame()? {
+                Some(d) if d.time <= t + self.eps => {
+                    self.ahead = Some(d);
+                    return Ok(());
+                }
+                _ => back = if back == 0.0 { 1.0 } else { back * 2.0 },
+            }
+        }
+    }
+
+    /// Goes back to the stream's first frame: a seek to its start, or reopening the file where
+    /// the demuxer cannot seek.
+    fn rewind(&mut self) -> Result<()> {
+        // SAFETY: a valid, open input and stream index.
+        let ret = unsafe {
+            ffi::av_seek_frame(
+                self.src.input.as_mut_ptr(),
+                self.src.stream as i32,
+                self.src.start_pts,
+                ffi::AVSEEK_FLAG_BACKWARD,
+            )
+        };
+        if ret < 0 {
+            self.src = open_source(&self.path, self.threads)?;
+        }
+        self.reset(true);
+        Ok(())
+    }
+
+    /// Forgets decoded frames and decoder state after a seek.
+    fn reset(&mut self, at_start: bool) {
+        self.src.decoder.flush();
+        self.held = None;
+        self.held_rgb = None;
+        self.ahead = None;
+        self.last_time = None;
+        self.at_start = at_start;
+        self.eof_sent = false;
+        self.drained = false;
+    }
+
+    /// Decodes forward to the frame shown at `t`; returns it in RGB and whether it is padding.
+    fn frame_at(&mut self, t: f64) -> Result<(Frame, bool)> {
+        loop {
+            if let Some(next) = &self.ahead {
+                // The first frame also answers times before it (reached only at the start).
+                if self.held.is_none() || next.time <= t + self.eps {
+                    self.held = self.ahead.take();
+                    self.held_rgb = None;
+                    continue;
+                }
+                break;
+            }
+            if self.drained {
+                break;
+            }
+            self.ahead = self.next_frame()?;
+        }
+        let Some(held) = &self.held else {
+            self.refresh_warnings();
+            bail!(
+                "{}: no decodable video frames{}",
+                self.path.display(),
+                self.problem_summary()
+            );
+        };
+        let padded = self.ahead.is_none() && self.drained && t > held.end - self.eps;
+        if self.held_rgb.is_none() {
+            let (data, width, height) = self
+                .converter
+                .convert(&held.frame, self.meta.rotation)
+                .with_context(|| format!("{}: frame at {:.3} s", self.path.display(), held.time))?;
+            self.held_rgb = Some(Frame {
+                width,
+                height,
+                data,
+                time: held.time,
+            });
+        }
+        let frame = self
+            .held_rgb
+            .clone()
+            .context("internal error: no converted frame")?;
+        Ok((frame, padded))
+    }
+
+    /// The decoder's next frame in presentation order, reading packets as needed; `None` once
+    /// drained. Packets the decoder rejects are skipped and counted.
+    fn next_frame(&mut self) -> Result<Option<Decoded>> {
+        let mut errors_in_row = 0;
+        loop {
+            let mut frame = AvFrame::empty();
+            match self.src.decoder.receive_frame(&mut frame) {
+                Ok(()) => return Ok(Some(self.stamp(frame))),
+                Err(AvError::Eof) => {
+                    self.drained = true;
+                    return Ok(None);
+                }
+                Err(AvError::Other { errno }) if errno == EAGAIN => {}
+                Err(_) => {
+                    self.corrupt_packets += 1;
+                    errors_in_row += 1;
+                    if errors_in_row > MAX_ERRORS_IN_A_ROW {
+                        bail!("{}: the decoder keeps failing", self.path.display());
+                    }
+                    continue;
+                }
+            }
+            if self.eof_sent {
+                // Drained but the decoder did not say so: nothing more will come.
+                self.drained = true;
+                return Ok(None);
+            }
+            if !self.feed() {
+                errors_in_row += 1;
+                if errors_in_row > MAX_ERRORS_IN_A_ROW {
+                    bail!("{}: the decoder keeps failing", self.path.display());
+                }
+            } else {
+                errors_in_row = 0;
+            }
+        }
+    }
+
+    /// Sends the next packet of our stream to the decoder, or end-of-stream after the last one.
+    /// Returns false when the packet was rejected (counted as corrupt).
+    fn feed(&mut self) -> bool {
+        loop {
+            let mut packet = AvPacket::empty();
+            match packet.read(&mut self.src.input) {
+                Ok(()) => {
+                    if packet.stream() != self.src.stream {
+                        continue;
+                    }
+                    return match self.src.decoder.send_packet(&packet) {
+                        Ok(()) => true,
+                        Err(_) => {
+                            self.corrupt_packets += 1;
+                            false
+                        }
+                    };
+                }
+                // The demuxer resyncs past damaged data.
+                Err(AvError::InvalidData) => continue,
+                Err(AvError::Eof) => {}
+                Err(e) => self.read_error = Some(e.to_string()),
+            }
+            // End of input (or an unreadable rest, treated as the end): drain the decoder.
+            let _ = self.src.decoder.send_eof();
+            self.eof_sent = true;
+            return true;
+        }
+    }
+
+    /// Gives a decoded frame its time: best-effort timestamp, else pts, else one frame after the
+    /// previous; never earlier than the previous frame and never before 0.
+    fn stamp(&mut self, frame: AvFrame) -> Decoded {
+        let tick = self.src.tick;
+        let time = match frame.timestamp().or(frame.pts()) {
+            Some(ts) => (ts.saturating_sub(self.src.start_pts)) as f64 * tick,
+            None => self.last_time.map_or(0.0, |t| t + self.frame_step),
+        };
+        let time = time.max(self.last_time.unwrap_or(0.0)).max(0.0);
+        let duration = frame.packet().duration;
+        let duration = if duration > 0 {
+            duration as f64 * tick
+        } else {
+            self.frame_step
+        };
+        self.last_time = Some(time);
+        Decoded {
+            frame,
+            time,
+            end: time + duration,
+        }
+    }
+
+    /// Reads the packets near the start (keyframe interval) and, with `count`, decodes all.
+    fn scan(&mut self, count: bool) -> Result<(Option<f64>, Option<u64>)> {
+        self.rewind()?;
+        let tick = self.src.tick;
+        let start_pts = self.src.start_pts;
+        let mut key_times = Vec::new();
+        let mut first_time = None;
+        let mut packets = 0usize;
+        let mut collecting = true;
+        let mut frames = 0u64;
+        let mut frame = AvFrame::empty();
+        loop {
+            let mut packet = AvPacket::empty();
+            match packet.read(&mut self.src.input) {
+                Ok(()) => {}
+                Err(AvError::InvalidData) => continue,
+                Err(AvError::Eof) => break,
+                Err(e) => {
+                    self.read_error = Some(e.to_string());
+                    break;
+                }
+            }
+            if packet.stream() != self.src.stream {
+                continue;
+            }
+            if collecting {
+                packets += 1;
+                let time = packet
+                    .pts()
+                    .or(packet.dts())
+                    .map(|ts| ts.saturating_sub(start_pts) as f64 * tick);
+                if let Some(time) = time {
+                    let first = *first_time.get_or_insert(time);
+                    if packet.is_key() {
+                        key_times.push(time);
+                    }
+                    collecting = time - first < KEYFRAME_SCAN_SECONDS;
+                }
+                collecting &= packets < KEYFRAME_SCAN_PACKETS;
+            }
+            if !count {
+                if collecting {
+                    continue;
+                }
+                break;
+            }
+            if self.src.decoder.send_packet(&packet).is_err() {
+                self.corrupt_packets += 1;
+            }
+            frames += self.count_frames(&mut frame);
+        }
+        if count {
+            let _ = self.src.decoder.send_eof();
+            frames += self.count_frames(&mut frame);
+        }
+        self.reset(false);
+        self.refresh_warnings();
+        key_times.sort_by(f64::total_cmp);
+        let interval = match (key_times.first(), key_times.last()) {
+            (Some(a), Some(b)) if key_times.len() > 1 && b > a => {
+                Some((b - a) / (key_times.len() - 1) as f64)
+            }
+            _ => None,
+        };
+        Ok((interval, count.then_some(frames)))
+    }
+
+    /// Receives every frame the decoder has ready; returns how many.
+    fn count_frames(&mut self, frame: &mut AvFrame) -> u64 {
+        let mut n = 0;
+        loop {
+            match self.src.decoder.receive_frame(frame) {
+                Ok(()) => n += 1,
+                Err(AvError::Eof) => return n,
+                Err(AvError::Other { errno }) if errno == EAGAIN => return n,
+                Err(_) => self.corrupt_packets += 1,
+            }
+        }
+    }
+
+    /// Text for an error about missing frames: corrupt packets and read errors met on the way.
+    fn problem_summary(&self) -> String {
+        if self.warnings.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.warnings.join("; "))
+        }
+    }
+
+    fn refresh_warnings(&mut self) {
+        self.warnings.clear();
+        if self.corrupt_packets > 0 {
+            let n = self.corrupt_packets;
+            self.warnings.push(format!(
+                "skipped {n} corrupt packet{}",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(e) = &self.read_error {
+            self.warnings
+                .push(format!("read error, treated as the end of the file: {e}"));
+        }
+    }
+}
+
+/// Metadata of one file; `count` decodes every frame to count them.
+pub fn probe(path: &Path, count: bool) -> Result<VideoMeta> {
+    let mut video = Video::open(path)?;
+    let (keyframe_interval, decoded) = video.scan(count)?;
+    let mut meta = video.meta.clone();
+    meta.keyframe_interval = keyframe_interval;
+    meta.decoded_frames = decoded;
+    Ok(meta)
+}
+
+/// The average rate, else the nominal one, else 30.
+fn native_fps(meta: &VideoMeta) -> f64 {
+    meta.avg_fps.or(meta.nominal_fps).unwrap_or(30.0)
+}
+
+/// Opens the demuxer and the decoder of the best video stream.
+fn open_source(path: &Path, threads: usize) -> Result<Source> {
+    let shown = path.display();
+    if !path.exists() {
+        bail!("cannot open video {shown}: no such file");
+    }
+    let input = ffmpeg_next::format::input(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open video {shown}: {e} (not a readable video?)"))?;
+    let stream = input
+        .streams()
+        .best(AvMediaType::Video)
+        .with_context(|| format!("{shown}: no video stream"))?;
+    if stream.disposition().contains(Disposition::ATTACHED_PIC) {
+        bail!("{shown}: no video stream (only a cover picture)");
+    }
+    let index = stream.index();
+    let time_base = stream.time_base();
+    let tick = rational(time_base).filter(|t| *t > 0.0).unwrap_or(1e-6);
+    let start_pts = match stream.start_time() {
+        ffi::AV_NOPTS_VALUE => 0,
+        s => s,
+    };
+    let mut ctx = AvCodecContext::from_parameters(stream.parameters())
+        .with_context(|| format!("{shown}: cannot read the video stream's parameters"))?;
+    // SAFETY: plain fields of a codec context that is not open yet.
+    unsafe {
+        let raw = ctx.as_mut_ptr();
+        (*raw).thread_count = i32::try_from(threads).unwrap_or(0);
+        (*raw).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
+    }
+    let mut opening = ctx.decoder();
+    opening.set_packet_time_base(time_base);
+    let codec = opening.id().name();
+    let decoder = opening
+        .video()
+        .with_context(|| format!("{shown}: cannot open a decoder for {codec} video"))?;
+    Ok(Source {
+        input,
+        decoder,
+        stream: index,
+        tick,
+        start_pts,
+    })
+}
+
+/// A rational as f64, `None` when it is 0/x, x/0 or negative.
+fn rational(r: Rational) -> Option<f64> {
+    (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r))
+}
+
+/// The stream's metadata as `probe` reports it (keyframe interval and decoded count come later).
+fn read_meta(src: &Source) -> VideoMeta {
+    let input = &src.input;
+    let Some(stream) = input.stream(src.stream) else {
+        return VideoMeta {
+            container: input.format().name().to_string(),
+            codec: String::new(),
+            width: 0,
+            height: 0,
+            rotation: 0,
+            avg_fps: None,
+            nominal_fps: None,
+            duration: 0.0,
+            frame_count: None,
+            decoded_frames: None,
+            pix_fmt: String::new(),
+            keyframe_interval: None,
+        };
+    };
+    let rotation = stream_rotation(&stream);
+    let (mut width, mut height) = (src.decoder.width(), src.decoder.height());
+    if rotation % 180 != 0 {
+        std::mem::swap(&mut width, &mut height);
+    }
+    let pix_fmt = src
+        .decoder
+        .format()
+        .descriptor()
+        .map_or_else(|| "unknown".to_string(), |d| d.name().to_string());
+    VideoMeta {
+        container: input.format().name().to_string(),
+        codec: src.decoder.id().name().to_string(),
+        width,
+        height,
+        rotation,
+        avg_fps: rational(stream.avg_frame_rate()),
+        nominal_fps: rational(stream.rate()),
+        duration: stream_duration(input, &stream, src.tick, src.start_pts),
+        frame_count: u64::try_from(stream.frames()).ok().filter(|n| *n > 0),
+        decoded_frames: None,
+        pix_fmt,
+        keyframe_interval: None,
+    }
+}
+
+/// Seconds from the stream's first timestamp to its end: the stream's own duration, else the
+/// container's less the stream's offset into it; 0 when neither is known.
+fn stream_duration(
+    input: &AvInput,
+    stream: &ffmpeg_next::Stream,
+    tick: f64,
+    start_pts: i64,
+) -> f64 {
+    let own = stream.duration();
+    if own > 0 && own != ffi::AV_NOPTS_VALUE {
+        return own as f64 * tick;
+    }
+    let total = input.duration();
+    if total <= 0 || total == ffi::AV_NOPTS_VALUE {
+        return 0.0;
+    }
+    let time_base = f64::from(ffi::AV_TIME_BASE);
+    // SAFETY: reading a plain field of an open format context.
+    let container_start = unsafe { (*input.as_ptr()).start_time };
+    let container_start = if container_start == ffi::AV_NOPTS_VALUE {
+        0.0
+    } else {
+        container_start as f64 / time_base
+    };
+    let offset = (start_pts as f64 * tick - container_start).max(0.0);
+    (total as f64 / time_base - offset).max(0.0)
+}
+
+/// Clockwise display rotation of a stream: its display matrix, else the legacy `rotate` tag.
+fn stream_rotation(stream: &ffmpeg_next::Stream) -> i32 {
+    for side in stream.side_data() {
+        if side.kind() == AvSideDataType::DisplayMatrix {
+            let data = side.data();
+            if data.len() >= 36 {
+                let mut matrix = [0i32; 9];
+                for (m, bytes) in matrix.iter_mut().zip(data.chunks_exact(4)) {
+                    *m = i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                }
+                return display_rotation(&matrix);
+            }
+        }
+    }
+    stream
+        .metadata()
+        .get("rotate")
+        .and_then(|r| r.trim().parse::<f64>().ok())
+        .map_or(0, normalise_rotation)
+}

@@ -1,0 +1,15 @@
+//! vidcls: label what happens in videos with 3D-CNN action-recognition models.
+//!
+//! Three stages: [`decode`] (FFmpeg: video -> clips of RGB frames), [`model`] (libtorch:
+//! clips -> scores) and [`report`] (typed results -> text, JSON, JSON Lines, CSV), joined by
+//! [`pipeline`]; [`app`] is the command line on top.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod inputs;
+pub mod model;
+pub mod pipeline;
+pub mod report;
+pub mod version;

@@ -1,0 +1,136 @@
+//! Model config: the one source of truth for how a model wants its input (`configs/NAME.json`).
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Resize {
+    /// Resize to exactly (height, width), ignoring aspect ratio (torchvision's R(2+1)D recipe).
+    Exact { height: u32, width: u32 },
+    /// Resize so the shorter side is `size`, keeping aspect ratio.
+    ShortSide { size: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Frames are sampled at this rate (None: the video's own rate).
+    pub fps: Option<f64>,
+    /// Every `stride`-th frame at that rate.
+    pub stride: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Weights {
+    /// `kinetics400`, `file:NAME`, `random-init:seed=N`, `trained:...`.
+    pub source: String,
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub name: String,
+    pub architecture: String,
+    /// Class names in output order; or read from `labels_file` (relative to the config).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_file: Option<String>,
+    /// Name of the label set (e.g. `kinetics400`, `motion8`).
+    pub label_set: String,
+    /// Frames per clip the model was trained with.
+    pub frames: usize,
+    /// Fewest frames the architecture accepts.
+    pub min_frames: usize,
+    /// Whether longer clips than `frames` work (global pooling over time, no fixed-size head).
+    pub variable_frames: bool,
+    pub sampling: Sampling,
+    pub resize: Resize,
+    /// Square centre crop side after resizing.
+    pub crop: u32,
+    /// Per-channel mean and std applied after scaling pixels to `[0, value_scale]`.
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
+    /// 1.0 scales 8-bit pixels to [0, 1]; 255.0 keeps them 0..255.
+    #[serde(default = "one")]
+    pub value_scale: f64,
+    /// Always `NCTHW` for the models exported here.
+    pub input_layout: String,
+    /// TorchScript file, relative to the config's directory or `models/`.
+    pub file: String,
+    pub torch_version: String,
+    pub weights: Weights,
+    #[serde(default)]
+    pub parameters: Option<u64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl ModelConfig {
+    /// Parses a config file and loads its labels; `labels_file` is resolved next to it.
+    pub fn from_file(path: &Path) -> Result<ModelConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read model config {}", path.display()))?;
+        let mut cfg = Self::from_json(&text)
+            .with_context(|| format!("invalid model config {}", path.display()))?;
+        if cfg.labels.is_empty() {
+            if let Some(file) = &cfg.labels_file {
+                let lp = path.parent().unwrap_or(Path::new(".")).join(file);
+                let text = std::fs::read_to_string(&lp)
+                    .with_context(|| format!("cannot read label file {}", lp.display()))?;
+                cfg.labels = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
+        }
+        cfg.validate()
+            .with_context(|| format!("invalid model config {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    pub fn from_json(text: &str) -> Result<ModelConfig> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.labels.is_empty() {
+            bail!("no labels (neither `labels` nor a readable `labels_file`)");
+        }
+        if self.frames == 0 || self.min_frames == 0 || self.min_frames > self.frames {
+            bail!(
+                "frames {} / min_frames {} are inconsistent",
+                self.frames,
+                self.min_frames
+            );
+        }
+        if self.sampling.stride == 0 {
+            bail!("sampling.stride must be at least 1");
+        }
+        if self.std.iter().any(|s| *s <= 0.0) {
+            bail!("std values must be positive");
+        }
+        if self.input_layout != "NCTHW" {
+            bail!(
+                "input_layout {:?} is not supported (only NCTHW)",
+                self.input_layout
+            );
+        }
+        Ok(())
+    }
+
+    /// Where the TorchScript file is: next to the config, else in `models_dir`.
+    pub fn model_path(&self, config_dir: &Path, models_dir: &Path) -> PathBuf {
+        let beside = config_dir.join(&self.file);
+        if beside.exists() {
+            beside
+        } else {
+            models_dir.join(&self.file)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Shared helpers: paths, fixture videos made with the ffmpeg CLI, the Python environment.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The built `vidcls` binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vidcls"))
+}
+
+/// The Python of scripts/setup.sh's environment (VIDCLS_PYTHON overrides).
+pub fn python() -> Command {
+    let py = std::env::var_os("VIDCLS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(
+        py.exists(),
+        "{} missing: run scripts/setup.sh",
+        py.display()
+    );
+    Command::new(py)
+}
+
+/// A scratch directory under target/, unique per test name, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = root().join("target/test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A directory shared by tests for fixtures that are costly to make; made once per run.
+pub fn shared_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = root().join("target/test-fixtures");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// Runs a command, panicking with its stderr if it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `ffmpeg -y -v error ARGS...`, panicking on failure.
+pub fn ffmpeg(args: &[&str]) {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-y", "-nostdin", "-v", "error"]).args(args);
+    run_ok(&mut cmd);
+}

@@ -1,0 +1,8 @@
+//! vidcls's integration tests: one binary (every extra test binary links libtorch again).
+
+mod support;
+
+mod cli;
+mod decode;
+mod models;
+mod motion;
