@@ -185,3 +185,129 @@ fn parse_crops(s: &str) -> Result<u8, String> {
         _ => Err(format!("{s:?} crops: use 1 or 3")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn predict(args: &[&str]) -> Result<PredictArgs, clap::Error> {
+        let mut all = vec!["vidcls", "predict"];
+        all.extend(args);
+        match Cli::try_parse_from(all)?.command {
+            Command::Predict(p) => Ok(p),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn command_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn predict_defaults() {
+        let p = predict(&["a.mp4"]).unwrap();
+        assert_eq!(p.format, Format::Text);
+        assert_eq!(p.top_k, 5);
+        assert_eq!((p.clips, p.crops, p.batch_size), (1, 1, 8));
+        assert_eq!(p.device, "auto");
+        assert_eq!(p.precision, Precision::Fp32);
+        assert_eq!(p.aggregate, Aggregate::Prob);
+        assert!(p.model.is_none() && p.output.is_none() && !p.resume && !p.timeline);
+    }
+
+    #[test]
+    fn predict_flags() {
+        let p = predict(&[
+            "-m",
+            "r2plus1d_18",
+            "-f",
+            "jsonl",
+            "-k",
+            "3",
+            "-o",
+            "x.jsonl",
+            "--resume",
+            "--clips",
+            "10",
+            "--crops",
+            "3",
+            "--frames",
+            "32",
+            "--fps",
+            "7.5",
+            "--stride",
+            "2",
+            "--aggregate",
+            "logit",
+            "-b",
+            "4",
+            "--precision",
+            "bf16",
+            "-j",
+            "3",
+            "--shard",
+            "2/4",
+            "-L",
+            "--all-scores",
+            "-q",
+            "--device",
+            "cuda:1",
+            "a",
+            "b",
+        ])
+        .unwrap();
+        assert_eq!(p.model.as_deref(), Some("r2plus1d_18"));
+        assert_eq!(
+            (p.format, p.top_k, p.clips, p.crops),
+            (Format::Jsonl, 3, 10, 3)
+        );
+        assert_eq!((p.frames, p.fps, p.stride), (Some(32), Some(7.5), Some(2)));
+        assert_eq!(
+            (p.aggregate, p.batch_size, p.precision),
+            (Aggregate::Logit, 4, Precision::Bf16)
+        );
+        assert_eq!((p.threads, p.shard.as_deref()), (Some(3), Some("2/4")));
+        assert!(p.resume && p.follow && p.all_scores && p.quiet);
+        assert_eq!(p.inputs.len(), 2);
+        assert_eq!(p.device, "cuda:1");
+        let t = predict(&["--timeline", "--window", "2", "--hop", "1", "v"]).unwrap();
+        assert!(t.timeline && t.window == 2.0 && t.hop == Some(1.0));
+    }
+
+    #[test]
+    fn predict_rejects_bad_flags() {
+        for bad in [
+            vec![],
+            vec!["--crops", "2", "a"],
+            vec!["--top-k", "0", "a"],
+            vec!["--clips", "0", "a"],
+            vec!["-f", "xml", "a"],
+            vec!["--resume", "a"],
+            vec!["--window", "3", "a"],
+            vec!["--precision", "int8", "a"],
+            vec!["-b", "0", "a"],
+        ] {
+            assert!(predict(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn other_subcommands() {
+        let c = Cli::try_parse_from(["vidcls", "probe", "--count", "x.mp4"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Probe(ProbeArgs { count: true, .. })
+        ));
+        let c = Cli::try_parse_from(["vidcls", "models", "--json"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Models(ModelsArgs { json: true })
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["vidcls", "version"]).unwrap().command,
+            Command::Version
+        ));
+    }
+}

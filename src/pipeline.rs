@@ -13,8 +13,8 @@ use indicatif::ProgressBar;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tch::Tensor;
 
@@ -164,6 +164,37 @@ fn prepare(
     })
 }
 
+/// Keeps decode workers at most `window` inputs ahead of the model runner, so the runner's
+/// reorder buffer (and memory) stays bounded even behind one slow video.
+struct Gate {
+    frontier: Mutex<usize>,
+    moved: Condvar,
+    window: usize,
+}
+
+impl Gate {
+    fn new(window: usize) -> Gate {
+        Gate {
+            frontier: Mutex::new(0),
+            moved: Condvar::new(),
+            window,
+        }
+    }
+    fn wait_for(&self, index: usize, stop: &AtomicBool) {
+        let mut f = self.frontier.lock().unwrap_or_else(|e| e.into_inner());
+        while index >= *f + self.window && !stop.load(Ordering::Relaxed) {
+            f = self.moved.wait(f).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+    fn advance(&self, to: usize) {
+        *self.frontier.lock().unwrap_or_else(|e| e.into_inner()) = to;
+        self.moved.notify_all();
+    }
+    fn open_all(&self) {
+        self.advance(usize::MAX / 2);
+    }
+}
+
 /// A video whose views are in the model queue.
 struct InFlight {
     prep: Prepared,
@@ -257,6 +288,7 @@ pub fn run(
     };
 
     let cfg = Arc::new(model.config.clone());
+    let gate = Arc::new(Gate::new(s.threads.max(1) * 2 + 2));
     let mut stats = Stats {
         inputs: jobs.len(),
         ..Stats::default()
@@ -270,25 +302,28 @@ pub fn run(
                 dec_tx.clone(),
                 cfg.clone(),
             );
-            let out_tx = out_tx.clone();
+            let gate = gate.clone();
             std::thread::Builder::new()
                 .name(format!("decode-{w}"))
                 .spawn_scoped(scope, move || {
                     while !stop.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { break };
-                        let sent = match job {
-                            Ok(path) => tx.send(prepare(i, path, &cfg, s)).is_ok(),
-                            Err(e) => out_tx.send((i, vec![Record::Err(e.clone())])).is_ok(),
+                        gate.wait_for(i, &stop);
+                        let msg = match job {
+                            Ok(path) => prepare(i, path, &cfg, s),
+                            Err(e) => Decoded::Err(i, e.clone()),
                         };
-                        if !sent {
+                        if tx.send(msg).is_err() {
                             break;
                         }
                     }
                 })?;
         }
         drop(dec_tx);
-        run_model(dec_rx, model, s, &out_tx, &mut stats, &progress);
+        run_model(dec_rx, model, s, &out_tx, &mut stats, &progress, &gate);
+        stop.store(true, Ordering::Relaxed);
+        gate.open_all();
         Ok(())
     });
     drop(out_tx);
@@ -305,7 +340,8 @@ pub fn run(
     Ok(stats)
 }
 
-/// The model runner: batches views across videos up to `batch_size` per forward pass.
+/// The model runner. Views enter the queue in input order and go through the model in batches
+/// of exactly `batch_size` (the last one excepted), so results do not depend on thread timing.
 fn run_model(
     rx: Receiver<Decoded>,
     model: &Model,
@@ -313,10 +349,13 @@ fn run_model(
     out: &SyncSender<(usize, Vec<Record>)>,
     stats: &mut Stats,
     progress: &ProgressBar,
+    gate: &Gate,
 ) {
     // (video index, unit, view, tensor) waiting for a forward pass
     let mut queue: VecDeque<(usize, usize, usize, Tensor)> = VecDeque::new();
     let mut flight: HashMap<usize, InFlight> = HashMap::new();
+    let mut ready: BTreeMap<usize, Decoded> = BTreeMap::new();
+    let mut next_in = 0usize;
     let mut open = true;
     let finish = |flight: &mut HashMap<usize, InFlight>, idx: usize| -> bool {
         if let Some(f) = flight.get(&idx) {
@@ -328,57 +367,63 @@ fn run_model(
         true
     };
     loop {
-        // Fill the queue: block only when there is nothing to run.
         while open && queue.len() < s.batch_size {
-            let msg = if queue.is_empty() {
-                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                rx.recv_timeout(Duration::from_millis(0))
-            };
-            match msg {
-                Ok(Decoded::Err(i, e)) => {
-                    if out.send((i, vec![Record::Err(e)])).is_err() {
-                        return;
+            match rx.recv() {
+                Ok(d) => {
+                    let idx = match &d {
+                        Decoded::Ok(p) => p.index,
+                        Decoded::Err(i, _) => *i,
+                    };
+                    ready.insert(idx, d);
+                }
+                Err(_) => open = false,
+            }
+            while let Some(d) = ready.remove(&next_in) {
+                next_in += 1;
+                gate.advance(next_in);
+                let mut prep = match d {
+                    Decoded::Err(i, e) => {
+                        if out.send((i, vec![Record::Err(e)])).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Decoded::Ok(p) => p,
+                };
+                let idx = prep.index;
+                progress.set_message(prep.path.clone());
+                if let Some(dir) = &s.dump_inputs {
+                    let all: Vec<&Tensor> = prep.units.iter().flat_map(|u| &u.views).collect();
+                    if let Err(e) = Tensor::f_stack(&all, 0)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|t| write_npy(&dir.join(format!("{idx}.npy")), &t))
+                    {
+                        progress.println(format!("vidcls: warning: --dump-inputs: {e:#}"));
                     }
                 }
-                Ok(Decoded::Ok(mut prep)) => {
-                    let idx = prep.index;
-                    progress.set_message(prep.path.clone());
-                    if let Some(dir) = &s.dump_inputs {
-                        let all: Vec<&Tensor> = prep.units.iter().flat_map(|u| &u.views).collect();
-                        if let Err(e) = Tensor::f_stack(&all, 0)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|t| write_npy(&dir.join(format!("{idx}.npy")), &t))
-                        {
-                            progress.println(format!("vidcls: warning: --dump-inputs: {e:#}"));
-                        }
-                    }
-                    let mut logits = Vec::new();
-                    let mut missing = 0;
-                    for (u, unit) in prep.units.iter_mut().enumerate() {
-                        logits.push(vec![None; unit.views.len()]);
-                        for (v, t) in unit.views.drain(..).enumerate() {
-                            queue.push_back((idx, u, v, t));
-                            missing += 1;
-                        }
-                    }
-                    stats.views += missing;
-                    flight.insert(
-                        idx,
-                        InFlight {
-                            prep,
-                            logits,
-                            missing,
-                            model_ms: 0.0,
-                            error: None,
-                        },
-                    );
-                    if !finish(&mut flight, idx) {
-                        return;
+                let mut logits = Vec::new();
+                let mut missing = 0;
+                for (u, unit) in prep.units.iter_mut().enumerate() {
+                    logits.push(vec![None; unit.views.len()]);
+                    for (v, t) in unit.views.drain(..).enumerate() {
+                        queue.push_back((idx, u, v, t));
+                        missing += 1;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => open = false,
+                stats.views += missing;
+                flight.insert(
+                    idx,
+                    InFlight {
+                        prep,
+                        logits,
+                        missing,
+                        model_ms: 0.0,
+                        error: None,
+                    },
+                );
+                if !finish(&mut flight, idx) {
+                    return;
+                }
             }
         }
         if queue.is_empty() {
