@@ -167,6 +167,8 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
         .collect();
 
     let sink = open_sink(&args, done.has_header)?;
+    crate::interrupt::remove_on_interrupt(sink.rename.as_ref().map(|(tmp, _)| tmp.clone()));
+    crate::interrupt::install().context("cannot install signal handlers")?;
     let writer = Writer::new(args.format, sink.out, sink.header_done);
     let progress = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod inputs;
+pub mod interrupt;
 pub mod model;
 pub mod pipeline;
 pub mod report;

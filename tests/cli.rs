@@ -515,3 +515,103 @@ fn binary_finds_libtorch_without_environment() {
     assert!(text.contains("libtorch_cpu.so =>"), "{text}");
     assert!(!text.contains("not found"), "{text}");
 }
+
+#[test]
+fn signals_flush_finished_records_and_resume_completes() {
+    let dir = scratch("signals");
+    let mut inputs = Vec::new();
+    for i in 0..10 {
+        let p = dir.join(format!("v{i}.mp4"));
+        std::fs::copy(&videos()[i % 2], &p).unwrap();
+        inputs.push(p.to_str().unwrap().to_string());
+    }
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let mut a = vec!["-f", "jsonl", "-q", "--batch-size", "1"];
+    a.extend(&inputs);
+    let mut whole = untimed(parse_jsonl(&run_ok(&mut predict(&a)).stdout));
+    for (sig, code) in [("-TERM", 143), ("-INT", 130)] {
+        let out = dir.join(format!("out{code}.jsonl"));
+        let o = out.to_str().unwrap();
+        let mut a = vec![
+            "predict",
+            "-f",
+            "jsonl",
+            "-o",
+            o,
+            "--batch-size",
+            "1",
+            "--threads",
+            "1",
+        ];
+        a.extend(&inputs);
+        let mut child = bin()
+            .args(&a)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while std::fs::read_to_string(&out).map_or(0, |s| s.lines().count()) < 2
+            && t0.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        run_ok(Command::new("kill").args([sig, &child.id().to_string()]));
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{sig}");
+        let partial = parse_jsonl(&std::fs::read(&out).unwrap());
+        assert!(
+            !partial.is_empty() && partial.len() < inputs.len(),
+            "{} records before {sig}",
+            partial.len()
+        );
+        let mut a = vec![
+            "-f",
+            "jsonl",
+            "-q",
+            "-o",
+            o,
+            "--resume",
+            "--batch-size",
+            "1",
+        ];
+        a.extend(&inputs);
+        run_ok(&mut predict(&a));
+        let mut resumed = untimed(parse_jsonl(&std::fs::read(&out).unwrap()));
+        resumed.sort_by(|a, b| path_of(a).cmp(path_of(b)));
+        whole.sort_by(|a, b| path_of(a).cmp(path_of(b)));
+        assert_eq!(
+            resumed, whole,
+            "interrupted + resumed differs from one uninterrupted run"
+        );
+    }
+}
+
+#[test]
+fn json_output_is_written_whole_or_not_at_all() {
+    let dir = scratch("json-atomic");
+    let o = dir.join("all.json");
+    let v = videos()[0].to_str().unwrap();
+    run_ok(&mut predict(&["-f", "json", "-o", o.to_str().unwrap(), v]));
+    let recs: Vec<Record> = serde_json::from_str(&std::fs::read_to_string(&o).unwrap()).unwrap();
+    assert_eq!(recs.len(), 1);
+    // Nothing but the result is left in the directory (the temporary file was renamed).
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("all.json")]);
+    // A full disk is an error that says so, not a panic.
+    if Path::new("/dev/full").exists() {
+        let out = predict(&["-f", "jsonl", v])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("No space left on device") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}

@@ -216,6 +216,9 @@ impl Model {
         precision: Precision,
         frames: Option<usize>,
     ) -> Result<Model> {
+        // The profiling executor runs the first calls unoptimised and later ones through a
+        // re-optimised graph, so a video's scores would depend on its position in the batch.
+        tch::jit::set_profiling_mode(false);
         let (config, mut module, what) = match &source {
             ModelSource::BuiltIn => {
                 let cfg = builtin_config()?;

@@ -76,12 +76,14 @@ impl Writer {
                 w.flush()?;
             }
         }
+        let _whole = crate::interrupt::writing();
         self.out.write_all(&buf)?;
         self.out.flush()
     }
 
     /// Writes what was held back (JSON) and flushes.
     pub fn finish(mut self) -> io::Result<()> {
+        let _whole = crate::interrupt::writing();
         if self.format == Format::Json {
             serde_json::to_writer_pretty(&mut self.out, &self.pending)?;
             self.out.write_all(b"\n")?;

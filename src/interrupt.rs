@@ -1,0 +1,40 @@
+//! SIGINT / SIGTERM during a batch: let the record being written finish, then exit with
+//! 128 + the signal number (130, 143). Every finished input was already flushed, so
+//! `--resume` picks up exactly where the run stopped.
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+static WRITING: Mutex<()> = Mutex::new(());
+static CLEANUP: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Held while one input's records are written and flushed; the signal handler waits for it.
+pub fn writing() -> MutexGuard<'static, ()> {
+    WRITING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A temporary file to remove if the run is interrupted.
+pub fn remove_on_interrupt(path: Option<PathBuf>) {
+    *CLEANUP.lock().unwrap_or_else(|e| e.into_inner()) = path;
+}
+
+/// Starts the handler thread. Call once, before work starts.
+pub fn install() -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let _held = writing();
+            if let Some(p) = CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = std::fs::remove_file(p);
+            }
+            let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+            eprintln!("\nvidcls: interrupted by {name}; finished records are saved (use --resume to continue)");
+            // _exit, not exit: libtorch's static destructors must not run under a forward pass
+            // on another thread. Nothing is lost: every finished record is already flushed.
+            signal_hook::low_level::exit(128 + sig);
+        }
+    })?;
+    Ok(())
+}
