@@ -642,7 +642,9 @@ fn read_meta(src: &Source) -> VideoMeta {
 }
 
 /// Seconds from the stream's first timestamp to its end: the stream's own duration, else the
-/// container's less the stream's offset into it; 0 when neither is known.
+/// container's less the stream's offset into it; 0 when neither is known. When the file holds
+/// only this stream and the container's duration is longer, that wins: ffmpeg's MP4 muxer can
+/// write a track duration that stops short of the last frames (variable rate with B-frames).
 fn stream_duration(
     input: &AvInput,
     stream: &ffmpeg_next::Stream,
@@ -650,23 +652,26 @@ fn stream_duration(
     start_pts: i64,
 ) -> f64 {
     let own = stream.duration();
-    if own > 0 && own != ffi::AV_NOPTS_VALUE {
-        return own as f64 * tick;
-    }
+    let own = (own > 0 && own != ffi::AV_NOPTS_VALUE).then_some(own as f64 * tick);
     let total = input.duration();
-    if total <= 0 || total == ffi::AV_NOPTS_VALUE {
-        return 0.0;
+    let container = (total > 0 && total != ffi::AV_NOPTS_VALUE).then(|| {
+        let time_base = f64::from(ffi::AV_TIME_BASE);
+        // SAFETY: reading a plain field of an open format context.
+        let container_start = unsafe { (*input.as_ptr()).start_time };
+        let container_start = if container_start == ffi::AV_NOPTS_VALUE {
+            0.0
+        } else {
+            container_start as f64 / time_base
+        };
+        let offset = (start_pts as f64 * tick - container_start).max(0.0);
+        (total as f64 / time_base - offset).max(0.0)
+    });
+    match (own, container) {
+        (Some(own), Some(container)) if input.nb_streams() == 1 => own.max(container),
+        (Some(own), _) => own,
+        (None, Some(container)) => container,
+        (None, None) => 0.0,
     }
-    let time_base = f64::from(ffi::AV_TIME_BASE);
-    // SAFETY: reading a plain field of an open format context.
-    let container_start = unsafe { (*input.as_ptr()).start_time };
-    let container_start = if container_start == ffi::AV_NOPTS_VALUE {
-        0.0
-    } else {
-        container_start as f64 / time_base
-    };
-    let offset = (start_pts as f64 * tick - container_start).max(0.0);
-    (total as f64 / time_base - offset).max(0.0)
 }
 
 /// Clockwise display rotation of a stream: its display matrix, else the legacy `rotate` tag.
