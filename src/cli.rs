@@ -124,6 +124,10 @@ pub struct PredictArgs {
     #[arg(short = 'j', long)]
     pub threads: Option<u32>,
 
+    /// Give up on an input whose decoding takes longer than this many seconds.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub timeout: f64,
+
     /// One record per window of the video instead of one per video.
     #[arg(long)]
     pub timeline: bool,

@@ -53,6 +53,12 @@ pub fn settings(args: &PredictArgs, cfg: &ModelConfig) -> Result<Settings> {
     } else {
         None
     };
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!(
+            "--timeout {}: must be a positive number of seconds",
+            args.timeout
+        );
+    }
     let threads = match args.threads {
         Some(0) => bail!("--threads 0: need at least one decode worker"),
         Some(n) => n as usize,
@@ -68,5 +74,6 @@ pub fn settings(args: &PredictArgs, cfg: &ModelConfig) -> Result<Settings> {
         timeline,
         all_scores: args.all_scores,
         dump_inputs: args.dump_inputs.clone(),
+        timeout: std::time::Duration::from_secs_f64(args.timeout),
     })
 }

@@ -6,14 +6,15 @@
 
 use crate::cli::Aggregate;
 use crate::decode::{plan_clips, ClipPlan, SamplingSpec, Video};
-use crate::model::{aggregate, preprocess, top_k, Model};
+use crate::model::{aggregate, preprocess, top_k, Model, ModelConfig};
 use crate::report::{FileError, Record, Timings, VideoResult, Writer};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tch::Tensor;
@@ -31,6 +32,8 @@ pub struct Settings {
     pub timeline: Option<(f64, f64)>,
     pub all_scores: bool,
     pub dump_inputs: Option<PathBuf>,
+    /// Per-input limit on decoding and preprocessing.
+    pub timeout: Duration,
 }
 
 /// An input to label (`Ok`) or one already known to fail (`Err`), in output order.
@@ -101,13 +104,21 @@ pub fn windows(duration: f64, window: f64, hop: f64) -> Vec<[f64; 2]> {
 }
 
 /// Decodes and preprocesses one video (runs on a decode worker).
-fn prepare(
-    index: usize,
-    path: &Path,
-    model_cfg: &crate::model::ModelConfig,
-    s: &Settings,
-) -> Decoded {
+fn prepare(index: usize, path: &Path, model_cfg: &ModelConfig, s: &Settings) -> Decoded {
     let t0 = Instant::now();
+    // Only regular files: opening a FIFO or a device would block or never end.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(m) => {
+            let kind = if m.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (FIFO, socket or device)"
+            };
+            return Decoded::Err(index, fail(path, "open", &anyhow::anyhow!("{kind}")));
+        }
+        Err(e) => return Decoded::Err(index, fail(path, "open", &anyhow::Error::new(e))),
+    }
     let mut video = match Video::open(path) {
         Ok(v) => v,
         Err(e) => return Decoded::Err(index, fail(path, "open", &e)),
@@ -264,6 +275,56 @@ fn write_npy(path: &Path, t: &Tensor) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// What the decode workers share.
+struct Shared {
+    jobs: Vec<Job>,
+    next: AtomicUsize,
+    stop: AtomicBool,
+    gate: Gate,
+    cfg: ModelConfig,
+    settings: Settings,
+    /// When each input in progress started (for the per-file time limit).
+    started: Mutex<HashMap<usize, Instant>>,
+}
+
+/// A decode worker: takes the next input, decodes and preprocesses it, sends the result.
+/// Detached, so a worker stuck inside a decoder cannot hold up the end of the run.
+fn spawn_worker(shared: Arc<Shared>, tx: SyncSender<Decoded>, name: String) -> std::io::Result<()> {
+    std::thread::Builder::new().name(name).spawn(move || {
+        while !shared.stop.load(Ordering::Relaxed) {
+            let i = shared.next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = shared.jobs.get(i) else { break };
+            shared.gate.wait_for(i, &shared.stop);
+            lock(&shared.started).insert(i, Instant::now());
+            let msg = match job {
+                Ok(path) => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    prepare(i, path, &shared.cfg, &shared.settings)
+                }))
+                .unwrap_or_else(|_| {
+                    Decoded::Err(
+                        i,
+                        fail(
+                            path,
+                            "decode",
+                            &anyhow::anyhow!("internal error (panic) while decoding"),
+                        ),
+                    )
+                }),
+                Err(e) => Decoded::Err(i, e.clone()),
+            };
+            lock(&shared.started).remove(&i);
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs the whole batch. `jobs` are in output order; `writer` gets every record.
 pub fn run(
     jobs: Vec<Job>,
@@ -273,64 +334,46 @@ pub fn run(
     progress: ProgressBar,
 ) -> Result<Stats> {
     let started = Instant::now();
-    let jobs = Arc::new(jobs);
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicUsize::new(0));
-    let (dec_tx, dec_rx) = mpsc::sync_channel::<Decoded>(s.threads.max(1) * 2);
+    let threads = s.threads.max(1);
+    let shared = Arc::new(Shared {
+        jobs,
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        gate: Gate::new(threads * 2 + 2),
+        cfg: model.config.clone(),
+        settings: s.clone(),
+        started: Mutex::new(HashMap::new()),
+    });
+    let (dec_tx, dec_rx) = mpsc::sync_channel::<Decoded>(threads * 2);
     let (out_tx, out_rx) = mpsc::sync_channel::<(usize, Vec<Record>)>(64);
-
     let writer_thread = {
-        let progress = progress.clone();
-        let stop = stop.clone();
+        let (progress, shared) = (progress.clone(), shared.clone());
         std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || write_in_order(out_rx, writer, progress, stop))?
+            .spawn(move || write_in_order(out_rx, writer, progress, &shared.stop))?
     };
-
-    let cfg = Arc::new(model.config.clone());
-    let gate = Arc::new(Gate::new(s.threads.max(1) * 2 + 2));
+    for w in 0..threads {
+        spawn_worker(shared.clone(), dec_tx.clone(), format!("decode-{w}"))?;
+    }
     let mut stats = Stats {
-        inputs: jobs.len(),
+        inputs: shared.jobs.len(),
         ..Stats::default()
     };
-    let loop_result = std::thread::scope(|scope| -> Result<()> {
-        for w in 0..s.threads.max(1) {
-            let (jobs, next, stop, tx, cfg) = (
-                jobs.clone(),
-                next.clone(),
-                stop.clone(),
-                dec_tx.clone(),
-                cfg.clone(),
-            );
-            let gate = gate.clone();
-            std::thread::Builder::new()
-                .name(format!("decode-{w}"))
-                .spawn_scoped(scope, move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break };
-                        gate.wait_for(i, &stop);
-                        let msg = match job {
-                            Ok(path) => prepare(i, path, &cfg, s),
-                            Err(e) => Decoded::Err(i, e.clone()),
-                        };
-                        if tx.send(msg).is_err() {
-                            break;
-                        }
-                    }
-                })?;
-        }
-        drop(dec_tx);
-        run_model(dec_rx, model, s, &out_tx, &mut stats, &progress, &gate);
-        stop.store(true, Ordering::Relaxed);
-        gate.open_all();
-        Ok(())
-    });
+    let runner = Runner {
+        model,
+        s,
+        out: &out_tx,
+        progress: &progress,
+        shared: &shared,
+        tx: &dec_tx,
+    };
+    runner.run(dec_rx, &mut stats);
+    shared.stop.store(true, Ordering::Relaxed);
+    shared.gate.open_all();
     drop(out_tx);
     let written = writer_thread
         .join()
         .map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
-    loop_result?;
     let (ok, failed, records, closed) = written?;
     stats.ok = ok;
     stats.failed = failed;
@@ -342,131 +385,169 @@ pub fn run(
 
 /// The model runner. Views enter the queue in input order and go through the model in batches
 /// of exactly `batch_size` (the last one excepted), so results do not depend on thread timing.
-fn run_model(
-    rx: Receiver<Decoded>,
-    model: &Model,
-    s: &Settings,
-    out: &SyncSender<(usize, Vec<Record>)>,
-    stats: &mut Stats,
-    progress: &ProgressBar,
-    gate: &Gate,
-) {
-    // (video index, unit, view, tensor) waiting for a forward pass
-    let mut queue: VecDeque<(usize, usize, usize, Tensor)> = VecDeque::new();
-    let mut flight: HashMap<usize, InFlight> = HashMap::new();
-    let mut ready: BTreeMap<usize, Decoded> = BTreeMap::new();
-    let mut next_in = 0usize;
-    let mut open = true;
-    let finish = |flight: &mut HashMap<usize, InFlight>, idx: usize| -> bool {
+struct Runner<'a> {
+    model: &'a Model,
+    s: &'a Settings,
+    out: &'a SyncSender<(usize, Vec<Record>)>,
+    progress: &'a ProgressBar,
+    shared: &'a Arc<Shared>,
+    tx: &'a SyncSender<Decoded>,
+}
+
+impl Runner<'_> {
+    /// Sends a finished (or failed) video's records to the writer; false if the writer is gone.
+    fn finish(&self, flight: &mut HashMap<usize, InFlight>, idx: usize) -> bool {
         if let Some(f) = flight.get(&idx) {
             if f.missing == 0 || f.error.is_some() {
                 let f = flight.remove(&idx).expect("present");
-                return out.send((idx, f.into_records(model, s))).is_ok();
+                return self
+                    .out
+                    .send((idx, f.into_records(self.model, self.s)))
+                    .is_ok();
             }
         }
         true
-    };
-    loop {
-        while open && queue.len() < s.batch_size {
-            match rx.recv() {
-                Ok(d) => {
-                    let idx = match &d {
-                        Decoded::Ok(p) => p.index,
-                        Decoded::Err(i, _) => *i,
-                    };
-                    ready.insert(idx, d);
-                }
-                Err(_) => open = false,
+    }
+
+    /// The input the runner waits for has run past the time limit: give up on it, and start
+    /// a new worker in place of the one still stuck in it.
+    fn check_time_limit(&self, next_in: usize, ready: &mut BTreeMap<usize, Decoded>) {
+        let t0 = lock(&self.shared.started).get(&next_in).copied();
+        if t0.is_some_and(|t| t.elapsed() > self.s.timeout) {
+            lock(&self.shared.started).remove(&next_in);
+            let path = match &self.shared.jobs[next_in] {
+                Ok(p) => p.clone(),
+                Err(e) => PathBuf::from(&e.path),
+            };
+            let e = anyhow::anyhow!(
+                "gave up after {:.0} s (--timeout)",
+                self.s.timeout.as_secs_f64()
+            );
+            ready.insert(next_in, Decoded::Err(next_in, fail(&path, "decode", &e)));
+            let name = format!("decode-r{next_in}");
+            if let Err(e) = spawn_worker(self.shared.clone(), self.tx.clone(), name) {
+                self.progress.println(format!(
+                    "vidcls: warning: cannot start a decode worker: {e}"
+                ));
             }
-            while let Some(d) = ready.remove(&next_in) {
-                next_in += 1;
-                gate.advance(next_in);
-                let mut prep = match d {
-                    Decoded::Err(i, e) => {
-                        if out.send((i, vec![Record::Err(e)])).is_err() {
-                            return;
+        }
+    }
+
+    fn run(&self, rx: Receiver<Decoded>, stats: &mut Stats) {
+        let (s, total) = (self.s, self.shared.jobs.len());
+        // (video index, unit, view, tensor) waiting for a forward pass
+        let mut queue: VecDeque<(usize, usize, usize, Tensor)> = VecDeque::new();
+        let mut flight: HashMap<usize, InFlight> = HashMap::new();
+        let mut ready: BTreeMap<usize, Decoded> = BTreeMap::new();
+        let mut next_in = 0usize;
+        loop {
+            while next_in < total && queue.len() < s.batch_size {
+                match rx.recv_timeout(Duration::from_millis(250)) {
+                    Ok(d) => {
+                        let idx = match &d {
+                            Decoded::Ok(p) => p.index,
+                            Decoded::Err(i, _) => *i,
+                        };
+                        // A late result of an input already given up on is dropped.
+                        if idx >= next_in {
+                            ready.insert(idx, d);
                         }
-                        continue;
                     }
-                    Decoded::Ok(p) => p,
-                };
-                let idx = prep.index;
-                progress.set_message(prep.path.clone());
-                if let Some(dir) = &s.dump_inputs {
-                    let all: Vec<&Tensor> = prep.units.iter().flat_map(|u| &u.views).collect();
-                    if let Err(e) = Tensor::f_stack(&all, 0)
-                        .map_err(anyhow::Error::from)
-                        .and_then(|t| write_npy(&dir.join(format!("{idx}.npy")), &t))
-                    {
-                        progress.println(format!("vidcls: warning: --dump-inputs: {e:#}"));
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                self.check_time_limit(next_in, &mut ready);
+                while let Some(d) = ready.remove(&next_in) {
+                    next_in += 1;
+                    self.shared.gate.advance(next_in);
+                    let mut prep = match d {
+                        Decoded::Err(i, e) => {
+                            if self.out.send((i, vec![Record::Err(e)])).is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Decoded::Ok(p) => p,
+                    };
+                    let idx = prep.index;
+                    self.progress.set_message(prep.path.clone());
+                    if let Some(dir) = &s.dump_inputs {
+                        let all: Vec<&Tensor> = prep.units.iter().flat_map(|u| &u.views).collect();
+                        if let Err(e) = Tensor::f_stack(&all, 0)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|t| write_npy(&dir.join(format!("{idx}.npy")), &t))
+                        {
+                            self.progress
+                                .println(format!("vidcls: warning: --dump-inputs: {e:#}"));
+                        }
+                    }
+                    let mut logits = Vec::new();
+                    let mut missing = 0;
+                    for (u, unit) in prep.units.iter_mut().enumerate() {
+                        logits.push(vec![None; unit.views.len()]);
+                        for (v, t) in unit.views.drain(..).enumerate() {
+                            queue.push_back((idx, u, v, t));
+                            missing += 1;
+                        }
+                    }
+                    stats.views += missing;
+                    flight.insert(
+                        idx,
+                        InFlight {
+                            prep,
+                            logits,
+                            missing,
+                            model_ms: 0.0,
+                            error: None,
+                        },
+                    );
+                    if !self.finish(&mut flight, idx) {
+                        return;
                     }
                 }
-                let mut logits = Vec::new();
-                let mut missing = 0;
-                for (u, unit) in prep.units.iter_mut().enumerate() {
-                    logits.push(vec![None; unit.views.len()]);
-                    for (v, t) in unit.views.drain(..).enumerate() {
-                        queue.push_back((idx, u, v, t));
-                        missing += 1;
-                    }
-                }
-                stats.views += missing;
-                flight.insert(
-                    idx,
-                    InFlight {
-                        prep,
-                        logits,
-                        missing,
-                        model_ms: 0.0,
-                        error: None,
-                    },
-                );
-                if !finish(&mut flight, idx) {
+            }
+            if queue.is_empty() {
+                if next_in >= total {
                     return;
                 }
+                continue;
             }
-        }
-        if queue.is_empty() {
-            if !open {
-                return;
-            }
-            continue;
-        }
-        let n = queue.len().min(s.batch_size);
-        let batch: Vec<(usize, usize, usize, Tensor)> = queue.drain(..n).collect();
-        let t0 = Instant::now();
-        let result = Tensor::f_stack(&batch.iter().map(|b| &b.3).collect::<Vec<_>>(), 0)
-            .map_err(anyhow::Error::from)
-            .and_then(|x| model.forward(&x));
-        let per_view_ms = t0.elapsed().as_secs_f64() * 1e3 / n as f64;
-        let mut touched: Vec<usize> = Vec::new();
-        match result {
-            Ok(rows) => {
-                for ((idx, u, v, _), row) in batch.into_iter().zip(rows) {
-                    if let Some(f) = flight.get_mut(&idx) {
-                        f.logits[u][v] = Some(row);
-                        f.missing -= 1;
-                        f.model_ms += per_view_ms;
+            let n = queue.len().min(s.batch_size);
+            let batch: Vec<(usize, usize, usize, Tensor)> = queue.drain(..n).collect();
+            let t0 = Instant::now();
+            let result = Tensor::f_stack(&batch.iter().map(|b| &b.3).collect::<Vec<_>>(), 0)
+                .map_err(anyhow::Error::from)
+                .and_then(|x| self.model.forward(&x));
+            let per_view_ms = t0.elapsed().as_secs_f64() * 1e3 / n as f64;
+            let mut touched: Vec<usize> = Vec::new();
+            match result {
+                Ok(rows) => {
+                    for ((idx, u, v, _), row) in batch.into_iter().zip(rows) {
+                        if let Some(f) = flight.get_mut(&idx) {
+                            f.logits[u][v] = Some(row);
+                            f.missing -= 1;
+                            f.model_ms += per_view_ms;
+                        }
+                        touched.push(idx);
                     }
-                    touched.push(idx);
+                }
+                Err(e) => {
+                    for (idx, ..) in batch {
+                        if let Some(f) = flight.get_mut(&idx) {
+                            f.error
+                                .get_or_insert_with(|| fail(Path::new(&f.prep.path), "model", &e));
+                        }
+                        touched.push(idx);
+                    }
+                    // Views of a failed video still queued are dropped with it.
+                    queue.retain(|(idx, ..)| !touched.contains(idx));
                 }
             }
-            Err(e) => {
-                for (idx, ..) in batch {
-                    if let Some(f) = flight.get_mut(&idx) {
-                        f.error
-                            .get_or_insert_with(|| fail(Path::new(&f.prep.path), "model", &e));
-                    }
-                    touched.push(idx);
+            touched.dedup();
+            for idx in touched {
+                if !self.finish(&mut flight, idx) {
+                    return;
                 }
-                // Views of a failed video still queued are dropped with it.
-                queue.retain(|(idx, ..)| !touched.contains(idx));
-            }
-        }
-        touched.dedup();
-        for idx in touched {
-            if !finish(&mut flight, idx) {
-                return;
             }
         }
     }
@@ -477,7 +558,7 @@ fn write_in_order(
     rx: Receiver<(usize, Vec<Record>)>,
     mut writer: Writer,
     progress: ProgressBar,
-    stop: Arc<AtomicBool>,
+    stop: &AtomicBool,
 ) -> Result<(usize, usize, usize, bool)> {
     let mut held: BTreeMap<usize, Vec<Record>> = BTreeMap::new();
     let mut next = 0usize;

@@ -6,3 +6,4 @@ mod cli;
 mod decode;
 mod models;
 mod motion;
+mod reliability;
