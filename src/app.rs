@@ -41,7 +41,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     ffmpeg_next::init().context("cannot initialise FFmpeg")?;
     match cli.command {
-        Command::Predict(args) => predict(args),
+        Command::Predict(args) => predict(*args),
         Command::Probe(args) => probe_cmd(args),
         Command::Models(args) => models_cmd(args),
         Command::Version => {

@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Predict the top-k actions of videos, directories of videos, or paths read from stdin (`-`).
-    Predict(PredictArgs),
+    Predict(Box<PredictArgs>),
     /// Print each video's metadata as JSON (one object per line).
     Probe(ProbeArgs),
     /// List the models available (built-in and in the model directories).
@@ -199,7 +199,7 @@ mod tests {
         let mut all = vec!["vidcls", "predict"];
         all.extend(args);
         match Cli::try_parse_from(all)?.command {
-            Command::Predict(p) => Ok(p),
+            Command::Predict(p) => Ok(*p),
             other => panic!("parsed as {other:?}"),
         }
     }
