@@ -18,6 +18,11 @@ struct Scaler {
     out: AvFrame,
 }
 
+// SAFETY: the swscale context is owned by this value alone and only used through `&mut self`;
+// swscale keeps no thread-local state, so moving it to another thread is sound (ffmpeg-next
+// only leaves the marker off). This lets a `Video` move between threads.
+unsafe impl Send for Scaler {}
+
 /// Converts decoded frames to RGB24, reusing the swscale context until the input format or size
 /// changes (streams may change both mid-way).
 #[derive(Default)]
@@ -76,7 +81,7 @@ impl RgbConverter {
                 .with_context(|| format!("cannot convert a {format:?} picture to RGB"))?;
             pack_rows(&scaler.out, width, height)
         };
-        Ok(rotate(&packed, width, height, rotation))
+        Ok(rotate(packed, width, height, rotation))
     }
 }
 
@@ -94,7 +99,10 @@ fn pack_rows(frame: &AvFrame, width: u32, height: u32) -> Vec<u8> {
 
 /// Rotates packed RGB24 pixels clockwise by 90, 180 or 270 degrees (anything else: unchanged).
 /// Returns the pixels and their new width and height.
-pub(crate) fn rotate(src: &[u8], width: u32, height: u32, rotation: i32) -> (Vec<u8>, u32, u32) {
+pub(crate) fn rotate(src: Vec<u8>, width: u32, height: u32, rotation: i32) -> (Vec<u8>, u32, u32) {
+    if !matches!(rotation, 90 | 180 | 270) {
+        return (src, width, height);
+    }
     let (w, h) = (width as usize, height as usize);
     let px = |x: usize, y: usize| &src[(y * w + x) * 3..(y * w + x) * 3 + 3];
     match rotation {
@@ -127,7 +135,7 @@ pub(crate) fn rotate(src: &[u8], width: u32, height: u32, rotation: i32) -> (Vec
             }
             (out, height, width)
         }
-        _ => (src.to_vec(), width, height),
+        _ => (src, width, height),
     }
 }
 
@@ -178,7 +186,7 @@ mod tests {
 
     #[test]
     fn rotate_90_moves_top_left_to_top_right() {
-        let (out, w, h) = rotate(&picture(), 3, 2, 90);
+        let (out, w, h) = rotate(picture(), 3, 2, 90);
         assert_eq!((w, h), (2, 3));
         assert_eq!(at(&out, w, 1, 0), (0, 0));
         assert_eq!(at(&out, w, 0, 0), (0, 1), "bottom-left comes to top-left");
@@ -187,7 +195,7 @@ mod tests {
 
     #[test]
     fn rotate_180_reverses_both_axes() {
-        let (out, w, h) = rotate(&picture(), 3, 2, 180);
+        let (out, w, h) = rotate(picture(), 3, 2, 180);
         assert_eq!((w, h), (3, 2));
         assert_eq!(at(&out, w, 0, 0), (2, 1));
         assert_eq!(at(&out, w, 2, 1), (0, 0));
@@ -195,7 +203,7 @@ mod tests {
 
     #[test]
     fn rotate_270_moves_top_left_to_bottom_left() {
-        let (out, w, h) = rotate(&picture(), 3, 2, 270);
+        let (out, w, h) = rotate(picture(), 3, 2, 270);
         assert_eq!((w, h), (2, 3));
         assert_eq!(at(&out, w, 0, 2), (0, 0));
         assert_eq!(at(&out, w, 0, 0), (2, 0), "top-right comes to top-left");
@@ -206,11 +214,11 @@ mod tests {
         let mut data = picture();
         let (mut w, mut h) = (3, 2);
         for _ in 0..4 {
-            (data, w, h) = rotate(&data, w, h, 90);
+            (data, w, h) = rotate(data, w, h, 90);
         }
         assert_eq!((w, h), (3, 2));
         assert_eq!(data, picture());
-        assert_eq!(rotate(&picture(), 3, 2, 0).0, picture());
+        assert_eq!(rotate(picture(), 3, 2, 0).0, picture());
     }
 
     /// The matrix of a counter-clockwise rotation by `angle` (`av_display_rotation_set(m, -angle)`).

@@ -68,6 +68,8 @@ struct Source {
     tick: f64,
     /// The stream's first timestamp in ticks (0 when unknown).
     start_pts: i64,
+    /// The container carries no timestamps (raw elementary streams): frames are timed by count.
+    untimed: bool,
 }
 
 /// An opened video: demuxer, decoder and the stream's metadata.
@@ -93,7 +95,11 @@ pub struct Video {
     eof_sent: bool,
     drained: bool,
     corrupt_packets: usize,
+    seeks: usize,
+    frames_decoded: u64,
     read_error: Option<String>,
+    /// Frames are timed by their count from the start (see [`Source::untimed`]); no seeking.
+    untimed: bool,
     converter: RgbConverter,
 }
 
@@ -109,7 +115,8 @@ impl Video {
         init_ffmpeg();
         let src = open_source(path, threads)?;
         let meta = read_meta(&src);
-        Ok(Video {
+        let src_untimed = src.untimed;
+        let mut video = Video {
             path: path.to_path_buf(),
             threads,
             eps: 0.5 * src.tick + 1e-6,
@@ -125,8 +132,50 @@ impl Video {
             eof_sent: false,
             drained: false,
             corrupt_packets: 0,
+            seeks: 0,
+            frames_decoded: 0,
             read_error: None,
+            untimed: src_untimed,
             converter: RgbConverter::default(),
+        };
+        if video.meta.duration <= 0.0 {
+            video.meta.duration = video.measure_duration()?;
+        }
+        Ok(video)
+    }
+
+    /// Duration of a stream whose container states none (raw elementary streams): read every
+    /// packet (no decoding) to find where the last one ends, then reopen.
+    fn measure_duration(&mut self) -> Result<f64> {
+        let (tick, start_pts) = (self.src.tick, self.src.start_pts);
+        let mut end: f64 = 0.0;
+        let mut count = 0u64;
+        loop {
+            let mut packet = AvPacket::empty();
+            match packet.read(&mut self.src.input) {
+                Ok(()) => {}
+                Err(AvError::InvalidData) => continue,
+                Err(_) => break,
+            }
+            if packet.stream() != self.src.stream {
+                continue;
+            }
+            count += 1;
+            if let Some(ts) = packet.pts().or(packet.dts()).filter(|_| !self.untimed) {
+                let duration = if packet.duration() > 0 {
+                    packet.duration() as f64 * tick
+                } else {
+                    self.frame_step
+                };
+                end = end.max(ts.saturating_sub(start_pts) as f64 * tick + duration);
+            }
+        }
+        self.reopen()?;
+        self.seeks = 0;
+        Ok(if end > 0.0 {
+            end
+        } else {
+            count as f64 * self.frame_step
         })
     }
 
@@ -169,25 +218,53 @@ impl Video {
     /// Presentation times (seconds) of every frame, decoded from the start in display order.
     /// Costs a full decode; meant for checks and diagnostics.
     pub fn frame_times(&mut self) -> Result<Vec<f64>> {
-        self.rewind()?;
-        let mut times = Vec::new();
+        if self.untimed {
+            self.reopen()?;
+        } else {
+            self.rewind()?;
+        }
+        let mut times: Vec<f64> = self.ahead.take().map(|d| d.time).into_iter().collect();
         while let Some(d) = self.next_frame()? {
             times.push(d.time);
         }
+        // Nothing held: the next read seeks back to where it needs to be.
+        self.reset(false);
         self.refresh_warnings();
         Ok(times)
+    }
+
+    /// How many times reading has seeked (or reopened the file) since it was opened.
+    pub fn seek_count(&self) -> usize {
+        self.seeks
+    }
+
+    /// How many frames the decoder has returned since the file was opened, across seeks.
+    pub fn frames_decoded(&self) -> u64 {
+        self.frames_decoded
+    }
+
+    /// Whether the frame for `t` lies behind the decoding position (reaching it needs a seek).
+    fn is_past(&self, t: f64) -> bool {
+        match (&self.held, &self.ahead) {
+            (Some(h), _) => h.time > t + self.eps,
+            (None, Some(a)) => !self.at_start && a.time > t + self.eps,
+            (None, None) => !self.at_start,
+        }
     }
 
     /// Makes sure decoding can go forward from here to the frame for `t`, seeking if that is
     /// behind us or far ahead.
     fn position(&mut self, t: f64) -> Result<()> {
         let eps = self.eps;
-        let behind = match (&self.held, &self.ahead) {
-            (Some(h), _) => h.time > t + eps,
-            (None, Some(a)) => !self.at_start && a.time > t + eps,
-            (None, None) => !self.at_start,
-        };
-        if behind {
+        if self.untimed {
+            // Times are frame counts from the start: only reading from the start keeps them.
+            return if self.is_past(t) {
+                self.reopen()
+            } else {
+                Ok(())
+            };
+        }
+        if self.is_past(t) {
             return self.seek(t);
         }
         if self.drained {
@@ -245,8 +322,14 @@ impl Video {
                     0,
                 )
             };
+            self.seeks += 1;
             if ret < 0 {
-                return self.rewind();
+                // The demuxer cannot seek here: decode on if `t` is still ahead, else restart.
+                return if self.is_past(t) {
+                    self.rewind()
+                } else {
+                    Ok(())
+                };
             }
             self.reset(false);
             match self.next_frame()? {
@@ -259,9 +342,10 @@ impl Video {
         }
     }
 
-    /// Goes back to the stream's first frame: a seek to its start, or reopening the file where
-    /// the demuxer cannot seek.
+    /// Goes back to the stream's first frame: a seek to its start, checked by decoding the
+    /// first frame there, or reopening the file where that does not work.
     fn rewind(&mut self) -> Result<()> {
+        self.seeks += 1;
         // SAFETY: a valid, open input and stream index.
         let ret = unsafe {
             ffi::av_seek_frame(
@@ -271,9 +355,22 @@ impl Video {
                 ffi::AVSEEK_FLAG_BACKWARD,
             )
         };
-        if ret < 0 {
-            self.src = open_source(&self.path, self.threads)?;
+        if ret >= 0 {
+            self.reset(true);
+            if let Some(first) = self.next_frame()? {
+                if first.time <= self.frame_step + self.eps {
+                    self.ahead = Some(first);
+                    return Ok(());
+                }
+            }
         }
+        self.reopen()
+    }
+
+    /// Opens the file afresh and starts decoding from its first packet.
+    fn reopen(&mut self) -> Result<()> {
+        self.seeks += 1;
+        self.src = open_source(&self.path, self.threads)?;
         self.reset(true);
         Ok(())
     }
@@ -407,7 +504,16 @@ impl Video {
     /// previous; never earlier than the previous frame and never before 0.
     fn stamp(&mut self, frame: AvFrame) -> Decoded {
         let tick = self.src.tick;
-        let time = match frame.timestamp().or(frame.pts()) {
+        let stamp = if self.untimed {
+            None
+        } else {
+            frame.timestamp().or(frame.pts())
+        };
+        if stamp.is_none() && self.frames_decoded == 0 {
+            // No timestamp on the very first frame: time every frame by its count.
+            self.untimed = true;
+        }
+        let time = match stamp {
             Some(ts) => (ts.saturating_sub(self.src.start_pts)) as f64 * tick,
             None => self.last_time.map_or(0.0, |t| t + self.frame_step),
         };
@@ -419,6 +525,7 @@ impl Video {
             self.frame_step
         };
         self.last_time = Some(time);
+        self.frames_decoded += 1;
         Decoded {
             frame,
             time,
@@ -427,8 +534,8 @@ impl Video {
     }
 
     /// Reads the packets near the start (keyframe interval) and, with `count`, decodes all.
+    /// Only on a freshly opened video: it reads from wherever the demuxer stands.
     fn scan(&mut self, count: bool) -> Result<(Option<f64>, Option<u64>)> {
-        self.rewind()?;
         let tick = self.src.tick;
         let start_pts = self.src.start_pts;
         let mut key_times = Vec::new();
@@ -453,10 +560,15 @@ impl Video {
             }
             if collecting {
                 packets += 1;
-                let time = packet
-                    .pts()
-                    .or(packet.dts())
-                    .map(|ts| ts.saturating_sub(start_pts) as f64 * tick);
+                let time = if self.untimed {
+                    // Packets are frames in decoding order; near enough for keyframe spacing.
+                    Some((packets - 1) as f64 * self.frame_step)
+                } else {
+                    packet
+                        .pts()
+                        .or(packet.dts())
+                        .map(|ts| ts.saturating_sub(start_pts) as f64 * tick)
+                };
                 if let Some(time) = time {
                     let first = *first_time.get_or_insert(time);
                     if packet.is_key() {
@@ -582,12 +694,15 @@ fn open_source(path: &Path, threads: usize) -> Result<Source> {
     let decoder = opening
         .video()
         .with_context(|| format!("{shown}: cannot open a decoder for {codec} video"))?;
+    // SAFETY: an open input always has its input format.
+    let untimed = unsafe { (*(*input.as_ptr()).iformat).flags & ffi::AVFMT_NOTIMESTAMPS != 0 };
     Ok(Source {
         input,
         decoder,
         stream: index,
         tick,
         start_pts,
+        untimed,
     })
 }
 
