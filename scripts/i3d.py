@@ -145,10 +145,17 @@ class InceptionI3d(nn.Module):
 
 
 def init_i3d(model: InceptionI3d) -> None:
-    """GoogLeNet-style initialisation: truncated normal (std 0.01) weights, BN at identity."""
+    """He-normal (fan-in) convolutions, BN at identity, normal(0, 0.01) logits.
+
+    GoogLeNet's own std-0.01 initialisation makes activations vanish over I3D's 20-odd layers,
+    so a randomly initialised network would give exactly uniform probabilities; He scaling keeps
+    them of order one, which is what parity checks on random weights need."""
     for m in model.modules():
         if isinstance(m, nn.Conv3d):
-            nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+            if m is model.logits:
+                nn.init.normal_(m.weight, std=0.01)
+            else:
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm3d):
@@ -312,8 +319,9 @@ class I3dResNet50(nn.Module):
 
 
 def init_resnet(model: nn.Module) -> None:
-    """PyTorchVideo-style initialisation: Kaiming-normal convs, BN at identity (final BN of each
-    bottleneck at zero, so residual blocks start as identities), normal(0.01) projection."""
+    """PyTorchVideo-style initialisation: Kaiming-normal convs, BN at identity, normal(0.01)
+    projection. The final BN of each bottleneck is not zeroed (PyTorchVideo does that for
+    training), so a randomly initialised network exercises every block."""
     for m in model.modules():
         if isinstance(m, nn.Conv3d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -323,9 +331,6 @@ def init_resnet(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
             nn.init.zeros_(m.bias)
-    for m in model.modules():
-        if isinstance(m, _Bottleneck):
-            nn.init.zeros_(m.norm_c.weight)
 
 
 def _triple(v) -> tuple[int, int, int]:

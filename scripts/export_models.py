@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Exports video classifiers as TorchScript (`models/NAME.pt`) plus their configs (`configs/NAME.json`).
+
+Architectures: torchvision's r2plus1d_18, r3d_18, mc3_18, s3d, mvit_v1_b and swin3d_t; I3D
+(Inception-v1 inflated to 3D) and PyTorchVideo's I3D ResNet-50 from `scripts/i3d.py`.
+
+Weights (choose one):
+  --weights kinetics400   the published Kinetics-400 weights (needs a network; the sha256 of
+                          the downloaded file goes into the config)
+  --weights-file FILE     a local state dict (or a checkpoint holding one under `model_state`,
+                          `state_dict` or `model`)
+  --random-init --seed N  deterministic random initialisation, offline (what tests use)
+  --inflate-from FILE     i3d only: a 2D Inception-v1 state dict in torchvision's googlenet
+                          layout, inflated to 3D; the logits layer is initialised from --seed
+
+Models are traced on CPU in eval mode from a float32 N x C x T x H x W example, then checked
+against the eager model on a batch of two with another clip length (for variable-length models)
+before anything is written. swin3d_t is scripted instead: tracing bakes in its window sizes,
+which shrink for short clips. Examples:
+
+  scripts/export_models.py --random-init --seed 0 --all
+  scripts/export_models.py --weights kinetics400 r2plus1d_18 s3d
+  scripts/export_models.py --inflate-from googlenet.pth --name i3d_imagenet i3d
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import torchvision.models.video as tvv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import i3d as i3d_mod  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LABEL_SET = "kinetics400"
+LABELS_FILE = "kinetics400.txt"
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+PYTORCHVIDEO_I3D_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/I3D_8x8_R50.pyth"
+
+
+@dataclass
+class Spec:
+    """How one architecture is built and how it wants its input."""
+
+    build: object
+    frames: int
+    min_frames: int
+    variable_frames: bool
+    fps: float | None
+    stride: int = 1
+    # torchvision weights enum member: resize, crop, mean and std are read from its transforms.
+    tv_weights: object = None
+    resize: dict = field(default_factory=dict)
+    crop: int = 0
+    mean: tuple = KINETICS_MEAN
+    std: tuple = KINETICS_STD
+    value_scale: float = 1.0
+    script: bool = False
+    weights_url: str | None = None
+    notes: str = ""
+
+
+def _build_i3d() -> torch.nn.Module:
+    model = i3d_mod.InceptionI3d(num_classes=400)
+    i3d_mod.init_i3d(model)
+    return model
+
+
+def _build_i3d_r50() -> torch.nn.Module:
+    model = i3d_mod.I3dResNet50(num_classes=400)
+    i3d_mod.init_resnet(model)
+    return model
+
+
+SPECS: dict[str, Spec] = {
+    "r2plus1d_18": Spec(
+        tvv.r2plus1d_18, 16, 1, True, 15.0, tv_weights=tvv.R2Plus1D_18_Weights.KINETICS400_V1,
+        notes="torchvision; published accuracy: 5 clips x 16 frames at 15 fps",
+    ),
+    "r3d_18": Spec(
+        tvv.r3d_18, 16, 1, True, 15.0, tv_weights=tvv.R3D_18_Weights.KINETICS400_V1,
+        notes="torchvision; published accuracy: 5 clips x 16 frames at 15 fps",
+    ),
+    "mc3_18": Spec(
+        tvv.mc3_18, 16, 1, True, 15.0, tv_weights=tvv.MC3_18_Weights.KINETICS400_V1,
+        notes="torchvision; published accuracy: 5 clips x 16 frames at 15 fps",
+    ),
+    "s3d": Spec(
+        tvv.s3d, 64, 13, True, 15.0, tv_weights=tvv.S3D_Weights.KINETICS400_V1,
+        notes="torchvision; published accuracy: 1 clip x 128 frames at 15 fps (--frames 128); "
+        "needs >= 13 frames at 224x224",
+    ),
+    "mvit_v1_b": Spec(
+        tvv.mvit_v1_b, 16, 16, False, 7.5, tv_weights=tvv.MViT_V1_B_Weights.KINETICS400_V1,
+        notes="torchvision; fixed 16 x 224 x 224 input (positional embedding); "
+        "published accuracy: 5 clips x 16 frames at 7.5 fps",
+    ),
+    "swin3d_t": Spec(
+        tvv.swin3d_t, 32, 1, True, 15.0, tv_weights=tvv.Swin3D_T_Weights.KINETICS400_V1, script=True,
+        notes="torchvision; scripted, not traced (window sizes depend on the clip length); "
+        "published accuracy: 12 clips x 32 frames at 15 fps",
+    ),
+    "i3d": Spec(
+        _build_i3d, 64, 11, True, 25.0,
+        resize={"mode": "short_side", "size": 256}, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        notes="Inception-v1 inflated to 3D (DeepMind I3D, RGB); input scaled to [-1, 1]; "
+        "trained on 64-frame clips, tested on whole videos",
+    ),
+    "i3d_r50": Spec(
+        _build_i3d_r50, 8, 8, True, 30.0, stride=8,
+        resize={"mode": "short_side", "size": 256}, crop=256, mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225),
+        weights_url=PYTORCHVIDEO_I3D_R50_URL,
+        notes="PyTorchVideo i3d_r50 (8x8); published accuracy: 10 clips x 3 crops of 256",
+    ),
+}
+
+
+def torch_version() -> str:
+    return torch.__version__.split("+")[0]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def preprocessing(spec: Spec) -> tuple[dict, int, tuple, tuple]:
+    """Resize, crop, mean and std: from torchvision's weight transforms where there are some."""
+    if spec.tv_weights is None:
+        return spec.resize, spec.crop, spec.mean, spec.std
+    t = spec.tv_weights.transforms()
+    if len(t.resize_size) == 1:
+        resize = {"mode": "short_side", "size": int(t.resize_size[0])}
+    else:
+        resize = {"mode": "exact", "height": int(t.resize_size[0]), "width": int(t.resize_size[1])}
+    crop_h, crop_w = t.crop_size
+    if crop_h != crop_w:
+        raise ValueError("only square crops are supported")
+    return resize, int(crop_h), tuple(t.mean), tuple(t.std)
+
+
+def write_labels(config_dir: Path) -> Path:
+    """Kinetics-400 class names in output order, from the installed torchvision (no download)."""
+    labels = tvv.R2Plus1D_18_Weights.KINETICS400_V1.meta["categories"]
+    if len(labels) != 400 or any("\n" in label for label in labels):
+        raise ValueError("unexpected Kinetics-400 category list in torchvision")
+    path = config_dir / LABELS_FILE
+    text = "\n".join(labels) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
+    """Accepts a bare state dict or the usual checkpoint wrappers; drops DataParallel prefixes."""
+    for key in ("model_state", "state_dict", "model"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict):
+        raise ValueError("not a state dict")
+    return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def load_weights(arch: str, spec: Spec, model: torch.nn.Module, args) -> dict:
+    """Puts the requested weights into `model`; returns the config's `weights` record."""
+    if args.random_init:
+        return {"source": f"random-init:seed={args.seed}", "sha256": None}
+    if args.inflate_from:
+        if arch != "i3d":
+            raise SystemExit(f"--inflate-from applies to i3d only, not {arch}")
+        path = Path(args.inflate_from)
+        state = unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        i3d_mod.inflate_googlenet(model, state)
+        return {"source": f"inflated:{path.name};logits=random-init:seed={args.seed}", "sha256": sha256_file(path)}
+    if args.weights_file:
+        path = Path(args.weights_file)
+        state = unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(state, strict=True)
+        return {"source": f"file:{path.name}", "sha256": sha256_file(path)}
+    # --weights kinetics400
+    if spec.tv_weights is not None:
+        url, check_hash = spec.tv_weights.url, True
+    elif spec.weights_url is not None:
+        url, check_hash = spec.weights_url, False
+    else:
+        raise SystemExit(
+            f"{arch}: no published Kinetics-400 weights to download; use --weights-file"
+            + (" or --inflate-from" if arch == "i3d" else "")
+        )
+    obj = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, check_hash=check_hash)
+    model.load_state_dict(unwrap_state_dict(obj), strict=True)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+    return {"source": args.weights, "sha256": sha256_file(cached), "url": url}
+
+
+def example_input(n: int, t: int, crop: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, t, crop, crop, generator=g)
+
+
+def compile_model(model: torch.nn.Module, spec: Spec, frames: int, crop: int) -> torch.jit.ScriptModule:
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if spec.script:
+            return torch.jit.script(model)
+        return torch.jit.trace(model, example_input(1, frames, crop, 1), check_trace=False)
+
+
+def verify(model: torch.nn.Module, compiled, spec: Spec, frames: int, crop: int) -> None:
+    """The compiled graph must match eager PyTorch on a fresh input and on a batch of two at the
+    shortest clip length the model accepts (so no traced shape is baked in)."""
+    checks = [(1, frames), (2, spec.min_frames if spec.variable_frames else frames)]
+    with torch.no_grad():
+        for n, t in checks:
+            x = example_input(n, t, crop, 2)
+            want, got = model(x), compiled(x)
+            if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+                diff = (got - want).abs().max().item() if got.shape == want.shape else float("nan")
+                raise RuntimeError(f"compiled model differs from eager at T={t} (max abs diff {diff})")
+
+
+def export(arch: str, args, models_dir: Path, config_dir: Path) -> dict:
+    spec = SPECS[arch]
+    name = args.name or arch
+    frames = args.frames or spec.frames
+    if frames < spec.min_frames:
+        raise SystemExit(f"{arch} needs at least {spec.min_frames} frames, not {frames}")
+    if not spec.variable_frames and frames != spec.frames:
+        raise SystemExit(f"{arch} takes exactly {spec.frames} frames (fixed-size head)")
+    resize, crop, mean, std = preprocessing(spec)
+
+    started = time.perf_counter()
+    torch.manual_seed(args.seed)
+    model = spec.build()
+    weights = load_weights(arch, spec, model, args)
+    model.eval()
+    compiled = compile_model(model, spec, frames, crop)
+    with torch.no_grad():
+        out = compiled(example_input(1, frames, crop, 3))
+    if out.shape != (1, 400):
+        raise RuntimeError(f"{arch}: output shape {tuple(out.shape)}, want (1, 400)")
+    if not args.no_verify:
+        verify(model, compiled, spec, frames, crop)
+
+    config = {
+        "name": name,
+        "architecture": arch,
+        "labels_file": LABELS_FILE,
+        "label_set": LABEL_SET,
+        "frames": frames,
+        "min_frames": spec.min_frames,
+        "variable_frames": spec.variable_frames,
+        "sampling": {"fps": spec.fps, "stride": spec.stride},
+        "resize": resize,
+        "crop": crop,
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "value_scale": spec.value_scale,
+        "input_layout": "NCTHW",
+        "file": f"{name}.pt",
+        "torch_version": torch_version(),
+        "weights": weights,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "notes": spec.notes,
+    }
+    text = json.dumps(config, indent=2) + "\n"
+    pt = models_dir / f"{name}.pt"
+    tmp = pt.with_suffix(".pt.tmp")
+    torch.jit.save(compiled, str(tmp), _extra_files={"vidcls_config.json": text})
+    tmp.replace(pt)
+    (config_dir / f"{name}.json").write_text(text)
+    seconds = time.perf_counter() - started
+    return {"name": name, "file": str(pt), "bytes": pt.stat().st_size, "seconds": round(seconds, 1)}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("architectures", nargs="*", metavar="ARCH", help=f"one or more of: {', '.join(SPECS)}")
+    p.add_argument("--all", action="store_true", help="export every architecture")
+    p.add_argument("--name", help="output name (NAME.pt, NAME.json); one architecture only; default: the architecture")
+    p.add_argument("--frames", type=int, help="frames per clip written to the config and traced with")
+    p.add_argument("--out-dir", type=Path, default=ROOT, help="writes OUT/models/ and OUT/configs/ (default: the repository)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--weights", choices=["kinetics400"], help="published weights (needs a network)")
+    src.add_argument("--weights-file", metavar="FILE", help="a local state dict for the architecture")
+    src.add_argument("--random-init", action="store_true", help="random weights from --seed (offline)")
+    src.add_argument("--inflate-from", metavar="FILE", help="i3d: inflate a 2D googlenet state dict")
+    p.add_argument("--seed", type=int, default=0, help="seed for random initialisation (default 0)")
+    p.add_argument("--no-verify", action="store_true", help="skip comparing the compiled model with eager PyTorch")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    args = p.parse_args(argv)
+    archs = list(SPECS) if args.all else args.architectures
+    if not archs:
+        p.error("name an architecture or pass --all")
+    unknown = [a for a in archs if a not in SPECS]
+    if unknown:
+        p.error(f"unknown architecture(s): {', '.join(unknown)}; known: {', '.join(SPECS)}")
+    if args.name and len(archs) != 1:
+        p.error("--name needs exactly one architecture")
+    return args, archs
+
+
+def main(argv=None) -> int:
+    args, archs = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models_dir, config_dir = args.out_dir / "models", args.out_dir / "configs"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    config_dir.mkdir(parents=True, exist_ok=True)
+    write_labels(config_dir)
+    failed = 0
+    for arch in archs:
+        try:
+            r = export(arch, args, models_dir, config_dir)
+        except (RuntimeError, ValueError, KeyError, OSError) as e:
+            print(f"export_models: {arch}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{r['name']}: {r['file']} ({r['bytes'] / 1e6:.1f} MB, {r['seconds']} s)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
