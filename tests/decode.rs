@@ -642,6 +642,41 @@ fn seeks_forward_and_back_give_the_same_frames_as_a_fresh_read() {
 }
 
 #[test]
+fn clips_read_backwards_match_ffprobe() {
+    // Every clip after the first is behind the decoder: each read seeks back.
+    for path in [
+        h264_bframes(),
+        mpeg4_mp4(),
+        mpeg2_ps(),
+        h264_ts_with_audio(),
+        vp9_webm(),
+        vp9_mkv_with_audio(),
+        vfr_mp4_bframes(),
+        mjpeg_avi(),
+        h264_raw(),
+    ] {
+        let probed = ffprobe(&path);
+        let mut video = Video::open(&path).unwrap();
+        let plans = plan_clips(
+            0.0,
+            video.meta().duration,
+            video.native_fps(),
+            &spec(4, None, 2, 5),
+        );
+        for plan in plans.iter().rev() {
+            let clip = video.read_clip(plan).unwrap();
+            let want: Vec<u32> = plan
+                .times
+                .iter()
+                .map(|t| expected_index(&probed, *t))
+                .collect();
+            assert_eq!(indices(&clip), want, "{} at {}", path.display(), plan.start);
+        }
+        assert!(video.seek_count() >= 4, "{}", path.display());
+    }
+}
+
+#[test]
 fn frame_times_match_ffprobe_and_reading_goes_on_after() {
     for path in [
         h264_bframes(),

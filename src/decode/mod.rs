@@ -3,6 +3,14 @@
 //! Promises: frames are chosen by presentation timestamp (never by packet or frame counter),
 //! are upright as a player shows them (display-matrix rotation applied), and the decoder is
 //! drained after the last packet so the final frames are reachable. No tch types in here.
+//!
+//! - Where clips go: [`plan_clips`] (`sample.rs`).
+//! - Which frame a time takes: the one a player shows then; timestamps count as equal within
+//!   half a time-base tick (`video.rs` spells the rule out).
+//! - A video shorter than a clip is padded by repeating its last frame; [`Clip::padded`] says
+//!   how many frames that took.
+//! - Frames keep the decoded size: resizing and cropping belong to the model stage. The RGB
+//!   conversion is swscale's default (as PyAV's `to_ndarray("rgb24")`).
 
 mod convert;
 mod sample;
