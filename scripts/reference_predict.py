@@ -186,7 +186,8 @@ def load_config(spec: str, models_dir: Path | None) -> tuple[dict, list[str], Pa
     if not labels:
         raise SystemExit(f"{path}: no labels")
     beside = path.parent / cfg["file"]
-    model_path = beside if beside.exists() else (models_dir or ROOT / "models") / cfg["file"]
+    # As vidcls resolves it: beside the config, else in the models/ next to its configs/.
+    model_path = beside if beside.exists() else (models_dir or path.parent.parent / "models") / cfg["file"]
     return cfg, labels, model_path
 
 

@@ -224,7 +224,7 @@ def test_random_init_export_is_deterministic(tmp_path: Path):
     for rel in ("models/mc3_18.pt", "configs/mc3_18.json", "configs/kinetics400.txt"):
         assert sha256(a / rel) == sha256(b / rel), rel
     config = json.loads((a / "configs/mc3_18.json").read_text())
-    assert config["weights"] == {"source": "random-init:seed=0", "sha256": None}
+    assert config["weights"] == {"source": "random-init:seed=0;bn-calibrated", "sha256": None}
     assert config["parameters"] == 11695440  # torchvision's num_params for mc3_18
     check_torchscript(a / "models/mc3_18.pt", config, a / "configs")
 
