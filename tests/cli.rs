@@ -1,21 +1,18 @@
 //! The built binary on generated videos: formats, exit codes, stdin, directories with bad
 //! files, resume after a kill, shards, a closed pipe, thread-count independence.
 
-use crate::support::{bin, ffmpeg, run_ok, scratch, shared_dir};
+use crate::support::{bin, ffmpeg, lavfi_video, run_ok, scratch, spawn_until_lines};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 use vidcls::report::Record;
 
 /// Six small test videos (2 s, various sizes and codecs) made once per run.
 fn videos() -> &'static Vec<PathBuf> {
     static V: OnceLock<Vec<PathBuf>> = OnceLock::new();
     V.get_or_init(|| {
-        let dir = shared_dir().join("cli");
-        std::fs::create_dir_all(&dir).unwrap();
         let specs = [
             ("a.mp4", "testsrc=size=160x120:rate=25", "libx264"),
             ("b.mp4", "testsrc2=size=128x96:rate=30", "libx264"),
@@ -26,27 +23,7 @@ fn videos() -> &'static Vec<PathBuf> {
         ];
         specs
             .iter()
-            .map(|(name, src, codec)| {
-                let p = dir.join(name);
-                if !p.exists() {
-                    let tmp = dir.join(format!("tmp-{name}"));
-                    ffmpeg(&[
-                        "-f",
-                        "lavfi",
-                        "-i",
-                        src,
-                        "-t",
-                        "2",
-                        "-pix_fmt",
-                        "yuv420p",
-                        "-c:v",
-                        codec,
-                        tmp.to_str().unwrap(),
-                    ]);
-                    std::fs::rename(&tmp, &p).unwrap();
-                }
-                p
-            })
+            .map(|(name, src, codec)| lavfi_video("cli", name, src, "2", codec))
             .collect()
     })
 }
@@ -359,18 +336,7 @@ fn resume_after_torn_write_and_after_kill() {
         .into_iter()
         .collect();
     a.extend(&many);
-    let mut child = bin()
-        .args(&a)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while std::fs::read_to_string(&out).map_or(0, |s| s.lines().count()) < 1
-        && t0.elapsed() < Duration::from_secs(60)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_until_lines(&a, &out, 1);
     child.kill().unwrap();
     child.wait().unwrap();
     let mut a = vec!["-f", "jsonl", "-o", o, "--resume"];
@@ -544,18 +510,7 @@ fn signals_flush_finished_records_and_resume_completes() {
             "1",
         ];
         a.extend(&inputs);
-        let mut child = bin()
-            .args(&a)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while std::fs::read_to_string(&out).map_or(0, |s| s.lines().count()) < 2
-            && t0.elapsed() < Duration::from_secs(60)
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let mut child = spawn_until_lines(&a, &out, 2);
         run_ok(Command::new("kill").args([sig, &child.id().to_string()]));
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(code), "{sig}");

@@ -2,7 +2,7 @@
 //! torchvision-style transforms, the same TorchScript file) must agree on sampled frames,
 //! model inputs and class probabilities. Plus the load-time checks of a model against its config.
 
-use crate::support::{bin, ffmpeg, python, root, run_ok, scratch, shared_dir};
+use crate::support::{bin, lavfi_video, python, root, run_ok, scratch, shared_dir};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use vidcls::report::{Record, VideoResult};
@@ -11,35 +11,13 @@ use vidcls::report::{Record, VideoResult};
 fn parity_videos() -> &'static Vec<PathBuf> {
     static V: OnceLock<Vec<PathBuf>> = OnceLock::new();
     V.get_or_init(|| {
-        let dir = shared_dir().join("parity");
-        std::fs::create_dir_all(&dir).unwrap();
         [
             ("land.mp4", "testsrc2=size=240x180:rate=25", "3"),
             ("port.mp4", "mandelbrot=size=120x160:rate=30", "2.5"),
             ("small.mp4", "testsrc=size=176x144:rate=24,hue=H=t", "2"),
         ]
         .iter()
-        .map(|(name, src, dur)| {
-            let p = dir.join(name);
-            if !p.exists() {
-                let tmp = dir.join(format!("tmp-{name}"));
-                ffmpeg(&[
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    src,
-                    "-t",
-                    dur,
-                    "-c:v",
-                    "libx264",
-                    "-pix_fmt",
-                    "yuv420p",
-                    tmp.to_str().unwrap(),
-                ]);
-                std::fs::rename(&tmp, &p).unwrap();
-            }
-            p
-        })
+        .map(|(name, src, secs)| lavfi_video("parity", name, src, secs, "libx264"))
         .collect()
     })
 }

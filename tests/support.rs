@@ -66,3 +66,38 @@ pub fn ffmpeg(args: &[&str]) {
     cmd.args(["-y", "-nostdin", "-v", "error"]).args(args);
     run_ok(&mut cmd);
 }
+
+/// A generated test video `shared_dir()/group/name` (lavfi `source`, `seconds` long, encoded
+/// with `codec` in yuv420p), made once per checkout: written under a temporary name, then renamed.
+pub fn lavfi_video(group: &str, name: &str, source: &str, seconds: &str, codec: &str) -> PathBuf {
+    let dir = shared_dir().join(group);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    if !p.exists() {
+        let tmp = dir.join(format!("tmp-{name}"));
+        let t = tmp.to_str().unwrap();
+        ffmpeg(&[
+            "-f", "lavfi", "-i", source, "-t", seconds, "-c:v", codec, "-pix_fmt", "yuv420p", t,
+        ]);
+        std::fs::rename(&tmp, &p).unwrap();
+    }
+    p
+}
+
+/// Spawns `vidcls ARGS` and waits (up to 60 s) until `out` holds `lines` lines: a run caught
+/// in the middle, for kill and signal tests.
+pub fn spawn_until_lines(args: &[&str], out: &Path, lines: usize) -> std::process::Child {
+    let child = bin()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(out).map_or(0, |s| s.lines().count()) < lines
+        && t0.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child
+}
