@@ -83,6 +83,8 @@ def throughput(module, crop: int, frames: int, batch: int, half: bool, iters: in
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", type=Path)
+    p.add_argument("--motion-config", type=Path, default=ROOT / "configs" / "motion.json",
+                   help="the trained model to check (its .pt beside the config or in ../models/)")
     args = p.parse_args()
     if not torch.cuda.is_available():
         print("CUDA is not available", file=sys.stderr)
@@ -93,8 +95,10 @@ def main() -> int:
     for arch, frames in [("r2plus1d_18", 16), ("s3d", 16), ("i3d", 16)]:
         m, crop = traced(arch, frames)
         models.append((arch, m, crop, frames))
-    motion = ROOT / "models" / "motion.pt"
-    cfg = json.loads((ROOT / "configs" / "motion.json").read_text())
+    cfg = json.loads(args.motion_config.read_text())
+    motion = args.motion_config.parent / cfg["file"]
+    if not motion.exists():
+        motion = args.motion_config.parent.parent / "models" / cfg["file"]
     try:
         models.append(("motion (trained)", torch.jit.load(str(motion), map_location="cpu"), cfg["crop"], cfg["frames"]))
     except Exception as e:  # a file from a newer torch may not load in this one
