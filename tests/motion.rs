@@ -118,12 +118,6 @@ fn predict(files: &[PathBuf], extra: &[&str]) -> HashMap<String, VideoResult> {
         .collect()
 }
 
-fn labels(config: &str) -> Vec<String> {
-    vidcls::model::ModelConfig::from_file(&root().join(config))
-        .unwrap()
-        .labels
-}
-
 #[test]
 fn default_model_recognises_unseen_motion_and_its_reversal() {
     let (dir, rev) = heldout();
