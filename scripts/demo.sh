@@ -6,5 +6,5 @@ cd "$root"
 scripts/setup.sh
 printf '\n==> cargo build --release\n' >&2
 cargo build --release
-printf '\n==> vidcls predict models/samples/ (built-in model)\n' >&2
+printf '\n==> vidcls predict models/samples/ (built-in motion model; each file is named after its action)\n' >&2
 target/release/vidcls predict models/samples/ --top-k 3
