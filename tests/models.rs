@@ -310,3 +310,16 @@ fn inflation_fixed_point_and_export_checks() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("passed"), "{text}");
 }
+
+#[test]
+fn precision_without_kernels_is_a_clear_load_error() {
+    // libtorch has no bfloat16 avg_pool3d on the CPU, which s3d uses.
+    let cfg = exported().join("configs/s3d.json");
+    let err = predict_fails(&cfg, &["--precision", "bf16", "--device", "cpu"]);
+    assert!(
+        err.contains("in bf16 on cpu") && err.contains("--precision fp32"),
+        "{err}"
+    );
+    let err = predict_fails(&cfg, &["--precision", "fp16", "--device", "cpu"]);
+    assert!(err.contains("fp16 needs a CUDA device"), "{err}");
+}

@@ -287,9 +287,18 @@ impl Model {
         };
         let c = model.config.crop as i64;
         let probe = Tensor::zeros([1, 3, frames as i64, c, c], (Kind::Float, Device::Cpu));
-        let out = model
-            .forward(&probe)
-            .with_context(|| format!("model {what} fails on a 1x3x{frames}x{c}x{c} clip"))?;
+        let out = model.forward(&probe).with_context(|| {
+            let hint = if precision == Precision::Fp32 {
+                String::new()
+            } else {
+                format!(
+                    " in {precision:?} on {device:?} (libtorch may lack a kernel for one of its \
+                     operations in that precision there; --precision fp32 works everywhere)"
+                )
+                .to_lowercase()
+            };
+            format!("model {what} fails on a 1x3x{frames}x{c}x{c} clip{hint}")
+        })?;
         let width = out.first().map_or(0, Vec::len);
         if width != model.config.labels.len() {
             bail!(
