@@ -118,6 +118,12 @@ fn predict(files: &[PathBuf], extra: &[&str]) -> HashMap<String, VideoResult> {
         .collect()
 }
 
+fn labels(config: &str) -> Vec<String> {
+    vidcls::model::ModelConfig::from_file(&root().join(config))
+        .unwrap()
+        .labels
+}
+
 #[test]
 fn default_model_recognises_unseen_motion_and_its_reversal() {
     let (dir, rev) = heldout();
@@ -161,5 +167,36 @@ fn default_model_recognises_unseen_motion_and_its_reversal() {
         agree as f64 / preds.len() as f64 >= 0.95,
         "bf16 agrees on {agree}/{}",
         preds.len()
+    );
+}
+
+#[test]
+fn single_frame_baseline_cannot_tell_directions_apart() {
+    let (dir, _) = heldout();
+    let clips = manifest(dir);
+    let files: Vec<PathBuf> = clips.iter().map(|c| c.0.clone()).collect();
+    let cfg = root().join("configs/motion_2d.json");
+    let preds = predict(&files, &["-m", cfg.to_str().unwrap()]);
+    let names = labels("configs/motion_2d.json");
+    let idx = |l: &str| names.iter().position(|n| n == l).unwrap();
+    // Within the true label's pair: does the right direction score higher than its opposite?
+    let right = clips
+        .iter()
+        .filter(|(p, l)| {
+            let s = preds[&p.file_stem().unwrap().to_string_lossy().into_owned()]
+                .scores
+                .clone()
+                .unwrap();
+            s[idx(l)] > s[idx(opposite(l))]
+        })
+        .count();
+    eprintln!(
+        "2D baseline, right direction within the pair: {right}/{}",
+        clips.len()
+    );
+    assert!(
+        (right as f64) / (clips.len() as f64) <= 0.75,
+        "a single frame tells direction: {right}/{}",
+        clips.len()
     );
 }
