@@ -13,7 +13,8 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. Debian packages -------------------------------------------------------------------
 debs=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-      libavfilter-dev libavdevice-dev pkg-config clang libclang-dev python3 python3-venv ca-certificates)
+      libavfilter-dev libavdevice-dev pkg-config clang libclang-dev python3 python3-venv ca-certificates
+      time)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
