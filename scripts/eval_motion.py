@@ -163,6 +163,8 @@ def predict_vidcls(files, config_path, binary, batch=200):
 
 def _reverse_one(job):
     src, dst, codec, quality = job
+    if Path(dst).is_file() and Path(dst).stat().st_mtime >= Path(src).stat().st_mtime:
+        return dst                             # made by an earlier run into --reverse-dir
     _, args = md.CODECS[codec]
     cmd = ["ffmpeg", "-y", "-nostdin", "-v", "error", "-i", src, "-vf", "reverse", *args(quality),
            "-threads", "1", "-an", dst]
@@ -249,7 +251,8 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, help="frames per clip instead of the config's (python)")
     ap.add_argument("--reverse", action="store_true",
                     help="also score the clips reversed in time (answer: the opposite action)")
-    ap.add_argument("--reverse-dir", type=Path, help="keep the reversed clips here")
+    ap.add_argument("--reverse-dir", type=Path,
+                    help="keep the reversed clips here (and reuse them on the next run)")
     ap.add_argument("--limit", type=int, help="only the first N clips of the manifest")
     ap.add_argument("--jobs", type=int, default=2, help="ffmpeg processes for reversing")
     ap.add_argument("--json-out", type=Path, help="write the scores here as JSON")
