@@ -109,11 +109,8 @@ def loadavg() -> list[float]:
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def run_timed(cmd: list[str], stdin: str | None = None, env: dict | None = None) -> dict:

@@ -1,7 +1,7 @@
 //! The built binary on generated videos: formats, exit codes, stdin, directories with bad
 //! files, resume after a kill, shards, a closed pipe, thread-count independence.
 
-use crate::support::{bin, ffmpeg, lavfi_video, run_ok, scratch, spawn_until_lines};
+use crate::support::{assert_code, bin, ffmpeg, lavfi_video, run_ok, scratch, spawn_until_lines};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -148,12 +148,7 @@ fn bad_inputs_are_recorded_and_the_batch_goes_on() {
     ])
     .output()
     .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 1);
     let recs = parse_jsonl(&out.stdout);
     let names: Vec<String> = recs
         .iter()
@@ -243,7 +238,7 @@ fn exit_code_two_for_fatal_errors() {
     let out = predict(&["-o", o.to_str().unwrap(), "-f", "jsonl", v])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_code(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
     assert_eq!(std::fs::read_to_string(&o).unwrap(), "keep me\n");
     run_ok(&mut predict(&[
@@ -452,7 +447,7 @@ fn probe_prints_json_and_flags_bad_files() {
     assert_eq!(meta["height"], 120);
     assert_eq!(meta["codec"], "h264");
     let out = bin().args(["probe", "/no/such.mp4"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_code(&out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.mp4"));
 }
 
@@ -562,7 +557,7 @@ fn json_output_is_written_whole_or_not_at_all() {
             .stdout(std::fs::File::create("/dev/full").unwrap())
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2));
+        assert_code(&out, 2);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains("No space left on device") && !err.contains("panicked"),

@@ -2,7 +2,7 @@
 //! torchvision-style transforms, the same TorchScript file) must agree on sampled frames,
 //! model inputs and class probabilities. Plus the load-time checks of a model against its config.
 
-use crate::support::{bin, lavfi_video, python, root, run_ok, scratch, shared_dir};
+use crate::support::{assert_code, bin, lavfi_video, python, root, run_ok, scratch, shared_dir};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use vidcls::report::{Record, VideoResult};
@@ -244,12 +244,7 @@ fn predict_fails(config: &Path, extra: &[&str]) -> String {
         .arg(video)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 2);
     assert!(out.stdout.is_empty());
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -1,7 +1,7 @@
 //! Hostile inputs, time limits and mutated containers: every input gets a prediction or a clear
 //! error record, nothing panics or hangs, and no other input's result is lost.
 
-use crate::support::{bin, ffmpeg, python, root, run_ok, scratch, shared_dir};
+use crate::support::{assert_code, bin, ffmpeg, python, root, run_ok, scratch, shared_dir};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -159,7 +159,7 @@ fn symlink_loop_is_reported_when_following_links() {
         .arg(corpus().join("loopdir"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_code(&out, 1);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("symbolic link loop"), "{text}");
     assert!(text.contains("inner.mp4\",\"model\""), "{text}");
@@ -173,12 +173,7 @@ fn per_file_time_limit_gives_up_and_carries_on() {
         .args([d.join("8k.mp4"), d.join("good.mp4")])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 1);
     let lines: Vec<Record> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -101,3 +101,13 @@ pub fn spawn_until_lines(args: &[&str], out: &Path, lines: usize) -> std::proces
     }
     child
 }
+
+/// Asserts a finished command's exit code, showing its stderr when it differs.
+pub fn assert_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -97,8 +97,7 @@ pub fn resolve(model: Option<&str>) -> Result<ModelSource> {
                     candidates[1].display()
                 )
             })?;
-            let cfg = ModelConfig::from_file(config)?;
-            let _ = cfg;
+            ModelConfig::from_file(config)?; // fail here, naming the config, if it is invalid
             Ok(ModelSource::Files {
                 config: config.clone(),
                 weights: path.to_path_buf(),
