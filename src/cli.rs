@@ -1,5 +1,5 @@
-//! Command-line flags (clap derive). Raw flags only: validation and defaults that need the
-//! model config happen in `config.rs`.
+//! Command-line flags (clap derive). Raw flags only: `config.rs` validates them and maps them
+//! to the stages' own types; nothing past `app.rs` sees this module.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ pub enum Aggregate {
     Max,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PredictArgs {
     /// Video files, directories (searched recursively for video extensions) or `-` for stdin.
     #[arg(required = true, value_name = "INPUT")]
@@ -87,6 +87,11 @@ pub struct PredictArgs {
     /// Skip inputs already recorded in the output file and append the rest (jsonl, csv).
     #[arg(long, requires = "output")]
     pub resume: bool,
+
+    /// With --resume: run the inputs that failed before again (their error records are
+    /// removed from the output file first).
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
 
     /// Clips per video, spread uniformly over it (1 = the centre clip).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -160,6 +165,11 @@ pub struct PredictArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// End stderr with the run summary as one JSON object on one line (even with --quiet):
+    /// inputs, classified, failed, already_done, records, views, elapsed_s.
+    #[arg(long)]
+    pub summary_json: bool,
+
     /// Say which device, threads and model were chosen.
     #[arg(short, long)]
     pub verbose: bool,
@@ -219,6 +229,7 @@ mod tests {
         assert_eq!(p.precision, Precision::Fp32);
         assert_eq!(p.aggregate, Aggregate::Prob);
         assert!(p.model.is_none() && p.output.is_none() && !p.resume && !p.timeline);
+        assert!(!p.retry_failed && !p.summary_json);
     }
 
     #[test]
@@ -233,6 +244,8 @@ mod tests {
             "-o",
             "x.jsonl",
             "--resume",
+            "--retry-failed",
+            "--summary-json",
             "--clips",
             "10",
             "--crops",
@@ -273,7 +286,8 @@ mod tests {
             (Aggregate::Logit, 4, Precision::Bf16)
         );
         assert_eq!((p.threads, p.shard.as_deref()), (Some(3), Some("2/4")));
-        assert!(p.resume && p.follow && p.all_scores && p.quiet);
+        assert!(p.resume && p.retry_failed && p.summary_json);
+        assert!(p.follow && p.all_scores && p.quiet);
         assert_eq!(p.inputs.len(), 2);
         assert_eq!(p.device, "cuda:1");
         let t = predict(&["--timeline", "--window", "2", "--hop", "1", "v"]).unwrap();
@@ -289,6 +303,7 @@ mod tests {
             vec!["--clips", "0", "a"],
             vec!["-f", "xml", "a"],
             vec!["--resume", "a"],
+            vec!["-o", "x.jsonl", "--retry-failed", "a"],
             vec!["--window", "3", "a"],
             vec!["--precision", "int8", "a"],
             vec!["-b", "0", "a"],
