@@ -160,6 +160,34 @@ impl Model {
         rows(&out)
     }
 
+    /// Pooled penultimate features of a batch (N x D), from the graph's `features` method:
+    /// what the classifier reads. Every export of this project has one (docs/ARCHITECTURE.md).
+    pub fn features(&self, batch: &Tensor) -> Result<Vec<Vec<f64>>> {
+        let _guard = tch::no_grad_guard();
+        let input = batch.f_to_device(self.device)?.f_to_kind(self.kind)?;
+        let out = self
+            .module
+            .method_ts("features", &[input])
+            .with_context(|| {
+                format!(
+                    "model {} has no usable `features` method (export it with one: \
+                     docs/ARCHITECTURE.md says how)",
+                    self.origin()
+                )
+            })?;
+        rows(&out)
+    }
+
+    /// The feature width D, from one zero clip (fails if the graph has no `features`).
+    pub fn feature_width(&self) -> Result<usize> {
+        let c = self.config.crop as i64;
+        let probe = Tensor::zeros(
+            [1, 3, self.frames as i64, c, c],
+            (Kind::Float, Device::Cpu),
+        );
+        Ok(self.features(&probe)?.first().map_or(0, Vec::len))
+    }
+
     /// Parameter count of the loaded graph.
     pub fn parameters(&self) -> u64 {
         self.module

@@ -20,6 +20,17 @@ impl Forward for Model {
     }
 }
 
+/// The model's pooled features instead of its logits (for embeddings and linear probes).
+pub struct FeaturesOf<'a>(pub &'a Model);
+
+impl Forward for FeaturesOf<'_> {
+    type View = Tensor;
+    fn run_batch(&self, views: &[Tensor]) -> Result<Vec<Vec<f64>>> {
+        let batch = Tensor::f_stack(views, 0)?;
+        self.0.features(&batch)
+    }
+}
+
 /// The worker's job for `predict`: decode, preprocess into `crops` views per clip, and (for
 /// parity checks) dump each input's views as `DIR/<index>.npy`.
 pub fn predict_prepare(

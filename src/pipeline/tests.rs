@@ -200,3 +200,25 @@ fn a_closed_pipe_stops_the_run() {
     assert_eq!(got.len(), 3);
     assert!(!finished);
 }
+
+#[test]
+fn prepare_in_order_hands_results_over_in_order() {
+    let names: Vec<Job> = jobs(&["v0", "fail1", "v2", "hang3", "v4", "v5"]);
+    let mut seen = Vec::new();
+    prepare_in_order(names, fake_prepare(), &settings(3, 1, 0.3), |i, r| {
+        seen.push((i, r.map(|p| p.units[0].views.len()).map_err(|e| e.stage)));
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            (0, Ok(1)),
+            (1, Err(Stage::Open)),
+            (2, Ok(3)),
+            (3, Err(Stage::Decode)),
+            (4, Ok(2)),
+            (5, Ok(3)),
+        ]
+    );
+}
