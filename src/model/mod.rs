@@ -5,10 +5,12 @@ mod aggregate;
 pub mod config;
 pub mod preprocess;
 mod registry;
+mod trainable;
 
 pub use aggregate::{aggregate, softmax, top_k, Aggregate, Prediction};
 pub use config::{ModelConfig, Resize};
 pub use registry::{available, builtin, config_dirs, resolve, Catalogue, Listed, ModelSource};
+pub use trainable::Trainable;
 
 use anyhow::{bail, Context, Result};
 use tch::{CModule, Device, Kind, Tensor};
@@ -181,10 +183,7 @@ impl Model {
     /// The feature width D, from one zero clip (fails if the graph has no `features`).
     pub fn feature_width(&self) -> Result<usize> {
         let c = self.config.crop as i64;
-        let probe = Tensor::zeros(
-            [1, 3, self.frames as i64, c, c],
-            (Kind::Float, Device::Cpu),
-        );
+        let probe = Tensor::zeros([1, 3, self.frames as i64, c, c], (Kind::Float, Device::Cpu));
         Ok(self.features(&probe)?.first().map_or(0, Vec::len))
     }
 

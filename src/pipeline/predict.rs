@@ -150,9 +150,8 @@ impl Consumer for RecordSink {
             }
             Err(e) => {
                 self.counts.failed += 1;
-                self.progress.suspend(|| {
-                    eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error)
-                });
+                self.progress
+                    .suspend(|| eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error));
                 vec![Record::Err(e)]
             }
         };

@@ -40,6 +40,9 @@ pub struct Scored {
 /// What the consumer gets for each input.
 pub type Outcome = Result<Scored, FileError>;
 
+/// Where a view belongs: (input, unit, view).
+type Key = (usize, usize, usize);
+
 /// A view waiting for a forward pass: (input, unit, view) and the view itself.
 struct Pending<V> {
     input: usize,
@@ -165,7 +168,7 @@ impl<'a, F: Forward> Runner<'a, F> {
     fn forward_batch(&mut self) -> Result<(), Stopped> {
         let n = self.queue.len().min(self.batch_size);
         let batch: Vec<Pending<F::View>> = self.queue.drain(..n).collect();
-        let (keys, data): (Vec<(usize, usize, usize)>, Vec<F::View>) = batch
+        let (keys, data): (Vec<Key>, Vec<F::View>) = batch
             .into_iter()
             .map(|p| ((p.input, p.unit, p.view), p.data))
             .unzip();
@@ -174,7 +177,11 @@ impl<'a, F: Forward> Runner<'a, F> {
             if rows.len() == data.len() {
                 Ok(rows)
             } else {
-                anyhow::bail!("model returned {} rows for {} views", rows.len(), data.len())
+                anyhow::bail!(
+                    "model returned {} rows for {} views",
+                    rows.len(),
+                    data.len()
+                )
             }
         });
         let per_view_ms = t0.elapsed().as_secs_f64() * 1e3 / n as f64;
@@ -190,7 +197,7 @@ impl<'a, F: Forward> Runner<'a, F> {
         Ok(())
     }
 
-    fn store(&mut self, keys: &[(usize, usize, usize)], rows: Vec<Vec<f64>>, per_view_ms: f64) {
+    fn store(&mut self, keys: &[Key], rows: Vec<Vec<f64>>, per_view_ms: f64) {
         for (&(idx, u, v), row) in keys.iter().zip(rows) {
             if let Some(f) = self.flight.get_mut(&idx) {
                 f.scored.units[u].rows[v] = row;
