@@ -53,7 +53,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn predict(args: PredictArgs) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
     let req = Request::from_args(args)?;
-    let model = Model::load(req.model.clone(), &req.load)?;
+    let model =
+        Model::load(req.model.clone(), &req.load).map_err(|e| match req.load.precision {
+            model::Precision::Fp32 => e,
+            p => e.context(format!(
+                "--precision {} (--precision fp32 works everywhere)",
+                p.name()
+            )),
+        })?;
     let settings = req.settings(&model);
     if req.chatter.verbose {
         eprintln!("vidcls: {}", describe_run(&model, &settings));

@@ -227,7 +227,7 @@ pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
             epochs: a.epochs as usize,
             batch_size: a.batch_size as usize,
             lr: a.lr.unwrap_or(if scratch { 3e-3 } else { 1e-3 }),
-            backbone_lr: if scratch { 1.0 } else { 0.5 },
+            backbone_lr: if scratch { 1.0 } else { 0.05 },
             weight_decay: 1e-4,
             seed: a.seed,
             freeze: start == Start::Frozen,

@@ -175,7 +175,10 @@ fn bad_inputs_are_recorded_and_the_batch_goes_on() {
     assert_eq!(ok, [false, true, true, false, false]);
     for r in &recs {
         if let Record::Err(e) = r {
-            assert!(!e.error.is_empty() && !e.stage.to_string().is_empty(), "{e:?}");
+            assert!(
+                !e.error.is_empty() && !e.stage.to_string().is_empty(),
+                "{e:?}"
+            );
         }
     }
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -7,3 +7,4 @@ mod decode;
 mod models;
 mod motion;
 mod reliability;
+mod train;
