@@ -48,6 +48,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", crate::version::collect());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions(args) => crate::dist::completions_cmd(args),
+        Command::Man(args) => crate::dist::man_cmd(args),
     }
 }
 
