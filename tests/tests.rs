@@ -6,4 +6,5 @@ mod cli;
 mod decode;
 mod models;
 mod motion;
+mod package;
 mod reliability;
