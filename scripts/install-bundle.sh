@@ -42,7 +42,8 @@ if [ "$apt" = 1 ]; then
 fi
 
 # The archive holds one folder, vidcls-VERSION-linux-ARCH-VARIANT/; its content goes into DEST.
-top=$(tar -tzf "$bundle" | head -n1) || die "$bundle: cannot list the archive"
+list=$(tar -tzf "$bundle") || die "$bundle: cannot list the archive"
+top=${list%%$'\n'*}
 top=${top%%/*}
 case "$top" in vidcls-*) ;; *) die "$bundle: not a vidcls bundle (top folder '$top')" ;; esac
 mkdir -p "$dest"

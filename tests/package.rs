@@ -26,20 +26,27 @@ fn stdout(out: &Output) -> String {
 fn completions_and_man_pages_from_the_binary() {
     for shell in SHELLS {
         let text = stdout(&run_ok(bin().args(["completions", shell])));
-        assert!(text.contains("predict") && text.contains("top-k"), "{shell}: {text}");
+        assert!(
+            text.contains("predict") && text.contains("top-k"),
+            "{shell}: {text}"
+        );
     }
     // The bash script registers a completion for vidcls when sourced.
     let dir = scratch("package-completions");
     let bash = dir.join("vidcls.bash");
     std::fs::write(&bash, run_ok(bin().args(["completions", "bash"])).stdout).unwrap();
-    let out = run_ok(Command::new("bash").arg("-c").arg(format!(
-        "source {} && complete -p vidcls",
-        bash.display()
-    )));
+    let out = run_ok(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("source {} && complete -p vidcls", bash.display())),
+    );
     assert!(stdout(&out).contains("vidcls"), "{}", stdout(&out));
 
     let page = stdout(&run_ok(bin().arg("man")));
-    assert!(page.contains(".TH vidcls 1") && page.contains("predict"), "{page}");
+    assert!(
+        page.contains(".TH vidcls 1") && page.contains("predict"),
+        "{page}"
+    );
     let man = dir.join("man1");
     run_ok(bin().args(["man", "--dir"]).arg(&man));
     for name in ["vidcls.1", "vidcls-predict.1", "vidcls-completions.1"] {
@@ -56,7 +63,10 @@ fn completions_and_man_pages_from_the_binary() {
         .unwrap();
     assert_code(&out, 2);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&*blocked.join("man1").to_string_lossy()), "{err}");
+    assert!(
+        err.contains(&*blocked.join("man1").to_string_lossy()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -75,7 +85,14 @@ fn scripts_reject_bad_input() {
     // A .tar.gz that is not a bundle.
     std::fs::create_dir_all(dir.join("other")).unwrap();
     std::fs::write(dir.join("other/x"), "x").unwrap();
-    run_ok(Command::new("tar").arg("-C").arg(&dir).args(["-czf", "other.tar.gz", "other"]));
+    run_ok(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(dir.join("other.tar.gz"))
+            .arg("-C")
+            .arg(&dir)
+            .arg("other"),
+    );
     let out = Command::new(&install)
         .arg("--no-apt")
         .arg(dir.join("other.tar.gz"))
@@ -83,7 +100,8 @@ fn scripts_reject_bad_input() {
         .output()
         .unwrap();
     assert_code(&out, 1);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a vidcls bundle"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("other.tar.gz: not a vidcls bundle"), "{err}");
     assert!(!dir.join("dest/x").exists());
 
     let out = Command::new(root().join("scripts/package.sh"))
@@ -263,7 +281,12 @@ fn bundle_runs_anywhere() {
     let name = format!("vidcls-{}-linux-x86_64-cpu", env!("CARGO_PKG_VERSION"));
     let archive = dist.join(format!("{name}.tar.gz"));
     assert!(archive.is_file(), "{} not written", archive.display());
-    run_ok(Command::new("sha256sum").arg("-c").arg(format!("{name}.tar.gz.sha256")).current_dir(&dist));
+    run_ok(
+        Command::new("sha256sum")
+            .arg("-c")
+            .arg(format!("{name}.tar.gz.sha256"))
+            .current_dir(&dist),
+    );
     let dest = std::env::temp_dir().join(format!(
         "vidcls-bundle-test-{}",
         root().to_string_lossy().replace('/', "_")
@@ -281,7 +304,10 @@ fn bundle_runs_anywhere() {
 
     // Size: the point of the CPU bundle (the development environment is ~4.9 GB).
     let bytes = dir_bytes(&dest);
-    assert!(bytes < 1_000_000_000, "CPU bundle is {bytes} bytes unpacked");
+    assert!(
+        bytes < 1_000_000_000,
+        "CPU bundle is {bytes} bytes unpacked"
+    );
 
     // Same records as the development build, with the checkout and libtorch out of reach.
     let dev_samples = samples(&root().join("models/samples"));
@@ -300,7 +326,11 @@ fn bundle_runs_anywhere() {
         shipped.keys().collect::<Vec<_>>()
     );
     for (file, rec) in &dev {
-        assert_eq!(rec["top_k"].as_array().map(Vec::len), Some(8), "{file}: {rec}");
+        assert_eq!(
+            rec["top_k"].as_array().map(Vec::len),
+            Some(8),
+            "{file}: {rec}"
+        );
         assert_eq!(rec, &shipped[file], "{file}: development build vs bundle");
     }
 
@@ -329,7 +359,10 @@ fn bundle_runs_anywhere() {
 
     // Libraries: every non-system one resolves inside lib/, and lib/ holds nothing else.
     let rpath = stdout(&run_ok(Command::new("readelf").arg("-d").arg(&exe)));
-    assert!(rpath.contains("(RUNPATH)") && rpath.contains("[$ORIGIN/../lib]"), "{rpath}");
+    assert!(
+        rpath.contains("(RUNPATH)") && rpath.contains("[$ORIGIN/../lib]"),
+        "{rpath}"
+    );
     let lib = dest.join("lib").canonicalize().unwrap();
     let resolved = ldd(&exe);
     for (name, path) in &resolved {
@@ -348,9 +381,15 @@ fn bundle_runs_anywhere() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(inside, shipped_libs, "lib/ differs from what bin/vidcls loads");
+    assert_eq!(
+        inside, shipped_libs,
+        "lib/ differs from what bin/vidcls loads"
+    );
     for want in ["libtorch_cpu.so", "libc10.so", "libgomp.so.1"] {
-        assert!(inside.contains(&lib.join(want)), "{want} not loaded from lib/");
+        assert!(
+            inside.contains(&lib.join(want)),
+            "{want} not loaded from lib/"
+        );
     }
     assert!(
         !resolved.keys().any(|n| n.contains("torch_cuda")),
@@ -359,7 +398,8 @@ fn bundle_runs_anywhere() {
 
     // The Debian packages the installer (and so the Dockerfile) installs cover every system
     // library that bin/vidcls and lib/ link directly; the README names the same apt line.
-    let debs_out = run_ok(Command::new(root().join("scripts/install-bundle.sh")).arg("--list-debs"));
+    let debs_out =
+        run_ok(Command::new(root().join("scripts/install-bundle.sh")).arg("--list-debs"));
     let debs_line = stdout(&debs_out).trim().to_string();
     let debs: BTreeSet<&str> = debs_line.split_whitespace().chain(BASE_DEBS).collect();
     let mut linked = BTreeSet::new();
@@ -370,7 +410,10 @@ fn bundle_runs_anywhere() {
         let out = run_ok(Command::new("dpkg").arg("-S").arg(format!("*/{soname}")));
         let owner = stdout(&out);
         let pkg = owner.split([':', ',']).next().unwrap().trim();
-        assert!(debs.contains(pkg), "{soname} comes from {pkg}, which nothing installs");
+        assert!(
+            debs.contains(pkg),
+            "{soname} comes from {pkg}, which nothing installs"
+        );
     }
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let apt = format!("apt-get install --no-install-recommends {debs_line}");
@@ -400,7 +443,10 @@ fn bundle_runs_anywhere() {
     let licences = std::fs::read_to_string(dest.join("licenses/LIBRARIES.txt")).unwrap();
     for l in &shipped_libs {
         let n = l.file_name().unwrap().to_string_lossy();
-        assert!(licences.lines().any(|x| x.starts_with(&format!("{n}\t"))), "no licence for {n}");
+        assert!(
+            licences.lines().any(|x| x.starts_with(&format!("{n}\t"))),
+            "no licence for {n}"
+        );
     }
     assert!(dest.join("README.md").is_file());
     drop(installed);
