@@ -54,14 +54,17 @@ torch_lib=$(readlink -f "$LIBTORCH/lib") || true
 # Libraries from the system's library folders stay out of the bundle (FFmpeg, libc, libstdc++).
 is_system() { case "$1" in /lib/*|/lib64/*|/usr/lib/*|/usr/lib64/*) return 0 ;; *) return 1 ;; esac; }
 
-# Resolved paths of everything FILE... loads (ldd: the whole closure). Fails on "not found".
+# The NVIDIA driver's libraries come with the driver, never with a bundle.
+driver_libs='^[[:space:]]*(libcuda\.so|libnvidia-[a-z-]*\.so)'
+
+# Resolved paths of everything FILE... loads (ldd: the whole closure). Fails on "not found",
+# except for the driver's libraries.
 closure() {
-  local text
+  local text missing
   text=$(LD_LIBRARY_PATH="$torch_lib" ldd "$@") || die "ldd $* failed"
-  if grep -q 'not found' <<<"$text"; then
-    die "unresolved libraries for $*:"$'\n'"$(grep 'not found' <<<"$text")"
-  fi
-  awk '$2 == "=>" && $3 ~ /^\// { print $3 }' <<<"$text" | sort -u
+  missing=$(grep 'not found' <<<"$text" | grep -Ev "$driver_libs" || true)
+  [ -z "$missing" ] || die "unresolved libraries for $*:"$'\n'"$missing"
+  grep -Ev "$driver_libs" <<<"$text" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u
 }
 
 # The wheel (site-packages/*.dist-info) that installed FILE, if any.
@@ -75,6 +78,22 @@ dist_info_of() {
   [ -n "${site:-}" ] || return 0
   rel=${file#"$site"/}
   grep -l -F "$rel," "$site"/*.dist-info/RECORD 2>/dev/null | head -n1 | xargs -r dirname
+}
+
+# Copies a wheel's licence files (its dist-info licenses/ folder, else the LICENSE/COPYING
+# files its RECORD lists) into DEST. Fails if there are none.
+copy_licences() { # DIST_INFO DEST
+  local info=$1 dest=$2 site f
+  if [ -d "$info/licenses" ]; then
+    cp -r "$info/licenses" "$dest"
+    return 0
+  fi
+  site=$(dirname "$info")
+  mkdir -p "$dest"
+  cut -d, -f1 "$info/RECORD" | grep -Ei '(^|/)(licen[cs]e|copying)[^/]*$' | while read -r f; do
+    cp "$site/$f" "$dest/"
+  done
+  [ -n "$(ls -A "$dest")" ] || { rmdir "$dest"; return 1; }
 }
 
 build() { # VARIANT -> path of the built binary
@@ -104,7 +123,7 @@ package() { # VARIANT
 
   # lib/: the non-system part of the binary's closure. The cuda bundle also needs what
   # libtorch_cuda and cuDNN open with dlopen (ldd cannot see it): libtorch_cuda_linalg,
-  # libcaffe2_nvrtc, NVRTC and cuDNN's sub-libraries, with their own closures.
+  # libcaffe2_nvrtc, NVRTC (not its .alt builds) and cuDNN's sub-libraries, with their closures.
   libs=$(closure "$stage/bin/vidcls")
   if [ "$variant" = cuda ]; then
     grep -q '/libtorch_cuda.so$' <<<"$libs" || die "the cuda build does not load libtorch_cuda.so"
@@ -113,7 +132,8 @@ package() { # VARIANT
       [ -f "$f" ] && extra+=("$f")
     done
     while read -r f; do
-      for g in "$(dirname "$f")"/libnvrtc*.so* "$(dirname "$f")"/libcudnn*.so*; do
+      for g in "$(dirname "$f")"/libnvrtc.so* "$(dirname "$f")"/libnvrtc-builtins.so* \
+               "$(dirname "$f")"/libcudnn*.so*; do
         [ -f "$g" ] && extra+=("$g")
       done
     done < <(grep -E '/lib(nvrtc|cudnn)\.so' <<<"$libs")
@@ -129,14 +149,13 @@ package() { # VARIANT
     is_system "$f" && continue
     cp -L "$f" "$stage/lib/"
     info=$(dist_info_of "$(readlink -f "$f")")
-    if [ -z "$info" ] || [ ! -d "$info/licenses" ]; then
-      die "no licence found for $f (not from a wheel with a licenses/ folder): add one to the bundle"
-    fi
+    [ -n "$info" ] || die "no licence found for $f (not installed by a wheel): add one to the bundle"
     dest="$stage/licenses/$(basename "$info" .dist-info)"
-    [ -d "$dest" ] || cp -r "$info/licenses" "$dest"
+    [ -d "$dest" ] || copy_licences "$info" "$dest" \
+      || die "no licence found for $f in $(basename "$info"): add one to the bundle"
     printf '%s\t%s\n' "$(basename "$f")" "$(basename "$info" .dist-info)" >>"$stage/licenses/LIBRARIES.txt"
   done <<<"$libs"
-  sort -o "$stage/licenses/LIBRARIES.txt" "$stage/licenses/LIBRARIES.txt"
+  sort -u -o "$stage/licenses/LIBRARIES.txt" "$stage/licenses/LIBRARIES.txt"
   printf 'vidcls %s is licensed under %s.\n' "$version" "$license" >"$stage/licenses/vidcls.txt"
 
   # Models and configs: tracked files only, never weights generated in this checkout.
