@@ -3,12 +3,12 @@
 //! a release bundle under `share/`.
 
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
+use crate::exit::ExitCode;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap_complete::Shell;
 use std::io::Write;
 use std::path::Path;
-use std::process::ExitCode;
 
 /// The name completions are registered for: the executable users type.
 const BIN: &str = "vidcls";
@@ -43,7 +43,7 @@ pub fn completions_cmd(args: CompletionsArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     out.write_all(&completions(args.shell))?;
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }
 
 /// `vidcls man [--dir DIR]`.
@@ -56,7 +56,7 @@ pub fn man_cmd(args: ManArgs) -> Result<ExitCode> {
             out.flush()?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }
 
 #[cfg(test)]
