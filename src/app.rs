@@ -47,6 +47,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", crate::version::collect());
             Ok(ExitCode::Success)
         }
+        Command::Completions(args) => crate::dist::completions_cmd(args),
+        Command::Man(args) => crate::dist::man_cmd(args),
     }
 }
 

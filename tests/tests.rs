@@ -6,5 +6,6 @@ mod cli;
 mod decode;
 mod models;
 mod motion;
+mod package;
 mod reliability;
 mod train;
