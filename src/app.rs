@@ -1,34 +1,33 @@
 //! The `vidcls` command: parses flags, runs a subcommand, maps the outcome to an exit code
 //! (0 all inputs done, 1 some inputs failed, 2 usage or fatal error).
 
-use crate::cli::{Cli, Command, Format, ModelsArgs, PredictArgs, ProbeArgs};
+use crate::cli::{Cli, Command, ModelsArgs, PredictArgs, ProbeArgs};
+use crate::config::{self, Request};
 use crate::decode::{probe, VideoMeta};
-use crate::inputs::{self, Input, Shard};
-use crate::model::{self, Model, ModelSource};
-use crate::pipeline::{self, Job};
-use crate::report::{resume, FileError, Writer};
-use anyhow::{bail, Context, Result};
+use crate::exit::ExitCode;
+use crate::inputs::{self, Input};
+use crate::model::{self, Model};
+use crate::pipeline::{self, Ending, Job, RecordSink};
+use crate::report::{self, resume, FileError, RunSummary, Stage};
+use crate::sink::Sink;
+use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Entry point of the binary.
-pub fn main() -> ExitCode {
+pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let code = match run(cli) {
         Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::Success,
         Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
-            }
             eprintln!("vidcls: {err:#}");
-            ExitCode::from(2)
+            ExitCode::Fatal
         }
-    }
+    };
+    code.into()
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -39,118 +38,119 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    ffmpeg_next::init().context("cannot initialise FFmpeg")?;
     match cli.command {
         Command::Predict(args) => predict(*args),
+        Command::Train(args) => train(&args),
         Command::Probe(args) => probe_cmd(args),
         Command::Models(args) => models_cmd(args),
         Command::Version => {
             println!("{}", crate::version::collect());
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::Success)
         }
     }
 }
 
-/// Where results go: stdout, a file, or (JSON to a file) a temporary file renamed at the end.
-struct Sink {
-    out: Box<dyn Write + Send>,
-    rename: Option<(PathBuf, PathBuf)>,
-    header_done: bool,
-}
-
-fn open_sink(args: &PredictArgs, header_done: bool) -> Result<Sink> {
-    let Some(path) = &args.output else {
-        return Ok(Sink {
-            out: Box::new(std::io::stdout()),
-            rename: None,
-            header_done: false,
-        });
-    };
-    if args.resume {
-        let f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .with_context(|| format!("cannot open {} for appending", path.display()))?;
-        return Ok(Sink {
-            out: Box::new(f),
-            rename: None,
-            header_done,
-        });
-    }
-    if path.exists() && !args.force {
-        bail!(
-            "{} exists: use --force to overwrite it or --resume to continue it",
-            path.display()
-        );
-    }
-    if args.format == Format::Json {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        return Ok(Sink {
-            out: Box::new(f),
-            rename: Some((tmp, path.clone())),
-            header_done: false,
-        });
-    }
-    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    Ok(Sink {
-        out: Box::new(f),
-        rename: None,
-        header_done: false,
-    })
-}
-
 fn predict(args: PredictArgs) -> Result<ExitCode> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    tch::set_num_threads(cores as i32);
-    let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
-    let source = model::resolve(args.model.as_deref())?;
-    let device = model::parse_device(&args.device)?;
-    let model = Model::load(
-        source,
-        device,
-        args.precision,
-        args.frames.map(|f| f as usize),
-    )?;
-    let settings = crate::config::settings(&args, &model.config)?;
-    if args.verbose {
-        let from = match &model.source {
-            ModelSource::BuiltIn => "built in".to_string(),
-            ModelSource::Files { weights, .. } => weights.display().to_string(),
-        };
-        eprintln!(
-            "vidcls: model {} ({}, {}) on {:?}, {:?}; {} decode thread(s), {} torch thread(s); {} frames x {} at {} fps, stride {}",
-            model.config.name,
-            model.config.architecture,
-            from,
-            model.device,
-            args.precision,
-            settings.threads,
-            tch::get_num_threads(),
-            settings.spec.frames,
-            model.config.crop,
-            settings.spec.fps.map_or("native".to_string(), |f| f.to_string()),
-            settings.spec.stride
-        );
+    tch::set_num_threads(config::cores() as i32);
+    let req = Request::from_args(args)?;
+    let model = Model::load(req.model.clone(), &req.load)?;
+    let settings = req.settings(&model);
+    if req.chatter.verbose {
+        eprintln!("vidcls: {}", describe_run(&model, &settings));
     }
     if let Some(dir) = &settings.dump_inputs {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-
-    let listed = inputs::expand(&args.inputs, args.follow, &mut std::io::stdin().lock());
-    let done = match (&args.output, args.resume) {
-        (Some(out), true) => resume::scan(out, args.format)?,
-        _ => resume::Done::default(),
+    let done = already_done(&req.output)?;
+    let (jobs, skipped) = list_jobs(&req, &done);
+    let sink = Sink::open(&req.output)?;
+    crate::interrupt::remove_on_interrupt(sink.rename.as_ref().map(|(tmp, _)| tmp.clone()));
+    crate::interrupt::install().context("cannot install signal handlers")?;
+    let progress = progress_bar(req.chatter.quiet, jobs.len());
+    let writer = report::writer(req.output.format, sink.out, done.has_header);
+    let mut consumer = RecordSink::new(settings.labelling.clone(), writer, progress.clone());
+    let prepare = pipeline::predict_prepare(
+        model.config.clone(),
+        settings.clips.clone(),
+        settings.crops,
+        settings.dump_inputs.clone(),
+    );
+    let inputs = jobs.len();
+    let stats = pipeline::run(jobs, prepare, &model, &mut consumer, &settings.run)?;
+    progress.finish_and_clear();
+    Sink::commit(sink.rename)?;
+    if stats.ending == Ending::ClosedPipe {
+        return Ok(ExitCode::Success);
+    }
+    let counts = consumer.counts;
+    let summary = RunSummary {
+        inputs,
+        classified: counts.ok,
+        failed: counts.failed,
+        already_done: skipped,
+        records: counts.records,
+        views: stats.views,
+        elapsed_s: stats.elapsed.as_secs_f64(),
     };
+    print_summary(&summary, req.chatter);
+    Ok(ExitCode::from_failures(counts.failed > 0))
+}
+
+fn train(args: &crate::cli::TrainArgs) -> Result<ExitCode> {
+    let threads = args.threads.map_or_else(config::cores, |t| t as usize);
+    tch::set_num_threads(threads as i32);
+    let options = config::train_options(args)?;
+    match crate::train::run(&options)? {
+        crate::train::Ended::Complete => {
+            if !args.quiet {
+                eprintln!(
+                    "vidcls: wrote {} (use it with: vidcls predict -m {} VIDEOS)",
+                    options.out.display(),
+                    options.out.display()
+                );
+            }
+            Ok(ExitCode::Success)
+        }
+        crate::train::Ended::Interrupted(sig) => Ok(ExitCode::Signal(sig)),
+    }
+}
+
+/// What `-v` says: model, device, precision, threads and sampling.
+fn describe_run(model: &Model, s: &config::Settings) -> String {
+    let spec = &s.clips.spec;
+    format!(
+        "model {} ({}, {}) on {:?}, {}; {} decode thread(s), {} torch thread(s); batch {}; {} frames x {} at {} fps, stride {}",
+        model.config.name,
+        model.config.architecture,
+        model.origin(),
+        model.device,
+        model.precision.name(),
+        s.run.threads,
+        tch::get_num_threads(),
+        s.run.batch_size,
+        spec.frames,
+        model.config.crop,
+        spec.fps.map_or("native".to_string(), |f| f.to_string()),
+        spec.stride
+    )
+}
+
+/// The inputs an earlier run's output already holds (when resuming).
+fn already_done(o: &config::Output) -> Result<resume::Done> {
+    match (&o.path, o.resume) {
+        (Some(out), true) => resume::scan(out, o.format, o.retry_failed).context("--resume"),
+        _ => Ok(resume::Done::default()),
+    }
+}
+
+/// The inputs of this run in output order (sharded, less those already done), and how many
+/// were skipped as done.
+fn list_jobs(req: &Request, done: &resume::Done) -> (Vec<Job>, usize) {
+    let listed = inputs::expand(&req.inputs, req.follow_links, &mut std::io::stdin().lock());
     let mut skipped = 0;
-    let jobs: Vec<Job> = listed
+    let jobs = listed
         .into_iter()
-        .filter(|i| shard.is_none_or(|s| s.contains(i.path())))
+        .filter(|i| req.shard.is_none_or(|s| s.contains(i.path())))
         .filter(|i| {
             let seen = done.paths.contains(i.path().to_string_lossy().as_ref());
             skipped += seen as usize;
@@ -160,62 +160,35 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
             Input::Video(p) => Ok(p),
             Input::Unlistable { path, error } => Err(FileError {
                 path: path.to_string_lossy().into_owned(),
-                stage: "input".into(),
+                stage: Stage::Input,
                 error,
             }),
         })
         .collect();
+    (jobs, skipped)
+}
 
-    let sink = open_sink(&args, done.has_header)?;
-    crate::interrupt::remove_on_interrupt(sink.rename.as_ref().map(|(tmp, _)| tmp.clone()));
-    crate::interrupt::install().context("cannot install signal handlers")?;
-    let writer = Writer::new(args.format, sink.out, sink.header_done);
-    let progress = if args.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let pb =
-            ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} videos  {per_sec}  ETA {eta}  {wide_msg}",
-            )
-            .expect("valid template"),
-        );
-        pb
-    };
-    let stats = pipeline::run(jobs, &model, &settings, writer, progress.clone())?;
-    progress.finish_and_clear();
-    if let Some((tmp, dest)) = sink.rename {
-        std::fs::rename(&tmp, &dest)
-            .with_context(|| format!("cannot move results to {}", dest.display()))?;
+/// A bar on stderr when it is a terminal and the run is not quiet; hidden otherwise.
+fn progress_bar(quiet: bool, len: usize) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
     }
-    if stats.closed_pipe {
-        return Ok(ExitCode::SUCCESS);
+    let pb = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} videos  {per_sec}  ETA {eta}  {wide_msg}",
+        )
+        .expect("valid template"),
+    );
+    pb
+}
+
+fn print_summary(summary: &RunSummary, chatter: config::Chatter) {
+    if chatter.summary_json {
+        eprintln!("{}", summary.json());
+    } else if !chatter.quiet {
+        eprintln!("vidcls: {}", summary.prose());
     }
-    if !args.quiet {
-        let secs = stats.elapsed.as_secs_f64().max(1e-9);
-        let resumed = if skipped > 0 {
-            format!(", {skipped} already done")
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "vidcls: {} input(s): {} classified, {} failed{resumed}; {} record(s), {} view(s) in {:.1} s ({:.2} videos/s, {:.2} views/s)",
-            stats.inputs,
-            stats.ok,
-            stats.failed,
-            stats.records,
-            stats.views,
-            secs,
-            stats.ok as f64 / secs,
-            stats.views as f64 / secs
-        );
-    }
-    Ok(if stats.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 #[derive(Serialize)]
@@ -249,11 +222,7 @@ fn probe_cmd(args: ProbeArgs) -> Result<ExitCode> {
         };
         writeln!(out, "{line}")?;
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from_failures(failed))
 }
 
 #[derive(Serialize)]
@@ -273,7 +242,12 @@ struct ModelRow {
 }
 
 fn models_cmd(args: ModelsArgs) -> Result<ExitCode> {
-    let rows: Vec<ModelRow> = model::available()
+    let catalogue = model::available();
+    for (path, why) in &catalogue.unreadable {
+        eprintln!("vidcls: warning: skipped {}: {why}", path.display());
+    }
+    let rows: Vec<ModelRow> = catalogue
+        .models
         .into_iter()
         .map(|l| {
             let (file, bytes) = match &l.weights {
@@ -306,7 +280,7 @@ fn models_cmd(args: ModelsArgs) -> Result<ExitCode> {
     if args.json {
         serde_json::to_writer_pretty(&mut out, &rows)?;
         writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::Success);
     }
     let table: Vec<[String; 7]> = rows
         .iter()
@@ -354,5 +328,5 @@ fn models_cmd(args: ModelsArgs) -> Result<ExitCode> {
             "\nmissing model files are made by scripts/export_models.py"
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::Success)
 }

@@ -1,5 +1,5 @@
-//! Command-line flags (clap derive). Raw flags only: validation and defaults that need the
-//! model config happen in `config.rs`.
+//! Command-line flags (clap derive). Raw flags only: `config.rs` validates them and maps them
+//! to the stages' own types; nothing past `app.rs` sees this module.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -16,6 +16,8 @@ pub struct Cli {
 pub enum Command {
     /// Predict the top-k actions of videos, directories of videos, or paths read from stdin (`-`).
     Predict(Box<PredictArgs>),
+    /// Train a model for your own labels from DATA/<label>/<videos> (or a CSV manifest).
+    Train(Box<TrainArgs>),
     /// Print each video's metadata as JSON (one object per line).
     Probe(ProbeArgs),
     /// List the models available (built-in and in the model directories).
@@ -53,7 +55,7 @@ pub enum Aggregate {
     Max,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PredictArgs {
     /// Video files, directories (searched recursively for video extensions) or `-` for stdin.
     #[arg(required = true, value_name = "INPUT")]
@@ -87,6 +89,11 @@ pub struct PredictArgs {
     /// Skip inputs already recorded in the output file and append the rest (jsonl, csv).
     #[arg(long, requires = "output")]
     pub resume: bool,
+
+    /// With --resume: run the inputs that failed before again (their error records are
+    /// removed from the output file first).
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
 
     /// Clips per video, spread uniformly over it (1 = the centre clip).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -160,9 +167,94 @@ pub struct PredictArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// End stderr with the run summary as one JSON object on one line (even with --quiet):
+    /// inputs, classified, failed, already_done, records, views, elapsed_s.
+    #[arg(long)]
+    pub summary_json: bool,
+
     /// Say which device, threads and model were chosen.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// A folder with one subfolder of videos per label (searched recursively).
+    #[arg(
+        value_name = "DATA",
+        required_unless_present = "manifest",
+        conflicts_with = "manifest"
+    )]
+    pub data: Option<PathBuf>,
+
+    /// A CSV with the columns path,label and optionally split (train, val or test) instead of
+    /// DATA; relative paths are relative to the manifest.
+    #[arg(long, value_name = "FILE.csv")]
+    pub manifest: Option<PathBuf>,
+
+    /// Folder to write the model into (model.pt, config.json, metrics.json).
+    #[arg(short, long, value_name = "MODEL_DIR")]
+    pub output: PathBuf,
+
+    /// Start from this model (name, model folder, config .json); default: the built-in one.
+    #[arg(long, value_name = "MODEL")]
+    pub from: Option<String>,
+
+    /// Train only a new linear head on frozen features (fast; a linear probe).
+    #[arg(long, conflicts_with = "scratch")]
+    pub freeze: bool,
+
+    /// Train the architecture from random weights (needs much more data).
+    #[arg(long)]
+    pub scratch: bool,
+
+    /// Passes over the training videos (fine-tuning).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+
+    /// Stop after this many seconds and keep the best epoch so far.
+    #[arg(long, value_name = "SECS")]
+    pub time_limit: Option<f64>,
+
+    /// Clips per optimisation step.
+    #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+
+    /// Peak learning rate (default: 1e-3 from a pretrained model, 3e-3 from scratch).
+    #[arg(long)]
+    pub lr: Option<f64>,
+
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// Torch threads (default: one per core). Same seed, data and threads -> same weights.
+    #[arg(long)]
+    pub threads: Option<u32>,
+
+    /// Seed of the split, the new head, the shuffling and the augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Share of each label's videos held out for validation (when the manifest gives no split).
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+
+    /// Most memory the decoded clips may take, in MB.
+    #[arg(long, default_value_t = 4096)]
+    pub cache_mb: u64,
+
+    /// Continue an interrupted run from MODEL_DIR's checkpoint (same data and flags).
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Replace what MODEL_DIR holds.
+    #[arg(long)]
+    pub force: bool,
+
+    /// No progress bars, no per-epoch lines.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +311,7 @@ mod tests {
         assert_eq!(p.precision, Precision::Fp32);
         assert_eq!(p.aggregate, Aggregate::Prob);
         assert!(p.model.is_none() && p.output.is_none() && !p.resume && !p.timeline);
+        assert!(!p.retry_failed && !p.summary_json);
     }
 
     #[test]
@@ -233,6 +326,8 @@ mod tests {
             "-o",
             "x.jsonl",
             "--resume",
+            "--retry-failed",
+            "--summary-json",
             "--clips",
             "10",
             "--crops",
@@ -273,7 +368,8 @@ mod tests {
             (Aggregate::Logit, 4, Precision::Bf16)
         );
         assert_eq!((p.threads, p.shard.as_deref()), (Some(3), Some("2/4")));
-        assert!(p.resume && p.follow && p.all_scores && p.quiet);
+        assert!(p.resume && p.retry_failed && p.summary_json);
+        assert!(p.follow && p.all_scores && p.quiet);
         assert_eq!(p.inputs.len(), 2);
         assert_eq!(p.device, "cuda:1");
         let t = predict(&["--timeline", "--window", "2", "--hop", "1", "v"]).unwrap();
@@ -289,11 +385,79 @@ mod tests {
             vec!["--clips", "0", "a"],
             vec!["-f", "xml", "a"],
             vec!["--resume", "a"],
+            vec!["-o", "x.jsonl", "--retry-failed", "a"],
             vec!["--window", "3", "a"],
             vec!["--precision", "int8", "a"],
             vec!["-b", "0", "a"],
         ] {
             assert!(predict(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn train_flags() {
+        let t = match Cli::try_parse_from(["vidcls", "train", "data", "-o", "m"])
+            .unwrap()
+            .command
+        {
+            Command::Train(t) => *t,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert_eq!(t.data.as_deref(), Some(std::path::Path::new("data")));
+        assert_eq!((t.epochs, t.batch_size, t.seed), (12, 16, 0));
+        assert!(!t.freeze && !t.scratch && !t.resume && t.lr.is_none());
+        let args = [
+            "vidcls",
+            "train",
+            "--manifest",
+            "m.csv",
+            "-o",
+            "m",
+            "--from",
+            "r2plus1d_18",
+            "--freeze",
+            "--epochs",
+            "3",
+            "--time-limit",
+            "60",
+            "-b",
+            "4",
+            "--lr",
+            "0.01",
+            "--device",
+            "cpu",
+            "--threads",
+            "2",
+            "--seed",
+            "9",
+            "--val-fraction",
+            "0.3",
+            "--cache-mb",
+            "100",
+            "--resume",
+            "-q",
+        ];
+        let t = match Cli::try_parse_from(args).unwrap().command {
+            Command::Train(t) => *t,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert!(t.data.is_none() && t.freeze && t.resume && t.quiet);
+        assert_eq!(
+            (t.epochs, t.batch_size, t.threads, t.seed),
+            (3, 4, Some(2), 9)
+        );
+        assert_eq!(
+            (t.lr, t.time_limit, t.cache_mb),
+            (Some(0.01), Some(60.0), 100)
+        );
+        for bad in [
+            vec!["vidcls", "train", "-o", "m"],
+            vec!["vidcls", "train", "d"],
+            vec!["vidcls", "train", "d", "--manifest", "m.csv", "-o", "m"],
+            vec!["vidcls", "train", "d", "-o", "m", "--freeze", "--scratch"],
+            vec!["vidcls", "train", "d", "-o", "m", "--epochs", "0"],
+        ] {
+            assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?} accepted");
         }
     }
 

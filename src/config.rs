@@ -1,79 +1,249 @@
-//! Flags + model config -> one validated run configuration. "auto" and terminal checks are
-//! resolved here, so the stages get plain values.
+//! The face: flags -> the stages' own values, validated in one place (as ripgrep's `HiArgs`
+//! and fd's `Config`). Two steps, because some defaults come from the model: [`Request`] before
+//! the model loads, [`Settings`] after.
 
-use crate::cli::PredictArgs;
+use crate::cli::{self, PredictArgs, TrainArgs};
 use crate::decode::SamplingSpec;
-use crate::model::ModelConfig;
-use crate::pipeline::Settings;
-use anyhow::{bail, Result};
+use crate::inputs::Shard;
+use crate::model::{self, Aggregate, LoadOptions, ModelSource, Precision};
+use crate::pipeline::{ClipSettings, Labelling, RunSettings, WindowSpec};
+use crate::report::Format;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+impl From<cli::Format> for Format {
+    fn from(f: cli::Format) -> Format {
+        match f {
+            cli::Format::Text => Format::Text,
+            cli::Format::Json => Format::Json,
+            cli::Format::Jsonl => Format::Jsonl,
+            cli::Format::Csv => Format::Csv,
+        }
+    }
+}
+
+impl From<cli::Precision> for Precision {
+    fn from(p: cli::Precision) -> Precision {
+        match p {
+            cli::Precision::Fp32 => Precision::Fp32,
+            cli::Precision::Bf16 => Precision::Bf16,
+            cli::Precision::Fp16 => Precision::Fp16,
+        }
+    }
+}
+
+impl From<cli::Aggregate> for Aggregate {
+    fn from(a: cli::Aggregate) -> Aggregate {
+        match a {
+            cli::Aggregate::Prob => Aggregate::Prob,
+            cli::Aggregate::Logit => Aggregate::Logit,
+            cli::Aggregate::Max => Aggregate::Max,
+        }
+    }
+}
 
 /// Decode workers by default: one per two cores (libtorch's threads use the rest), at least 1.
 pub fn default_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / 2).max(1)
+    (cores() / 2).max(1)
 }
 
-/// Command-line overrides on top of the model's sampling.
-pub fn sampling(args: &PredictArgs, cfg: &ModelConfig) -> Result<SamplingSpec> {
-    let fps = match args.fps {
-        Some(f) if !(f.is_finite() && f > 0.0) => bail!("--fps {f}: must be a positive number"),
-        Some(f) => Some(f),
-        None => cfg.sampling.fps,
-    };
-    Ok(SamplingSpec {
-        frames: args.frames.map_or(cfg.frames, |f| f as usize),
-        fps,
-        stride: args
-            .stride
-            .map_or(cfg.sampling.stride, |s| s as usize)
-            .max(1),
-        clips: args.clips as usize,
-    })
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-pub fn settings(args: &PredictArgs, cfg: &ModelConfig) -> Result<Settings> {
-    if args.stride == Some(0) {
-        bail!("--stride 0: must be at least 1");
+/// Where results go.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub path: Option<PathBuf>,
+    pub format: Format,
+    pub force: bool,
+    pub resume: bool,
+    pub retry_failed: bool,
+}
+
+/// How the run reports itself on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chatter {
+    /// Progress bar and prose summary.
+    pub quiet: bool,
+    pub verbose: bool,
+    pub summary_json: bool,
+}
+
+/// Everything `predict` needs before the model is loaded.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub model: ModelSource,
+    pub load: LoadOptions,
+    pub inputs: Vec<PathBuf>,
+    pub follow_links: bool,
+    pub shard: Option<Shard>,
+    pub output: Output,
+    pub chatter: Chatter,
+    args: PredictArgs,
+}
+
+/// Everything `predict` needs once the model is known.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub clips: ClipSettings,
+    pub crops: usize,
+    pub run: RunSettings,
+    pub labelling: Labelling,
+    pub dump_inputs: Option<PathBuf>,
+}
+
+fn positive(flag: &str, v: f64, unit: &str) -> Result<f64> {
+    if !(v.is_finite() && v > 0.0) {
+        bail!("{flag} {v}: must be a positive number{unit}");
     }
-    if args.frames == Some(0) {
-        bail!("--frames 0: must be at least 1");
+    Ok(v)
+}
+
+impl Request {
+    pub fn from_args(args: PredictArgs) -> Result<Request> {
+        if args.frames == Some(0) {
+            bail!("--frames 0: must be at least 1");
+        }
+        if args.stride == Some(0) {
+            bail!("--stride 0: must be at least 1");
+        }
+        if let Some(f) = args.fps {
+            positive("--fps", f, "")?;
+        }
+        positive("--timeout", args.timeout, " of seconds")?;
+        if args.threads == Some(0) {
+            bail!("--threads 0: need at least one decode worker");
+        }
+        window_spec(&args)?;
+        let shard = args.shard.as_deref().map(str::parse).transpose()?;
+        let model = model::resolve(args.model.as_deref())?;
+        let device = model::parse_device(&args.device).context("--device")?;
+        Ok(Request {
+            model,
+            load: LoadOptions {
+                device,
+                precision: args.precision.into(),
+                frames: args.frames.map(|f| f as usize),
+            },
+            inputs: args.inputs.clone(),
+            follow_links: args.follow,
+            shard,
+            output: Output {
+                path: args.output.clone(),
+                format: args.format.into(),
+                force: args.force,
+                resume: args.resume,
+                retry_failed: args.retry_failed,
+            },
+            chatter: Chatter {
+                quiet: args.quiet,
+                verbose: args.verbose,
+                summary_json: args.summary_json,
+            },
+            args,
+        })
     }
-    let timeline = if args.timeline {
-        let hop = args.hop.unwrap_or(args.window);
-        if !(args.window.is_finite() && args.window > 0.0) {
-            bail!(
-                "--window {}: must be a positive number of seconds",
-                args.window
-            );
+
+    /// The run's settings for a loaded model (its sampling, unless flags override it).
+    pub fn settings(&self, model: &model::Model) -> Settings {
+        let (a, cfg) = (&self.args, &model.config);
+        let spec = SamplingSpec {
+            frames: model.frames,
+            fps: a.fps.or(cfg.sampling.fps),
+            stride: a.stride.map_or(cfg.sampling.stride, |s| s as usize).max(1),
+            clips: a.clips as usize,
+        };
+        Settings {
+            clips: ClipSettings {
+                spec,
+                windows: window_spec(a).expect("checked in from_args"),
+            },
+            crops: a.crops as usize,
+            run: RunSettings {
+                threads: a.threads.map_or_else(default_threads, |n| n as usize),
+                batch_size: a.batch_size as usize,
+                timeout: Duration::from_secs_f64(a.timeout),
+            },
+            labelling: Labelling {
+                model: cfg.name.clone(),
+                labels: cfg.labels.clone(),
+                aggregate: a.aggregate.into(),
+                top_k: a.top_k as usize,
+                crops: a.crops as usize,
+                all_scores: a.all_scores,
+            },
+            dump_inputs: a.dump_inputs.clone(),
         }
-        if !(hop.is_finite() && hop > 0.0) {
-            bail!("--hop {hop}: must be a positive number of seconds");
-        }
-        Some((args.window, hop))
-    } else {
-        None
+    }
+}
+
+/// `--timeline --window W --hop H` as a window spec.
+fn window_spec(args: &PredictArgs) -> Result<Option<WindowSpec>> {
+    if !args.timeline {
+        return Ok(None);
+    }
+    let length = positive("--window", args.window, " of seconds")?;
+    let hop = positive("--hop", args.hop.unwrap_or(args.window), " of seconds")?;
+    Ok(Some(WindowSpec { length, hop }))
+}
+
+/// `vidcls train`'s flags as the train stage's options.
+pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
+    use crate::train::{DataSource, Plan, Start, TrainOptions};
+    let data = match (&a.data, &a.manifest) {
+        (_, Some(m)) => DataSource::Manifest(m.clone()),
+        (Some(d), None) => DataSource::Folder(d.clone()),
+        (None, None) => bail!("give DATA or --manifest"),
     };
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+    if !(0.0..0.9).contains(&a.val_fraction) {
         bail!(
-            "--timeout {}: must be a positive number of seconds",
-            args.timeout
+            "--val-fraction {}: use a share from 0 to 0.9",
+            a.val_fraction
         );
     }
-    let threads = match args.threads {
-        Some(0) => bail!("--threads 0: need at least one decode worker"),
-        Some(n) => n as usize,
-        None => default_threads(),
+    if let Some(t) = a.time_limit {
+        positive("--time-limit", t, " of seconds")?;
+    }
+    if let Some(lr) = a.lr {
+        positive("--lr", lr, "")?;
+    }
+    if a.threads == Some(0) {
+        bail!("--threads 0: need at least one");
+    }
+    let start = match (a.freeze, a.scratch) {
+        (true, _) => Start::Frozen,
+        (_, true) => Start::Scratch,
+        _ => Start::Pretrained,
     };
-    Ok(Settings {
-        spec: sampling(args, cfg)?,
-        crops: args.crops as usize,
-        aggregate: args.aggregate,
-        batch_size: args.batch_size as usize,
-        threads,
-        top_k: args.top_k as usize,
-        timeline,
-        all_scores: args.all_scores,
-        dump_inputs: args.dump_inputs.clone(),
-        timeout: std::time::Duration::from_secs_f64(args.timeout),
+    let scratch = start == Start::Scratch;
+    Ok(TrainOptions {
+        data,
+        out: a.output.clone(),
+        from: model::resolve(a.from.as_deref()).context("--from")?,
+        start,
+        plan: Plan {
+            epochs: a.epochs as usize,
+            batch_size: a.batch_size as usize,
+            lr: a.lr.unwrap_or(if scratch { 3e-3 } else { 1e-3 }),
+            backbone_lr: if scratch { 1.0 } else { 0.5 },
+            weight_decay: 1e-4,
+            seed: a.seed,
+            freeze: start == Start::Frozen,
+            probe_first: !scratch,
+        },
+        val_fraction: a.val_fraction,
+        device: model::parse_device(&a.device).context("--device")?,
+        decode: RunSettings {
+            threads: cores(),
+            batch_size: 1,
+            timeout: Duration::from_secs(300),
+        },
+        time_limit: a.time_limit.map(Duration::from_secs_f64),
+        cache_bytes: (a.cache_mb as usize) << 20,
+        resume: a.resume,
+        force: a.force,
+        quiet: a.quiet,
     })
 }

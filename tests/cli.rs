@@ -175,7 +175,7 @@ fn bad_inputs_are_recorded_and_the_batch_goes_on() {
     assert_eq!(ok, [false, true, true, false, false]);
     for r in &recs {
         if let Record::Err(e) = r {
-            assert!(!e.error.is_empty() && !e.stage.is_empty(), "{e:?}");
+            assert!(!e.error.is_empty() && !e.stage.to_string().is_empty(), "{e:?}");
         }
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -418,7 +418,7 @@ fn timeline_windows() {
     let windows: Vec<[f64; 2]> = recs
         .iter()
         .map(|r| match r {
-            Record::Ok(v) => v.window.expect("window"),
+            Record::Ok(v) => v.window.expect("window").into(),
             Record::Err(e) => panic!("{e:?}"),
         })
         .collect();
@@ -428,7 +428,7 @@ fn timeline_windows() {
     assert!((windows[2][1] - 9.0).abs() < 0.05);
     for r in &recs {
         let Record::Ok(v) = r else { unreachable!() };
-        let [s, e] = v.window.unwrap();
+        let [s, e]: [f64; 2] = v.window.unwrap().into();
         for t in v.frame_times.iter().flatten() {
             assert!(
                 *t >= s - 0.05 && *t <= e + 0.05,

@@ -117,7 +117,7 @@ fn hostile_corpus_gives_a_record_per_input_and_exit_one() {
     for name in expect_err {
         match by_name.get(name) {
             Some(Record::Err(e)) => {
-                assert!(!e.stage.is_empty() && !e.error.is_empty(), "{name}: {e:?}");
+                assert!(!e.stage.to_string().is_empty() && !e.error.is_empty(), "{name}: {e:?}");
                 assert!(stderr.contains(name), "{name} not named on stderr");
             }
             other => panic!("{name}: expected an error record, got {other:?}"),

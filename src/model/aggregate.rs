@@ -1,9 +1,27 @@
 //! Per-view outputs -> one score vector per video, and its top-k.
 
-use crate::cli::Aggregate;
-use crate::report::Prediction;
+use serde::{Deserialize, Serialize};
 
-fn softmax(logits: &[f64]) -> Vec<f64> {
+/// How the views (clips x crops) of one video are combined into class scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// Mean of per-view softmax probabilities.
+    Prob,
+    /// Softmax of the mean of per-view logits.
+    Logit,
+    /// Per-class maximum of per-view probabilities.
+    Max,
+}
+
+/// One label of the top-k.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub label: String,
+    pub index: usize,
+    pub score: f64,
+}
+
+pub fn softmax(logits: &[f64]) -> Vec<f64> {
     let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let exps: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
     let sum: f64 = exps.iter().sum();

@@ -1,166 +1,142 @@
-//! Report stage: typed records -> aligned text, JSON, JSON Lines or CSV.
+//! Report stage: typed records -> aligned text, JSON, JSON Lines or CSV, one writer per format
+//! behind [`RecordWriter`].
 //!
 //! Every input's records are rendered into one buffer and written with one `write_all` and a
-//! flush, so a killed run leaves whole inputs behind (at most a torn last line, which
-//! `--resume` cuts off).
+//! flush, so a killed run leaves whole inputs behind (at most a torn last line, which resuming
+//! cuts off).
 
+mod csv;
+mod json;
+mod npy;
 mod record;
 pub mod resume;
+mod summary;
+mod text;
 
-pub use record::{FileError, Prediction, Record, Timings, VideoResult};
+pub use npy::{npy_bytes, write_npy};
+pub use record::{FileError, Record, Stage, Timings, VideoResult, Window};
+pub use summary::RunSummary;
 
-use crate::cli::Format;
+pub use crate::model::Prediction;
 use std::io::{self, Write};
 
-/// Writes records in one format to one sink.
-pub struct Writer {
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned text for people.
+    Text,
+    /// One JSON array of all records.
+    Json,
+    /// One JSON object per line, flushed per input.
+    Jsonl,
+    /// One row per (video, rank).
+    Csv,
+}
+
+impl Format {
+    /// Whether records are appended one input at a time (so a run can be resumed).
+    pub fn streams(self) -> bool {
+        matches!(self, Format::Jsonl | Format::Csv)
+    }
+}
+
+/// Writes the records of each input, in the order given, to one sink.
+pub trait RecordWriter: Send {
+    /// Writes all records of one input and flushes.
+    fn write_input(&mut self, records: &[Record]) -> io::Result<()>;
+    /// Writes whatever was held back and flushes.
+    fn finish(self: Box<Self>) -> io::Result<()>;
+}
+
+/// The writer for `format`. `csv_header_done`: the sink already holds a CSV header (resuming).
+pub fn writer(
     format: Format,
     out: Box<dyn Write + Send>,
-    /// JSON (not streamed) collects everything and writes at `finish`.
-    pending: Vec<Record>,
-    wrote_header: bool,
-}
-
-pub const CSV_HEADER: [&str; 8] = [
-    "path",
-    "window_start",
-    "window_end",
-    "rank",
-    "label",
-    "index",
-    "score",
-    "error",
-];
-
-impl Writer {
-    /// `header_done`: the sink already holds a CSV header (appending on resume).
-    pub fn new(format: Format, out: Box<dyn Write + Send>, header_done: bool) -> Writer {
-        Writer {
-            format,
-            out,
-            pending: Vec::new(),
-            wrote_header: header_done,
-        }
-    }
-
-    /// Writes all records of one input and flushes.
-    pub fn write_input(&mut self, records: &[Record]) -> io::Result<()> {
-        let mut buf = Vec::new();
-        match self.format {
-            Format::Json => {
-                self.pending.extend_from_slice(records);
-                return Ok(());
-            }
-            Format::Jsonl => {
-                for r in records {
-                    serde_json::to_writer(&mut buf, r)?;
-                    buf.push(b'\n');
-                }
-            }
-            Format::Text => {
-                for r in records {
-                    render_text(&mut buf, r)?;
-                }
-            }
-            Format::Csv => {
-                let mut w = csv::WriterBuilder::new().from_writer(&mut buf);
-                if !self.wrote_header {
-                    w.write_record(CSV_HEADER)?;
-                    self.wrote_header = true;
-                }
-                for r in records {
-                    for row in csv_rows(r) {
-                        w.write_record(&row)?;
-                    }
-                }
-                w.flush()?;
-            }
-        }
-        let _whole = crate::interrupt::writing();
-        self.out.write_all(&buf)?;
-        self.out.flush()
-    }
-
-    /// Writes what was held back (JSON) and flushes.
-    pub fn finish(mut self) -> io::Result<()> {
-        let _whole = crate::interrupt::writing();
-        if self.format == Format::Json {
-            serde_json::to_writer_pretty(&mut self.out, &self.pending)?;
-            self.out.write_all(b"\n")?;
-        }
-        self.out.flush()
+    csv_header_done: bool,
+) -> Box<dyn RecordWriter> {
+    match format {
+        Format::Text => Box::new(text::TextWriter::new(out)),
+        Format::Json => Box::new(json::JsonWriter::new(out)),
+        Format::Jsonl => Box::new(json::JsonlWriter::new(out)),
+        Format::Csv => Box::new(csv::CsvWriter::new(out, csv_header_done)),
     }
 }
 
-fn window_label(w: &Option<[f64; 2]>) -> String {
-    match w {
-        Some([a, b]) => format!(" [{a:.2}s-{b:.2}s]"),
-        None => String::new(),
-    }
+pub use self::csv::CSV_HEADER;
+
+/// Writes one input's rendered bytes whole: a signal arriving meanwhile waits for the flush.
+fn emit(out: &mut dyn Write, buf: &[u8]) -> io::Result<()> {
+    let _whole = crate::interrupt::writing();
+    out.write_all(buf)?;
+    out.flush()
 }
 
-fn render_text(buf: &mut Vec<u8>, r: &Record) -> io::Result<()> {
-    match r {
-        Record::Ok(v) => {
-            writeln!(buf, "{}{}", v.path, window_label(&v.window))?;
-            let width = v.top_k.len().to_string().len();
-            for (i, p) in v.top_k.iter().enumerate() {
-                writeln!(
-                    buf,
-                    "  {:>width$}  {:>6.2}%  {}",
-                    i + 1,
-                    p.score * 100.0,
-                    p.label
-                )?;
-            }
-            if v.padded_frames > 0 {
-                writeln!(
-                    buf,
-                    "  note: shorter than one clip; last frame repeated {} times",
-                    v.padded_frames
-                )?;
-            }
-            for w in &v.warnings {
-                writeln!(buf, "  warning: {w}")?;
-            }
-        }
-        Record::Err(e) => writeln!(buf, "{}\n  error ({}): {}", e.path, e.stage, e.error)?,
-    }
-    Ok(())
-}
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
 
-fn csv_rows(r: &Record) -> Vec<[String; 8]> {
-    match r {
-        Record::Ok(v) => {
-            let (ws, we) = v.window.map_or((String::new(), String::new()), |[a, b]| {
-                (a.to_string(), b.to_string())
-            });
-            v.top_k
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    [
-                        v.path.clone(),
-                        ws.clone(),
-                        we.clone(),
-                        (i + 1).to_string(),
-                        p.label.clone(),
-                        p.index.to_string(),
-                        format!("{:.6}", p.score),
-                        String::new(),
-                    ]
-                })
-                .collect()
+    /// A classified video with two labels, optionally one window of it.
+    pub fn ok(path: &str, window: Option<Window>) -> Record {
+        Record::Ok(VideoResult {
+            path: path.into(),
+            model: "m".into(),
+            top_k: vec![
+                Prediction {
+                    label: "zoom_in".into(),
+                    index: 6,
+                    score: 0.75,
+                },
+                Prediction {
+                    label: "zoom_out".into(),
+                    index: 7,
+                    score: 0.125,
+                },
+            ],
+            clips: 1,
+            crops: 1,
+            duration: 2.5,
+            window,
+            frame_times: vec![],
+            padded_frames: 0,
+            warnings: vec![],
+            scores: None,
+            timings: Timings::default(),
+        })
+    }
+
+    pub fn err(path: &str) -> Record {
+        Record::Err(FileError {
+            path: path.into(),
+            stage: Stage::Decode,
+            error: "boom".into(),
+        })
+    }
+
+    /// What a writer puts into its sink for `inputs`, as text.
+    pub fn render(format: Format, inputs: &[Vec<Record>]) -> String {
+        render_appending(format, inputs, false)
+    }
+
+    /// As [`render`], into a sink that already holds a CSV header when `header_done`.
+    pub fn render_appending(format: Format, inputs: &[Vec<Record>], header_done: bool) -> String {
+        let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut w = writer(format, Box::new(Shared(sink.clone())), header_done);
+        for recs in inputs {
+            w.write_input(recs).unwrap();
         }
-        Record::Err(e) => vec![[
-            e.path.clone(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            format!("{}: {}", e.stage, e.error),
-        ]],
+        w.finish().unwrap();
+        let bytes = sink.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
     }
 }

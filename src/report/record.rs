@@ -1,14 +1,7 @@
 //! The typed results that travel from the model stage to the writers.
 
+use crate::model::Prediction;
 use serde::{Deserialize, Serialize};
-
-/// One label of the top-k.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Prediction {
-    pub label: String,
-    pub index: usize,
-    pub score: f64,
-}
 
 /// Time spent per stage for one video, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -18,7 +11,33 @@ pub struct Timings {
     pub model_ms: f64,
 }
 
-/// A classified video (or, with `--timeline`, one window of it).
+/// A span of a video in seconds; written as `[start, end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "[f64; 2]", into = "[f64; 2]")]
+pub struct Window {
+    pub start: f64,
+    pub end: f64,
+}
+
+impl Window {
+    pub fn new(start: f64, end: f64) -> Window {
+        Window { start, end }
+    }
+}
+
+impl From<[f64; 2]> for Window {
+    fn from([start, end]: [f64; 2]) -> Window {
+        Window { start, end }
+    }
+}
+
+impl From<Window> for [f64; 2] {
+    fn from(w: Window) -> [f64; 2] {
+        [w.start, w.end]
+    }
+}
+
+/// A classified video (or, with windows, one window of it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VideoResult {
     pub path: String,
@@ -31,25 +50,67 @@ pub struct VideoResult {
     pub duration: f64,
     /// Window bounds in seconds (timeline mode only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<[f64; 2]>,
+    pub window: Option<Window>,
     /// Presentation times (s) of the frames each clip used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frame_times: Vec<Vec<f64>>,
     /// Frames repeated to pad clips of videos shorter than one clip.
     pub padded_frames: usize,
     pub warnings: Vec<String>,
-    /// Every class's aggregated score (only with `--all-scores`).
+    /// Every class's aggregated score (only when asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<Vec<f64>>,
     pub timings: Timings,
+}
+
+/// Where an input failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Listing the inputs (missing path, unreadable directory).
+    Input,
+    /// Opening the file or its video stream.
+    Open,
+    /// Demuxing and decoding frames (also: gave up after the time limit).
+    Decode,
+    /// Resizing, cropping, normalising.
+    Preprocess,
+    /// The forward pass.
+    Model,
+    /// Writing the input's side files (dumped model inputs, features).
+    Output,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Stage::Input => "input",
+            Stage::Open => "open",
+            Stage::Decode => "decode",
+            Stage::Preprocess => "preprocess",
+            Stage::Model => "model",
+            Stage::Output => "output",
+        };
+        f.write_str(name)
+    }
 }
 
 /// A failed input: which file, which stage, what went wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileError {
     pub path: String,
-    pub stage: String,
+    pub stage: Stage,
     pub error: String,
+}
+
+impl FileError {
+    pub fn new(path: impl Into<String>, stage: Stage, err: &anyhow::Error) -> FileError {
+        FileError {
+            path: path.into(),
+            stage,
+            error: format!("{err:#}"),
+        }
+    }
 }
 
 /// What the writer gets for each input, in input order.
@@ -58,4 +119,13 @@ pub struct FileError {
 pub enum Record {
     Ok(VideoResult),
     Err(FileError),
+}
+
+impl Record {
+    pub fn path(&self) -> &str {
+        match self {
+            Record::Ok(v) => &v.path,
+            Record::Err(e) => &e.path,
+        }
+    }
 }

@@ -1,7 +1,6 @@
-//! `--resume`: which inputs an earlier (possibly killed) run already recorded.
+//! Resuming: which inputs an earlier (possibly killed) run already recorded.
 
-use super::{Record, CSV_HEADER};
-use crate::cli::Format;
+use super::{Format, Record, CSV_HEADER};
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::fs::OpenOptions;
@@ -13,12 +12,16 @@ pub struct Done {
     pub paths: HashSet<String>,
     /// A CSV header is already there.
     pub has_header: bool,
+    /// Error records dropped from the file so that their inputs run again.
+    pub dropped_errors: usize,
 }
 
 /// Reads the paths recorded in `file`, first cutting off a torn last line (a crash mid-write).
-pub fn scan(file: &Path, format: Format) -> Result<Done> {
-    if !matches!(format, Format::Jsonl | Format::Csv) {
-        bail!("--resume works with --format jsonl or csv (records are appended one by one)");
+/// With `retry_failed`, error records are removed from the file (rewritten atomically) and
+/// their inputs do not count as done.
+pub fn scan(file: &Path, format: Format, retry_failed: bool) -> Result<Done> {
+    if !format.streams() {
+        bail!("only jsonl and csv output can be resumed (records are appended one by one)");
     }
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
@@ -36,40 +39,138 @@ pub fn scan(file: &Path, format: Format) -> Result<Done> {
             .with_context(|| format!("cannot cut the torn last line of {}", file.display()))?;
     }
     let text = String::from_utf8_lossy(&bytes[..whole]);
-    let mut done = Done::default();
-    match format {
-        Format::Jsonl => {
-            for (n, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let rec: Record = serde_json::from_str(line).with_context(|| {
-                    format!(
-                        "{} line {}: not a vidcls record; cannot resume",
-                        file.display(),
-                        n + 1
-                    )
-                })?;
-                done.paths.insert(match rec {
-                    Record::Ok(v) => v.path,
-                    Record::Err(e) => e.path,
-                });
-            }
-        }
-        _ => {
-            let mut r = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(text.as_bytes());
-            for row in r.records() {
-                let row =
-                    row.with_context(|| format!("{}: bad CSV; cannot resume", file.display()))?;
-                if row.iter().eq(CSV_HEADER.iter().copied()) {
-                    done.has_header = true;
-                } else if let Some(p) = row.get(0) {
-                    done.paths.insert(p.to_string());
-                }
-            }
-        }
+    let (done, kept) = match format {
+        Format::Jsonl => scan_jsonl(file, &text, retry_failed)?,
+        _ => scan_csv(file, &text, retry_failed)?,
+    };
+    if done.dropped_errors > 0 {
+        rewrite(file, &kept)?;
     }
     Ok(done)
+}
+
+/// JSONL: every line must be a record; returns what is done and the text to keep.
+fn scan_jsonl(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, String)> {
+    let mut done = Done::default();
+    let mut kept = String::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: Record = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{} line {}: not a vidcls record; cannot resume",
+                file.display(),
+                n + 1
+            )
+        })?;
+        if retry_failed && matches!(rec, Record::Err(_)) {
+            done.dropped_errors += 1;
+            continue;
+        }
+        done.paths.insert(rec.path().to_string());
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    Ok((done, kept))
+}
+
+/// CSV: rows with the `error` column set are error records.
+fn scan_csv(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, String)> {
+    let mut done = Done::default();
+    let mut kept = ::csv::WriterBuilder::new().from_writer(Vec::new());
+    let mut r = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    for row in r.records() {
+        let row = row.with_context(|| format!("{}: bad CSV; cannot resume", file.display()))?;
+        if row.iter().eq(CSV_HEADER.iter().copied()) {
+            done.has_header = true;
+        } else if retry_failed && row.get(7).is_some_and(|e| !e.is_empty()) {
+            done.dropped_errors += 1;
+            continue;
+        } else if let Some(p) = row.get(0) {
+            done.paths.insert(p.to_string());
+        }
+        kept.write_record(&row)?;
+    }
+    let kept = String::from_utf8(kept.into_inner()?)?;
+    Ok((done, kept))
+}
+
+/// Replaces `file` with `text` through a temporary file and a rename.
+fn rewrite(file: &Path, text: &str) -> Result<()> {
+    let name = file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = file.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).with_context(|| format!("cannot replace {}", file.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{err, ok, render};
+    use super::*;
+
+    fn file_with(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vidcls-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn jsonl_paths_and_torn_line() {
+        let text = render(
+            Format::Jsonl,
+            &[vec![ok("a.mp4", None)], vec![err("b.mp4")]],
+        );
+        let p = file_with("torn.jsonl", &format!("{text}{{\"path\":\"c.mp4\",\"mo"));
+        let done = scan(&p, Format::Jsonl, false).unwrap();
+        let mut paths: Vec<&str> = done.paths.iter().map(String::as_str).collect();
+        paths.sort();
+        assert_eq!(paths, ["a.mp4", "b.mp4"]);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+    }
+
+    #[test]
+    fn retry_failed_drops_error_records() {
+        let text = render(
+            Format::Jsonl,
+            &[vec![ok("a.mp4", None)], vec![err("b.mp4")]],
+        );
+        let p = file_with("retry.jsonl", &text);
+        let done = scan(&p, Format::Jsonl, true).unwrap();
+        assert_eq!(done.paths.len(), 1);
+        assert!(done.paths.contains("a.mp4"));
+        assert_eq!(done.dropped_errors, 1);
+        let left = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(left, render(Format::Jsonl, &[vec![ok("a.mp4", None)]]));
+    }
+
+    #[test]
+    fn csv_header_rows_and_retry() {
+        let text = render(Format::Csv, &[vec![ok("a.mp4", None)], vec![err("b.mp4")]]);
+        let p = file_with("r.csv", &text);
+        let done = scan(&p, Format::Csv, false).unwrap();
+        assert!(done.has_header && done.paths.len() == 2);
+        let done = scan(&p, Format::Csv, true).unwrap();
+        assert!(done.has_header && done.paths.len() == 1 && done.dropped_errors == 1);
+        let left = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            !left.contains("b.mp4") && left.starts_with("path,"),
+            "{left}"
+        );
+    }
+
+    #[test]
+    fn refuses_other_formats_and_foreign_files() {
+        let p = file_with("x.jsonl", "hello\n");
+        assert!(scan(&p, Format::Jsonl, false).is_err());
+        assert!(scan(&p, Format::Json, false).is_err());
+        assert!(scan(&p, Format::Text, false).is_err());
+    }
 }

@@ -1,0 +1,207 @@
+//! Finding models: the built-in one, config files on the model path, explicit files.
+
+use super::config::ModelConfig;
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The built-in default model: trained on the synthetic motion benchmark, compiled into the binary.
+pub mod builtin {
+    pub const NAME: &str = "motion";
+    pub const CONFIG: &str = include_str!("../../configs/motion.json");
+    pub const WEIGHTS: &[u8] = include_bytes!("../../models/motion.pt");
+}
+
+/// Directories searched for `configs/NAME.json`: `$VIDCLS_MODEL_PATH` (colon-separated), the
+/// `configs/` beside the executable's checkout, and the source tree's `configs/`.
+pub fn config_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("VIDCLS_MODEL_PATH")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    if let Ok(exe) = std::env::current_exe() {
+        // target/{release,debug}/vidcls -> ../../configs
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            dirs.push(root.join("configs"));
+        }
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs"));
+    let mut seen = Vec::new();
+    dirs.retain(|d| {
+        let key = d.canonicalize().unwrap_or_else(|_| d.clone());
+        let new = d.is_dir() && !seen.contains(&key);
+        seen.push(key);
+        new
+    });
+    dirs
+}
+
+/// `models/` next to a `configs/` directory.
+fn models_dir_for(config_dir: &Path) -> PathBuf {
+    config_dir.parent().unwrap_or(Path::new(".")).join("models")
+}
+
+/// Where a model comes from, once resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSource {
+    BuiltIn,
+    Files { config: PathBuf, weights: PathBuf },
+}
+
+/// Resolves `--model`: none (built-in), a config `.json`, a TorchScript `.pt` (its config is
+/// the `.json` of the same stem beside it or in `../configs/`), or a name in [`config_dirs`].
+pub fn resolve(model: Option<&str>) -> Result<ModelSource> {
+    let Some(spec) = model else {
+        return Ok(ModelSource::BuiltIn);
+    };
+    let path = Path::new(spec);
+    let from_config = |config: PathBuf| -> Result<ModelSource> {
+        let cfg = ModelConfig::from_file(&config)?;
+        let dir = config.parent().unwrap_or(Path::new("."));
+        let weights = cfg.model_path(dir, &models_dir_for(dir));
+        Ok(ModelSource::Files { config, weights })
+    };
+    if path.is_dir() {
+        let config = path.join("config.json");
+        if !config.is_file() {
+            bail!(
+                "model folder {} has no config.json (vidcls train writes one)",
+                path.display()
+            );
+        }
+        return from_config(config);
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => {
+            if !path.is_file() {
+                bail!("model config {} does not exist", path.display());
+            }
+            from_config(path.to_path_buf())
+        }
+        Some("pt") | Some("pth") => {
+            if !path.is_file() {
+                bail!("model file {} does not exist", path.display());
+            }
+            let stem = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let candidates = [
+                dir.join(format!("{stem}.json")),
+                dir.join("../configs").join(format!("{stem}.json")),
+            ];
+            let config = candidates.iter().find(|c| c.is_file()).ok_or_else(|| {
+                anyhow!(
+                    "no config for {}: expected {} or {}",
+                    path.display(),
+                    candidates[0].display(),
+                    candidates[1].display()
+                )
+            })?;
+            ModelConfig::from_file(config)?; // fail here, naming the config, if it is invalid
+            Ok(ModelSource::Files {
+                config: config.clone(),
+                weights: path.to_path_buf(),
+            })
+        }
+        _ if spec == builtin::NAME => Ok(ModelSource::BuiltIn),
+        _ => {
+            let dirs = config_dirs();
+            for d in &dirs {
+                let c = d.join(format!("{spec}.json"));
+                if c.is_file() {
+                    return from_config(c);
+                }
+            }
+            let names: Vec<String> = available()
+                .models
+                .into_iter()
+                .map(|e| e.config.name)
+                .collect();
+            bail!(
+                "unknown model {spec:?}; available: {} (see `vidcls models`)",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+/// One entry of `vidcls models`.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub config: ModelConfig,
+    pub weights: Option<PathBuf>,
+    pub builtin: bool,
+}
+
+/// What the model path holds: usable models (built-in first) and config files that could not
+/// be read, each with the reason.
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    pub models: Vec<Listed>,
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Every model the search path knows, built-in first; a name seen twice keeps its first entry.
+pub fn available() -> Catalogue {
+    let mut out = Catalogue::default();
+    if let Ok(cfg) = builtin_config() {
+        out.models.push(Listed {
+            config: cfg,
+            weights: None,
+            builtin: true,
+        });
+    }
+    for dir in config_dirs() {
+        for p in json_files(&dir) {
+            if !looks_like_model_config(&p) {
+                continue; // other JSON beside the models (a trained model's metrics.json)
+            }
+            let cfg = match ModelConfig::from_file(&p) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    out.unreadable.push((p, format!("{e:#}")));
+                    continue;
+                }
+            };
+            if out.models.iter().any(|l| l.config.name == cfg.name) {
+                continue;
+            }
+            let weights = cfg.model_path(&dir, &models_dir_for(&dir));
+            out.models.push(Listed {
+                config: cfg,
+                weights: Some(weights),
+                builtin: false,
+            });
+        }
+    }
+    out
+}
+
+/// A JSON object with an `architecture` key is meant as a model config (so a broken one is
+/// reported); anything else is not ours to judge.
+fn looks_like_model_config(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_none_or(|v| v.get("architecture").is_some())
+}
+
+/// The `.json` files of a directory, in name order (none if it cannot be read).
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+pub(super) fn builtin_config() -> Result<ModelConfig> {
+    let cfg = ModelConfig::from_json(builtin::CONFIG).context("built-in model config")?;
+    cfg.validate()?;
+    Ok(cfg)
+}

@@ -1,0 +1,171 @@
+//! What `predict` plugs into the pipeline: views are preprocessed tensors, the forward pass is
+//! the TorchScript model, and scored inputs become records for a [`RecordWriter`].
+
+use super::ordered::Consumer;
+use super::prepare::{prepare, ClipSettings, Prepared};
+use super::runner::{Forward, Outcome, Scored};
+use super::workers::PrepareFn;
+use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
+use crate::report::{write_npy, FileError, Record, RecordWriter, Stage, Timings, VideoResult};
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+impl Forward for Model {
+    type View = Tensor;
+    fn run_batch(&self, views: &[Tensor]) -> Result<Vec<Vec<f64>>> {
+        let batch = Tensor::f_stack(views, 0)?;
+        self.forward(&batch)
+    }
+}
+
+/// The model's pooled features instead of its logits (for embeddings and linear probes).
+pub struct FeaturesOf<'a>(pub &'a Model);
+
+impl Forward for FeaturesOf<'_> {
+    type View = Tensor;
+    fn run_batch(&self, views: &[Tensor]) -> Result<Vec<Vec<f64>>> {
+        let batch = Tensor::f_stack(views, 0)?;
+        self.0.features(&batch)
+    }
+}
+
+/// The worker's job for `predict`: decode, preprocess into `crops` views per clip, and (for
+/// parity checks) dump each input's views as `DIR/<index>.npy`.
+pub fn predict_prepare(
+    cfg: ModelConfig,
+    clips: ClipSettings,
+    crops: usize,
+    dump: Option<PathBuf>,
+) -> Box<PrepareFn<Prepared<Tensor>>> {
+    Box::new(move |index: usize, path: &Path| {
+        let make_views = |frames: &[_]| preprocess::clip_to_views(frames, &cfg, crops);
+        let prepared = prepare(path, &clips, &make_views)?;
+        if let Some(dir) = &dump {
+            dump_views(&dir.join(format!("{index}.npy")), &prepared)
+                .map_err(|e| FileError::new(prepared.path.clone(), Stage::Output, &e))?;
+        }
+        Ok(prepared)
+    })
+}
+
+/// All views of an input, stacked (views x C x T x H x W), as a float32 `.npy` file.
+fn dump_views(path: &Path, prepared: &Prepared<Tensor>) -> Result<()> {
+    let all: Vec<&Tensor> = prepared.units.iter().flat_map(|u| &u.views).collect();
+    let t = Tensor::f_stack(&all, 0)?
+        .to_kind(tch::Kind::Float)
+        .contiguous();
+    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+    let data = Vec::<f32>::try_from(t.flatten(0, -1))?;
+    write_npy(path, &data, &shape).context("cannot dump the model input")
+}
+
+/// How per-view logits become labels.
+#[derive(Debug, Clone)]
+pub struct Labelling {
+    pub model: String,
+    pub labels: Vec<String>,
+    pub aggregate: Aggregate,
+    pub top_k: usize,
+    pub crops: usize,
+    pub all_scores: bool,
+}
+
+impl Labelling {
+    /// One record per unit (the video, or each window).
+    pub fn records(&self, s: Scored) -> Vec<Record> {
+        let n_units = s.units.len().max(1) as f64;
+        let timings = Timings {
+            decode_ms: s.decode_ms / n_units,
+            preprocess_ms: s.preprocess_ms / n_units,
+            model_ms: s.model_ms / n_units,
+        };
+        s.units
+            .into_iter()
+            .map(|u| {
+                let scores = aggregate(&u.rows, self.aggregate);
+                Record::Ok(VideoResult {
+                    path: s.path.clone(),
+                    model: self.model.clone(),
+                    top_k: top_k(&scores, &self.labels, self.top_k),
+                    clips: u.clips,
+                    crops: self.crops,
+                    duration: s.duration,
+                    window: u.window,
+                    frame_times: u.frame_times,
+                    padded_frames: u.padded,
+                    warnings: s.warnings.clone(),
+                    scores: self.all_scores.then_some(scores),
+                    timings: timings.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Counts of what a [`RecordSink`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkCounts {
+    pub ok: usize,
+    pub failed: usize,
+    pub records: usize,
+}
+
+/// The `predict` consumer: labels each scored input, writes its records, reports failures on
+/// stderr and moves the progress bar.
+pub struct RecordSink {
+    pub labelling: Labelling,
+    pub writer: Option<Box<dyn RecordWriter>>,
+    pub progress: ProgressBar,
+    pub counts: SinkCounts,
+}
+
+impl RecordSink {
+    pub fn new(labelling: Labelling, writer: Box<dyn RecordWriter>, progress: ProgressBar) -> Self {
+        RecordSink {
+            labelling,
+            writer: Some(writer),
+            progress,
+            counts: SinkCounts::default(),
+        }
+    }
+}
+
+/// `Ok(false)` for a closed pipe, the error for any other write failure.
+fn written(r: std::io::Result<()>) -> Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write results")),
+    }
+}
+
+impl Consumer for RecordSink {
+    fn take(&mut self, outcome: Outcome) -> Result<bool> {
+        let records = match outcome {
+            Ok(s) => {
+                self.counts.ok += 1;
+                self.labelling.records(s)
+            }
+            Err(e) => {
+                self.counts.failed += 1;
+                self.progress
+                    .suspend(|| eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error));
+                vec![Record::Err(e)]
+            }
+        };
+        self.counts.records += records.len();
+        let writer = self.writer.as_mut().expect("not finished");
+        let ok = written(writer.write_input(&records))?;
+        self.progress.inc(1);
+        Ok(ok)
+    }
+
+    fn finish(&mut self) -> Result<bool> {
+        match self.writer.take() {
+            Some(w) => written(w.finish()),
+            None => Ok(true),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! One input, on a decode worker: open it, plan its clips (whole video or windows), decode
+//! them and turn each clip into views with the caller's function.
+
+use crate::decode::{plan_clips, ClipPlan, Frame, SamplingSpec, Video};
+use crate::report::{FileError, Stage, Window};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Sliding windows: `length` seconds each, a new one every `hop` seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowSpec {
+    pub length: f64,
+    pub hop: f64,
+}
+
+/// Where clips come from in each input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipSettings {
+    pub spec: SamplingSpec,
+    /// One group of clips per window instead of one for the whole video.
+    pub windows: Option<WindowSpec>,
+}
+
+/// A group of views that yields one result: a whole video, or one window of it.
+#[derive(Debug)]
+pub struct Unit<V> {
+    pub window: Option<Window>,
+    pub views: Vec<V>,
+    /// Presentation times of the frames of each clip.
+    pub frame_times: Vec<Vec<f64>>,
+    pub clips: usize,
+    /// Frames repeated because the video ended inside a clip.
+    pub padded: usize,
+}
+
+/// A decoded, preprocessed input.
+#[derive(Debug)]
+pub struct Prepared<V> {
+    pub path: String,
+    pub duration: f64,
+    pub warnings: Vec<String>,
+    pub units: Vec<Unit<V>>,
+    pub decode_ms: f64,
+    pub preprocess_ms: f64,
+}
+
+/// Windows of a video: the first starts at 0, each next one `hop` later, until one reaches the
+/// end; the last one ends at the video's end (so it can be shorter). A video shorter than one
+/// window has one window, the whole video.
+pub fn windows(duration: f64, spec: WindowSpec) -> Vec<Window> {
+    let mut out = Vec::new();
+    let mut start = 0.0;
+    loop {
+        let end = (start + spec.length).min(duration);
+        out.push(Window::new(start, end));
+        if start + spec.length >= duration - 1e-9 {
+            break;
+        }
+        start += spec.hop;
+    }
+    out
+}
+
+/// Only regular files: opening a FIFO or a device would block or never end.
+fn check_regular_file(path: &Path) -> anyhow::Result<()> {
+    let m = std::fs::metadata(path)?;
+    if m.is_file() {
+        Ok(())
+    } else if m.is_dir() {
+        anyhow::bail!("a directory")
+    } else {
+        anyhow::bail!("not a regular file (FIFO, socket or device)")
+    }
+}
+
+/// Per-stage stopwatch for one input.
+struct Clock {
+    since: Instant,
+    decode: Duration,
+    preprocess: Duration,
+}
+
+impl Clock {
+    fn lap(&mut self) -> Duration {
+        let d = self.since.elapsed();
+        self.since = Instant::now();
+        d
+    }
+    fn decoded(&mut self) {
+        let d = self.lap();
+        self.decode += d;
+    }
+    fn preprocessed(&mut self) {
+        let d = self.lap();
+        self.preprocess += d;
+    }
+}
+
+/// Decodes every planned clip of `path` and turns each into views with `make_views`.
+pub fn prepare<V>(
+    path: &Path,
+    clips: &ClipSettings,
+    make_views: &dyn Fn(&[Frame]) -> anyhow::Result<Vec<V>>,
+) -> Result<Prepared<V>, FileError> {
+    let shown = path.to_string_lossy().into_owned();
+    let fail = |stage: Stage, e: anyhow::Error| FileError::new(shown.clone(), stage, &e);
+    let mut clock = Clock {
+        since: Instant::now(),
+        decode: Duration::ZERO,
+        preprocess: Duration::ZERO,
+    };
+    check_regular_file(path).map_err(|e| fail(Stage::Open, e))?;
+    let mut video = Video::open(path).map_err(|e| fail(Stage::Open, e))?;
+    let mut units = Vec::new();
+    for (window, plans) in plan_units(&video, clips) {
+        let mut unit = Unit {
+            window,
+            views: Vec::new(),
+            frame_times: Vec::new(),
+            clips: 0,
+            padded: 0,
+        };
+        for plan in &plans {
+            let clip = video.read_clip(plan).map_err(|e| fail(Stage::Decode, e))?;
+            clock.decoded();
+            unit.views
+                .extend(make_views(&clip.frames).map_err(|e| fail(Stage::Preprocess, e))?);
+            unit.frame_times
+                .push(clip.frames.iter().map(|f| f.time).collect());
+            unit.clips += 1;
+            unit.padded += clip.padded;
+            clock.preprocessed();
+        }
+        units.push(unit);
+    }
+    Ok(Prepared {
+        path: shown,
+        duration: video.meta().duration,
+        warnings: video.warnings().to_vec(),
+        units,
+        decode_ms: clock.decode.as_secs_f64() * 1e3,
+        preprocess_ms: clock.preprocess.as_secs_f64() * 1e3,
+    })
+}
+
+/// The clip plans of each unit: one unit for the whole video, or one per window.
+fn plan_units(video: &Video, clips: &ClipSettings) -> Vec<(Option<Window>, Vec<ClipPlan>)> {
+    let (duration, fps) = (video.meta().duration, video.native_fps());
+    match clips.windows {
+        Some(w) => windows(duration, w)
+            .into_iter()
+            .map(|win| {
+                let plans = plan_clips(win.start, win.end, fps, &clips.spec);
+                (Some(win), plans)
+            })
+            .collect(),
+        None => vec![(None, plan_clips(0.0, duration, fps, &clips.spec))],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(length: f64, hop: f64) -> WindowSpec {
+        WindowSpec { length, hop }
+    }
+
+    fn spans(v: Vec<Window>) -> Vec<[f64; 2]> {
+        v.into_iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn windows_cover_the_video() {
+        assert_eq!(
+            spans(windows(10.0, w(4.0, 4.0))),
+            vec![[0.0, 4.0], [4.0, 8.0], [8.0, 10.0]]
+        );
+        assert_eq!(
+            spans(windows(8.0, w(4.0, 4.0))),
+            vec![[0.0, 4.0], [4.0, 8.0]]
+        );
+        assert_eq!(spans(windows(3.0, w(4.0, 2.0))), vec![[0.0, 3.0]]);
+        assert_eq!(
+            spans(windows(6.0, w(4.0, 2.0))),
+            vec![[0.0, 4.0], [2.0, 6.0]]
+        );
+    }
+}

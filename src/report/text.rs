@@ -1,0 +1,95 @@
+//! Aligned text for people: the path (and window), then one ranked line per label.
+
+use super::{emit, Record, RecordWriter, Window};
+use std::io::{self, Write};
+
+pub struct TextWriter {
+    out: Box<dyn Write + Send>,
+}
+
+impl TextWriter {
+    pub fn new(out: Box<dyn Write + Send>) -> TextWriter {
+        TextWriter { out }
+    }
+}
+
+impl RecordWriter for TextWriter {
+    fn write_input(&mut self, records: &[Record]) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for r in records {
+            render(&mut buf, r)?;
+        }
+        emit(&mut self.out, &buf)
+    }
+
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn window_label(w: &Option<Window>) -> String {
+    match w {
+        Some(w) => format!(" [{:.2}s-{:.2}s]", w.start, w.end),
+        None => String::new(),
+    }
+}
+
+fn render(buf: &mut Vec<u8>, r: &Record) -> io::Result<()> {
+    match r {
+        Record::Ok(v) => {
+            writeln!(buf, "{}{}", v.path, window_label(&v.window))?;
+            let width = v.top_k.len().to_string().len();
+            for (i, p) in v.top_k.iter().enumerate() {
+                writeln!(
+                    buf,
+                    "  {:>width$}  {:>6.2}%  {}",
+                    i + 1,
+                    p.score * 100.0,
+                    p.label
+                )?;
+            }
+            if v.padded_frames > 0 {
+                writeln!(
+                    buf,
+                    "  note: shorter than one clip; last frame repeated {} times",
+                    v.padded_frames
+                )?;
+            }
+            for w in &v.warnings {
+                writeln!(buf, "  warning: {w}")?;
+            }
+        }
+        Record::Err(e) => writeln!(buf, "{}\n  error ({}): {}", e.path, e.stage, e.error)?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{err, ok, render};
+    use super::super::{Format, Window};
+
+    #[test]
+    fn ranks_scores_and_errors() {
+        let got = render(Format::Text, &[vec![ok("a.mp4", None)], vec![err("b.mp4")]]);
+        assert_eq!(
+            got,
+            "a.mp4\n  1   75.00%  zoom_in\n  2   12.50%  zoom_out\nb.mp4\n  error (decode): boom\n"
+        );
+    }
+
+    #[test]
+    fn windows_padding_and_warnings() {
+        let mut r = ok("a.mp4", Some(Window::new(0.0, 4.0)));
+        if let super::Record::Ok(v) = &mut r {
+            v.padded_frames = 3;
+            v.warnings = vec!["skipped 1 corrupt packet".into()];
+            v.top_k.truncate(1);
+        }
+        assert_eq!(
+            render(Format::Text, &[vec![r]]),
+            "a.mp4 [0.00s-4.00s]\n  1   75.00%  zoom_in\n  note: shorter than one clip; last frame \
+             repeated 3 times\n  warning: skipped 1 corrupt packet\n"
+        );
+    }
+}
