@@ -113,7 +113,8 @@ def _protocol(R: BenchResult, a) -> None:
       "--seed 0` (speed does not depend on the weights), and the default motion model (`configs/motion.json`, "
       f"weights `{R.motion_weights}`, sha256 {R.motion_sha256[:12]}…).")
     a("- **vidcls**: `vidcls predict -f jsonl -k 1 --precision P --batch-size B` on all the files in one call; "
-      "videos/s and clips/s from its summary line (model loading excluded; the start-up column has it); "
+      "videos/s and clips/s from its run summary (`--summary-json`: classified videos and views over the "
+      "pipeline's seconds; model loading excluded, the start-up column has it); "
       "per-stage times are the means of the records' `timings` (decode and preprocess run on a decode thread while "
       "the model runs, so they overlap with `model_ms` and are slowed by it: they are not comparable with the Python "
       "pipeline's, whose stages run one after another); peak RSS from `/usr/bin/time -f %M`.")
@@ -254,7 +255,9 @@ def _motion_agreement(R: BenchResult, a) -> None:
     made = (f"`scripts/motion_dataset.py --holdout-style --seed {g.seed} --n-per-class {g.n_per_class}` "
             f"(generator sha256 {g.generator_sha256[:12]}…)" if g else
             "`scripts/motion_dataset.py --holdout-style`")
-    a(f"`{ma.set}`: {ma.videos} clips from {made} (8 classes), vidcls with the default motion model.")
+    other = (f" (model file sha256 {ma.model_sha256[:12]}…, not the file the rest of this page measured)"
+             if ma.model_sha256 and ma.model_sha256 != R.motion_sha256 else "")
+    a(f"`{ma.set}`: {ma.videos} clips from {made} (8 classes), vidcls with the default motion model{other}.")
     a("")
     a("| precision | accuracy | videos/s | stages (ms per video) |")
     a("|---|---:|---:|---:|")

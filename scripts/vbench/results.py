@@ -324,6 +324,7 @@ class MotionAgreement:
     top1_agreement: Agreement | None = opt()
     max_abs_score_diff: float | None = opt()
     generator: MotionSet | None = opt()
+    model_sha256: str | None = opt()
     skipped: str | None = opt()
 
 

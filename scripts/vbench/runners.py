@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .common import child_env, jsonl, mean, run_timed, short_error
-from .results import FfmpegSummary, ModelRun, PythonRun, Throughput, VidclsRun
+from .results import FfmpegSummary, ModelRun, PythonRun, Throughput, VidclsRun, from_json
 from .setup import weights_of
 
 
@@ -23,20 +23,32 @@ def stage_means(ok: list[dict]) -> dict:
             "model_ms": mean([x["model_ms"] for x in t])}
 
 
-SUMMARY = re.compile(r"in ([\d.]+) s \(([\d.]+) videos/s, ([\d.]+) views/s\)")
+@dataclass
+class RunSummary:
+    """What `vidcls predict --summary-json` prints as the last line of stderr."""
+    inputs: int
+    classified: int
+    failed: int
+    already_done: int
+    records: int
+    views: int
+    elapsed_s: float
 
 
-def run_summary(stderr: str) -> tuple[float, float, float] | None:
-    """(pipeline seconds, videos/s, views/s) from vidcls's summary line on stderr."""
-    m = SUMMARY.search(stderr)
-    return (float(m.group(1)), float(m.group(2)), float(m.group(3))) if m else None
+def run_summary(stderr: str) -> RunSummary | None:
+    """The run summary from vidcls's stderr (None when the run ended without one)."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    try:
+        return from_json(RunSummary, json.loads(lines[-1]))
+    except (IndexError, json.JSONDecodeError, ValueError):
+        return None
 
 
 def run_vidcls(vidcls: Path, config: Path, files: list[Path], precision: str, batch: int,
                clips: int = 1, crops: int = 1, all_scores: bool = False, stdin_list: bool = False,
                threads: int | None = None) -> VidclsRun:
     cmd = [vidcls, "predict", "--model", config, "-f", "jsonl", "-k", "1", "--precision", precision,
-           "--batch-size", str(batch), "--clips", str(clips), "--crops", str(crops)]
+           "--batch-size", str(batch), "--clips", str(clips), "--crops", str(crops), "--summary-json"]
     if threads:
         cmd += ["--threads", str(threads)]
     if all_scores:
@@ -54,9 +66,10 @@ def run_vidcls(vidcls: Path, config: Path, files: list[Path], precision: str, ba
         res.error = short_error(r.stderr)
         return res
     summary = run_summary(r.stderr)
-    if summary:
-        # The printed rates come from the exact time; the seconds are rounded to one decimal.
-        res.pipeline_s, res.videos_per_s, res.views_per_s = summary
+    if summary and summary.elapsed_s > 0:
+        res.pipeline_s = summary.elapsed_s
+        res.videos_per_s = summary.classified / summary.elapsed_s
+        res.views_per_s = summary.views / summary.elapsed_s
         res.clips_per_s = res.videos_per_s * clips
     res.startup_s = round(r.wall_s - (res.pipeline_s or 0.0), 3)
     for k, v in stage_means(ok).items():

@@ -7,11 +7,11 @@ import json
 import statistics
 from pathlib import Path
 
-from .common import ROOT, loadavg, log, ratio
+from .common import ROOT, loadavg, log, ratio, sha256
 from .results import (Agreement, Batch1, LongVsShort, ModelBench, ModelSummary, MotionAgreement, MotionRun,
                       MotionSet, Plan, PrecisionRuns, Rss, RssRun, Speedup, StageSummary, VidclsRun)
 from .runners import batches_of, ffmpeg_summary, run_model_alone, run_python, run_vidcls
-from .setup import BATCH, KINETICS, PRECISIONS, Corpus
+from .setup import BATCH, KINETICS, PRECISIONS, Corpus, weights_of
 
 
 def fmt_rate(x) -> str:
@@ -143,7 +143,8 @@ def motion_agreement(vidcls: Path, config: Path, motion_set: Path, made_by: Moti
     files = [motion_set / r["path"] for r in rows]
     cfg = json.loads(config.read_text())
     truth = [cfg["labels"].index(r["label"]) for r in rows]
-    out = MotionAgreement(set=str(motion_set.relative_to(ROOT)), videos=len(files), runs={}, generator=made_by)
+    out = MotionAgreement(set=str(motion_set.relative_to(ROOT)), videos=len(files), runs={}, generator=made_by,
+                          model_sha256=sha256(weights_of(config)))
     preds, scores = {}, {}
     for prec in PRECISIONS:
         log(f"motion set: vidcls {prec} on {len(files)} clips")
