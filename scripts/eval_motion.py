@@ -159,8 +159,15 @@ def score(truth, rankings):
             "pair_found": round(in_pair / rows, 4) if rows else None,
         }
     allp = [x for v in pair_right.values() for x in v]
+    # How the answers spread: a model that learned nothing gives one class to most clips.
+    answered = cm[:, :n].sum(axis=0)
+    same_pair = sum(cm[labels.index(a), labels.index(b)] for pr in md.PAIRS for a in pr for b in pr)
     return {"n": total, "accuracy": round(correct / total, 4) if total else None,
             "pairwise": round(sum(allp) / len(allp), 4) if allp else None,
+            "pair_found": round(same_pair / total, 4) if total else None,
+            "within_pair_top1": round(correct / same_pair, 4) if same_pair else None,
+            "classes_answered": int((answered > 0).sum()),
+            "commonest": [labels[int(answered.argmax())], int(answered.max())],
             "confusion": cm.tolist(), "pairs": pairs}
 
 
@@ -168,6 +175,10 @@ def print_report(title, s, out=sys.stdout):
     labels = md.LABELS
     print(f"\n== {title}: top-1 {s['accuracy']:.2%}, pair-wise {s['pairwise']:.2%} "
           f"of {s['n']} clips", file=out)
+    within = "n/a" if s["within_pair_top1"] is None else f"{s['within_pair_top1']:.2%}"
+    print(f"   top-1 in the right pair {s['pair_found']:.2%}, right within the pair {within}; "
+          f"{s['classes_answered']} of {len(labels)} classes answered, the commonest "
+          f"{s['commonest'][0]} for {s['commonest'][1]} clips", file=out)
     short = [lab.replace("move_", "m_").replace("rotate_", "r_").replace("zoom_", "z_")
              for lab in labels]
     w = max(len(x) for x in labels) + 1
