@@ -88,8 +88,8 @@ class Agreement:
 
 
 @dataclass
-class VidclsRun:
-    """`vidcls predict` on a list of files."""
+class ToolRun:
+    """One tool (vidcls or the Python pipeline) on a list of files."""
     tool: str
     precision: str
     batch_size: int
@@ -102,7 +102,6 @@ class VidclsRun:
     wall_s: float
     peak_rss_bytes: int | None
     error: str | None = opt()
-    pipeline_s: float | None = opt()
     videos_per_s: float | None = opt()
     views_per_s: float | None = opt()
     clips_per_s: float | None = opt()
@@ -110,38 +109,24 @@ class VidclsRun:
     decode_ms: float | None = opt()
     preprocess_ms: float | None = opt()
     model_ms: float | None = opt()
+    top1: dict[str, int] | None = mem()
+
+
+@dataclass
+class VidclsRun(ToolRun):
+    """`vidcls predict`: the pipeline's seconds from its run summary, per-video times."""
+    pipeline_s: float | None = opt()
     per_video_ms: list[float] | None = opt()
     decode_pre_ms: list[float] | None = opt()
-    top1: dict[str, int] | None = mem()
     top1_list: list[int] | None = mem()
     scores_list: list[Any] | None = mem()
     paths: list[str] | None = mem()
 
 
 @dataclass
-class PythonRun:
-    """scripts/reference_predict.py on the same files."""
-    tool: str
-    precision: str
-    batch_size: int
-    clips: int
-    crops: int
-    inputs: int
-    ok: int
-    failed: int
-    exit: int
-    wall_s: float
-    peak_rss_bytes: int | None
-    error: str | None = opt()
+class PythonRun(ToolRun):
+    """scripts/reference_predict.py: the sum of its per-video times."""
     loop_s: float | None = opt()
-    videos_per_s: float | None = opt()
-    views_per_s: float | None = opt()
-    clips_per_s: float | None = opt()
-    startup_s: float | None = opt()
-    decode_ms: float | None = opt()
-    preprocess_ms: float | None = opt()
-    model_ms: float | None = opt()
-    top1: dict[str, int] | None = mem()
 
 
 @dataclass
