@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __doc__ as PACKAGE_DOC
 from .common import CACHE, ROOT, TIME, loadavg, log, sha256
 from .report import write_report
-from .results import BenchResult, CorpusInfo, Rerun, from_json
+from .results import BenchResult, CorpusInfo, Rerun, from_json, to_json
 from .runners import ffmpeg_decode_times
 from .sections import bench_model, long_vs_short, motion_agreement, rss_flat
 from .setup import (MODELS, by_resolution, git_state, machine, make_corpus, make_motion_set, make_plan,
@@ -32,10 +32,14 @@ def check_tools(vidcls: Path) -> None:
         raise SystemExit("vbench: ffmpeg not found")
 
 
-def finish(R: BenchResult, out_dir: Path) -> None:
+def finish(R: BenchResult, out_dir: Path) -> BenchResult:
+    """Targets, notes and the report, all from the values as benchmarks.json holds them (rounded),
+    so that `report` on that file writes the same page."""
+    R = from_json(BenchResult, to_json(R))
     R.targets = targets(R)
     R.notes = notes_for(R)
     write_report(R, out_dir / "BENCHMARKS.md", out_dir / "benchmarks.json")
+    return R
 
 
 def load_result(path: Path) -> BenchResult:
@@ -86,7 +90,7 @@ def cmd_run(args) -> int:
 
     R.seconds = round(time.perf_counter() - t_run, 1)
     R.load_end = loadavg()
-    finish(R, out_dir)
+    R = finish(R, out_dir)
     log(f"wrote {out_dir / 'BENCHMARKS.md'} and {out_dir / 'benchmarks.json'} ({R.seconds / 60:.1f} min of measurements)")
     for t in R.targets:
         print(f"{'MET   ' if t.met else 'MISSED' if t.met is not None else '  -   '}  {t.target}: {t.measured}")
