@@ -554,7 +554,8 @@ fn windows_are_placed_as_documented() {
     let dir = scratch("windows");
     let nine = testsrc("9s.mp4", "9");
     let two = testsrc("2s.mp4", "2");
-    let cases: [(&Path, &[&str], Vec<[f64; 2]>); 5] = [
+    let short_tail = testsrc("8.5s.mp4", "8.5");
+    let cases: [(&Path, &[&str], Vec<[f64; 2]>); 6] = [
         // Tiling, last window partial.
         (
             &nine,
@@ -581,6 +582,12 @@ fn windows_are_placed_as_documented() {
         ),
         // Shorter than one window: one window, the whole video.
         (&two, &["--window", "4"], vec![[0.0, 2.0]]),
+        // A last window (0.5 s) shorter than one clip (8 frames at 10 fps: 0.8 s).
+        (
+            &short_tail,
+            &["--window", "4"],
+            vec![[0.0, 4.0], [4.0, 8.0], [8.0, 8.5]],
+        ),
     ];
     for (i, (video, args, want)) in cases.iter().enumerate() {
         let out = dir.join(i.to_string());
@@ -612,5 +619,19 @@ fn windows_are_placed_as_documented() {
             })
             .collect();
         assert_close(&got, want, &format!("predict --timeline {args:?}"));
+        // Only a window shorter than a clip at the video's end repeats frames.
+        let padded: Vec<usize> = records(&String::from_utf8_lossy(&out.stdout))
+            .iter()
+            .map(|r| match r {
+                Record::Ok(v) => v.padded_frames,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let short_last = i == 5;
+        assert_eq!(
+            padded.iter().rposition(|&p| p > 0),
+            short_last.then_some(want.len() - 1),
+            "{args:?}: padded frames {padded:?}"
+        );
     }
 }
