@@ -7,7 +7,8 @@ Two workloads, each run with both commands (same model, same sampling, same thre
   windows       long videos in 2-s windows (predict --timeline; embed --window 2: windows x D)
 
 Rates come from each run's `--summary-json` line (model loading excluded): videos/s and views/s
-(a view is one clip through the model). Each cell is the median of --repeats runs. Prints a
+(a view is one clip through the model). Each cell is the best of --repeats runs (the least
+disturbed by other work on a shared machine). Prints a
 Markdown table; `--write` also puts it into docs/BENCHMARKS.md as the "Features vs labels"
 section (replacing that section if present; scripts/bench.sh rewrites the whole file, so run
 this after it).
@@ -27,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,7 +106,7 @@ def git_commit() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="model name or file (default: the built-in motion model)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--write", action="store_true", help="put the table into docs/BENCHMARKS.md")
     args = ap.parse_args()
     if not BIN.exists():
@@ -129,7 +129,7 @@ def main() -> None:
             rate = {}
             for cmd, runs in got.items():
                 views = runs[0]["views"]
-                secs = statistics.median(r["elapsed_s"] for r in runs)
+                secs = min(r["elapsed_s"] for r in runs)
                 rate[cmd] = (len(inputs) / secs, views / secs, views)
             rows.append((name, len(inputs), rate))
     load1 = os.getloadavg()
@@ -148,7 +148,7 @@ def main() -> None:
         BEGIN,
         "## Features vs labels (`vidcls embed` next to `vidcls predict`)",
         "",
-        f"Written by `scripts/bench_embed.py --write` ({model}, fp32, CPU, default threads; median of "
+        f"Written by `scripts/bench_embed.py --write` ({model}, fp32, CPU, default threads; best of "
         f"{args.repeats} runs each, the two commands alternating). Rates from each run's `--summary-json` "
         "(model loading excluded). Corpus (ffmpeg `testsrc2` with noise, H.264): "
         f"{short['count']} clips of {short['seconds']}-{short['seconds'] + (short['count'] - 1) * 0.5:g} s and "

@@ -94,7 +94,7 @@ mod tests {
     fn segments_read_back_as_segments() {
         use super::super::fixtures::seg;
         let recs = vec![seg("a.mp4", 0.0, 4.0, 0.9), err("a.mp4"), ok("b.mp4", None)];
-        let got = render(Format::Jsonl, &[recs.clone()]);
+        let got = render(Format::Jsonl, std::slice::from_ref(&recs));
         let lines: Vec<&str> = got.lines().collect();
         assert_eq!(
             lines[0],
@@ -106,7 +106,7 @@ mod tests {
             .collect();
         assert_eq!(back, recs);
         let back: Vec<Record> =
-            serde_json::from_str(&render(Format::Json, &[recs.clone()])).unwrap();
+            serde_json::from_str(&render(Format::Json, std::slice::from_ref(&recs))).unwrap();
         assert_eq!(back, recs);
     }
 

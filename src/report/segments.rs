@@ -140,7 +140,7 @@ fn hysteresis(n: usize, score: &dyn Fn(usize) -> f64, rules: &SegmentRules) -> V
         let s = score(i);
         match open {
             None if s >= rules.on => open = Some(i),
-            Some(first) if !(s >= rules.off) => {
+            Some(first) if s.is_nan() || s < rules.off => {
                 // s < off <= on: this window cannot start the next segment.
                 runs.push((first, i - 1));
                 open = None;
