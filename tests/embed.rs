@@ -546,6 +546,9 @@ fn assert_close(got: &[[f64; 2]], want: &[[f64; 2]], what: &str) {
     }
 }
 
+/// A video, flags, and the windows they must give.
+type Case<'a> = (&'a Path, &'a [&'a str], Vec<[f64; 2]>);
+
 /// Window placement, as `embed` reports it (the same windows `--timeline` and `--segments`
 /// use): first window at 0, each next one a hop later, the last one ending at the video's end,
 /// a video shorter than one window in one window, and every frame inside its window.
@@ -555,7 +558,7 @@ fn windows_are_placed_as_documented() {
     let nine = testsrc("9s.mp4", "9");
     let two = testsrc("2s.mp4", "2");
     let short_tail = testsrc("8.5s.mp4", "8.5");
-    let cases: [(&Path, &[&str], Vec<[f64; 2]>); 6] = [
+    let cases: [Case; 6] = [
         // Tiling, last window partial.
         (
             &nine,
