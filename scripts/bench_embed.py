@@ -129,18 +129,19 @@ def main() -> None:
             rate = {}
             for cmd, runs in got.items():
                 views = runs[0]["views"]
-                secs = min(r["elapsed_s"] for r in runs)
-                rate[cmd] = (len(inputs) / secs, views / secs, views)
+                times = [r["elapsed_s"] for r in runs]
+                secs = min(times)
+                rate[cmd] = (len(inputs) / secs, views / secs, views, max(times) / secs)
             rows.append((name, len(inputs), rate))
     load1 = os.getloadavg()
 
     lines = [
-        "| workload | videos | views | predict videos/s | embed videos/s | predict views/s | embed views/s | embed / predict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | videos | views | predict videos/s | embed videos/s | predict views/s | embed views/s | embed / predict | slowest / fastest run (predict, embed) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, n, rate in rows:
-        (pv, pw, views), (ev, ew, _) = rate["predict"], rate["embed"]
-        lines.append(f"| {name} | {n} | {views} | {pv:.2f} | {ev:.2f} | {pw:.1f} | {ew:.1f} | {ev / pv:.2f}x |")
+        (pv, pw, views, ps), (ev, ew, _, es) = rate["predict"], rate["embed"]
+        lines.append(f"| {name} | {n} | {views} | {pv:.2f} | {ev:.2f} | {pw:.1f} | {ew:.1f} | {ev / pv:.2f}x | {ps:.2f}x, {es:.2f}x |")
     table = "\n".join(lines)
     model = args.model or "the built-in motion model"
     short, long_ = CORPUS["short"], CORPUS["long"]
@@ -160,7 +161,9 @@ def main() -> None:
         "",
         "Both commands run the same pipeline (decode, preprocess, batch, forward) and differ in the "
         "graph method called (`forward` vs `features`, which skips the final linear layer) and in "
-        "what is written (a JSON line vs a `.npy` file and an index line).",
+        "what is written (a JSON line vs a `.npy` file and an index line). The last column is the "
+        "run-to-run spread of each command's time on this machine at the time: an embed / predict "
+        "ratio within it is not a difference between the commands.",
         END,
     ])
     print(section)
