@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod dist;
+pub mod embed;
 pub mod exit;
 pub mod inputs;
 pub mod interrupt;

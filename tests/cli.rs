@@ -42,10 +42,7 @@ fn parse_jsonl(out: &[u8]) -> Vec<Record> {
 }
 
 fn path_of(r: &Record) -> &str {
-    match r {
-        Record::Ok(v) => &v.path,
-        Record::Err(e) => &e.path,
-    }
+    r.path()
 }
 
 /// Records without timings, for comparing runs.
@@ -422,7 +419,7 @@ fn timeline_windows() {
         .iter()
         .map(|r| match r {
             Record::Ok(v) => v.window.expect("window").into(),
-            Record::Err(e) => panic!("{e:?}"),
+            other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(windows.len(), 3);

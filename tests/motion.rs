@@ -133,7 +133,7 @@ fn predict(files: &[PathBuf], extra: &[&str]) -> HashMap<String, VideoResult> {
                     .into_owned(),
                 v,
             ),
-            Record::Err(e) => panic!("{e:?}"),
+            other => panic!("{other:?}"),
         })
         .collect()
 }

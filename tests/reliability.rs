@@ -66,10 +66,7 @@ fn hostile_corpus_gives_a_record_per_input_and_exit_one() {
     let by_name: BTreeMap<String, &Record> = recs
         .iter()
         .map(|r| {
-            let p = match r {
-                Record::Ok(v) => &v.path,
-                Record::Err(e) => &e.path,
-            };
+            let p = r.path();
             (
                 Path::new(p)
                     .strip_prefix(d)

@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod decode;
+mod embed;
 mod models;
 mod motion;
 mod package;
