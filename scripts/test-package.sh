@@ -9,4 +9,4 @@ cd "$root"
 scripts/setup.sh
 export VIDCLS_PYTHON="$root/.venv/bin/python"
 printf '\n==> cargo test --release package:: -- --include-ignored\n' >&2
-nice -n 10 cargo test --release package:: -- --include-ignored
+cargo test --release package:: -- --include-ignored
