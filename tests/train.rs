@@ -81,7 +81,7 @@ fn predictions(model: &Path, data: &Path) -> BTreeMap<String, (String, Vec<f64>)
         .lines()
         .map(|l| match serde_json::from_str::<Record>(l).unwrap() {
             Record::Ok(v) => (v.path, (v.top_k[0].label.clone(), v.scores.unwrap())),
-            Record::Err(e) => panic!("{e:?}"),
+            other => panic!("{other:?}"),
         })
         .collect()
 }
