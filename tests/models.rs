@@ -272,7 +272,8 @@ fn compare_scores(m: &VideoResult, r: &VideoResult) -> Result<f64, String> {
 
 /// Outputs peaked enough for the comparison to mean something: well below the entropy of a
 /// uniform guess, and a top-1 that stands clear of the top-2 (so rank 1 is always compared).
-fn assert_peaked(r: &VideoResult, what: &str) {
+/// Returns the entropy as a fraction of the maximum.
+fn assert_peaked(r: &VideoResult, what: &str) -> f64 {
     let scores = r.scores.as_ref().unwrap();
     let entropy: f64 = -scores
         .iter()
@@ -288,6 +289,7 @@ fn assert_peaked(r: &VideoResult, what: &str) {
          top-1 {:.4}, log gap to top-2 {gap:.2e}",
         r.top_k[0].score
     );
+    ratio
 }
 
 /// Runs both pipelines with the same views and compares everything the parity contract names.
@@ -310,9 +312,13 @@ fn check_parity(config: &Path, views: &[&str], name: &str, videos: &[&Path]) {
         )
         .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(m.scores.as_ref().unwrap().len(), cfg.labels.len());
-        assert_peaked(r, &what);
+        let entropy = assert_peaked(r, &what);
         let rel = compare_scores(m, r).unwrap_or_else(|e| panic!("{what}: {e}"));
-        eprintln!("{what}: log-probabilities agree to {rel:.1e} of their spread");
+        eprintln!(
+            "{what}: log-probabilities agree to {rel:.1e} of their spread; top-1 {:.3}, \
+             entropy {entropy:.2} of the maximum",
+            r.top_k[0].score
+        );
     }
 }
 
