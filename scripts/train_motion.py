@@ -129,11 +129,16 @@ class R2Plus1dTiny(nn.Module):
         self.dropout = nn.Dropout(0.2)
         self.fc = nn.Linear(widths[-1], num_classes)
 
-    def forward(self, x):                      # x: N x 3 x T x H x W, normalised
+    @torch.jit.export
+    def features(self, x):
+        """Pooled penultimate features (N x widths[-1]): what `vidcls embed` and
+        `vidcls train --freeze` read."""
         x = F.relu(self.stem_bn(self.stem(x)))
         x = self.layers(x)
-        x = x.mean(dim=(2, 3, 4))              # global average pooling over T, H, W
-        return self.fc(self.dropout(x))
+        return x.mean(dim=(2, 3, 4))           # global average pooling over T, H, W
+
+    def forward(self, x):                      # x: N x 3 x T x H x W, normalised
+        return self.fc(self.dropout(self.features(x)))
 
 
 # ---------------------------------------------------------------------------------------------

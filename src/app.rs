@@ -40,6 +40,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Predict(args) => predict(*args),
+        Command::Train(args) => train(&args),
         Command::Probe(args) => probe_cmd(args),
         Command::Models(args) => models_cmd(args),
         Command::Version => {
@@ -93,6 +94,25 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     };
     print_summary(&summary, req.chatter);
     Ok(ExitCode::from_failures(counts.failed > 0))
+}
+
+fn train(args: &crate::cli::TrainArgs) -> Result<ExitCode> {
+    let threads = args.threads.map_or_else(config::cores, |t| t as usize);
+    tch::set_num_threads(threads as i32);
+    let options = config::train_options(args)?;
+    match crate::train::run(&options)? {
+        crate::train::Ended::Complete => {
+            if !args.quiet {
+                eprintln!(
+                    "vidcls: wrote {} (use it with: vidcls predict -m {} VIDEOS)",
+                    options.out.display(),
+                    options.out.display()
+                );
+            }
+            Ok(ExitCode::Success)
+        }
+        crate::train::Ended::Interrupted(sig) => Ok(ExitCode::Signal(sig)),
+    }
 }
 
 /// What `-v` says: model, device, precision, threads and sampling.
@@ -155,8 +175,10 @@ fn progress_bar(quiet: bool, len: usize) -> ProgressBar {
     }
     let pb = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} videos  {per_sec}  ETA {eta}  {wide_msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} videos  {per_sec}  ETA {eta}  {wide_msg}",
+        )
+        .expect("valid template"),
     );
     pb
 }

@@ -16,6 +16,8 @@ pub struct Cli {
 pub enum Command {
     /// Predict the top-k actions of videos, directories of videos, or paths read from stdin (`-`).
     Predict(Box<PredictArgs>),
+    /// Train a model for your own labels from DATA/<label>/<videos> (or a CSV manifest).
+    Train(Box<TrainArgs>),
     /// Print each video's metadata as JSON (one object per line).
     Probe(ProbeArgs),
     /// List the models available (built-in and in the model directories).
@@ -175,6 +177,86 @@ pub struct PredictArgs {
     pub verbose: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// A folder with one subfolder of videos per label (searched recursively).
+    #[arg(
+        value_name = "DATA",
+        required_unless_present = "manifest",
+        conflicts_with = "manifest"
+    )]
+    pub data: Option<PathBuf>,
+
+    /// A CSV with the columns path,label and optionally split (train, val or test) instead of
+    /// DATA; relative paths are relative to the manifest.
+    #[arg(long, value_name = "FILE.csv")]
+    pub manifest: Option<PathBuf>,
+
+    /// Folder to write the model into (model.pt, config.json, metrics.json).
+    #[arg(short, long, value_name = "MODEL_DIR")]
+    pub output: PathBuf,
+
+    /// Start from this model (name, model folder, config .json); default: the built-in one.
+    #[arg(long, value_name = "MODEL")]
+    pub from: Option<String>,
+
+    /// Train only a new linear head on frozen features (fast; a linear probe).
+    #[arg(long, conflicts_with = "scratch")]
+    pub freeze: bool,
+
+    /// Train the architecture from random weights (needs much more data).
+    #[arg(long)]
+    pub scratch: bool,
+
+    /// Passes over the training videos (fine-tuning).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+
+    /// Stop after this many seconds and keep the best epoch so far.
+    #[arg(long, value_name = "SECS")]
+    pub time_limit: Option<f64>,
+
+    /// Clips per optimisation step.
+    #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+
+    /// Peak learning rate (default: 1e-3 from a pretrained model, 3e-3 from scratch).
+    #[arg(long)]
+    pub lr: Option<f64>,
+
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// Torch threads (default: one per core). Same seed, data and threads -> same weights.
+    #[arg(long)]
+    pub threads: Option<u32>,
+
+    /// Seed of the split, the new head, the shuffling and the augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Share of each label's videos held out for validation (when the manifest gives no split).
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+
+    /// Most memory the decoded clips may take, in MB.
+    #[arg(long, default_value_t = 4096)]
+    pub cache_mb: u64,
+
+    /// Continue an interrupted run from MODEL_DIR's checkpoint (same data and flags).
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Replace what MODEL_DIR holds.
+    #[arg(long)]
+    pub force: bool,
+
+    /// No progress bars, no per-epoch lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
     /// Video files.
@@ -309,6 +391,73 @@ mod tests {
             vec!["-b", "0", "a"],
         ] {
             assert!(predict(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn train_flags() {
+        let t = match Cli::try_parse_from(["vidcls", "train", "data", "-o", "m"])
+            .unwrap()
+            .command
+        {
+            Command::Train(t) => *t,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert_eq!(t.data.as_deref(), Some(std::path::Path::new("data")));
+        assert_eq!((t.epochs, t.batch_size, t.seed), (12, 16, 0));
+        assert!(!t.freeze && !t.scratch && !t.resume && t.lr.is_none());
+        let args = [
+            "vidcls",
+            "train",
+            "--manifest",
+            "m.csv",
+            "-o",
+            "m",
+            "--from",
+            "r2plus1d_18",
+            "--freeze",
+            "--epochs",
+            "3",
+            "--time-limit",
+            "60",
+            "-b",
+            "4",
+            "--lr",
+            "0.01",
+            "--device",
+            "cpu",
+            "--threads",
+            "2",
+            "--seed",
+            "9",
+            "--val-fraction",
+            "0.3",
+            "--cache-mb",
+            "100",
+            "--resume",
+            "-q",
+        ];
+        let t = match Cli::try_parse_from(args).unwrap().command {
+            Command::Train(t) => *t,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert!(t.data.is_none() && t.freeze && t.resume && t.quiet);
+        assert_eq!(
+            (t.epochs, t.batch_size, t.threads, t.seed),
+            (3, 4, Some(2), 9)
+        );
+        assert_eq!(
+            (t.lr, t.time_limit, t.cache_mb),
+            (Some(0.01), Some(60.0), 100)
+        );
+        for bad in [
+            vec!["vidcls", "train", "-o", "m"],
+            vec!["vidcls", "train", "d"],
+            vec!["vidcls", "train", "d", "--manifest", "m.csv", "-o", "m"],
+            vec!["vidcls", "train", "d", "-o", "m", "--freeze", "--scratch"],
+            vec!["vidcls", "train", "d", "-o", "m", "--epochs", "0"],
+        ] {
+            assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -2,7 +2,7 @@
 //! and fd's `Config`). Two steps, because some defaults come from the model: [`Request`] before
 //! the model loads, [`Settings`] after.
 
-use crate::cli::{self, PredictArgs};
+use crate::cli::{self, PredictArgs, TrainArgs};
 use crate::decode::SamplingSpec;
 use crate::inputs::Shard;
 use crate::model::{self, Aggregate, LoadOptions, ModelSource, Precision};
@@ -187,4 +187,63 @@ fn window_spec(args: &PredictArgs) -> Result<Option<WindowSpec>> {
     let length = positive("--window", args.window, " of seconds")?;
     let hop = positive("--hop", args.hop.unwrap_or(args.window), " of seconds")?;
     Ok(Some(WindowSpec { length, hop }))
+}
+
+/// `vidcls train`'s flags as the train stage's options.
+pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
+    use crate::train::{DataSource, Plan, Start, TrainOptions};
+    let data = match (&a.data, &a.manifest) {
+        (_, Some(m)) => DataSource::Manifest(m.clone()),
+        (Some(d), None) => DataSource::Folder(d.clone()),
+        (None, None) => bail!("give DATA or --manifest"),
+    };
+    if !(0.0..0.9).contains(&a.val_fraction) {
+        bail!(
+            "--val-fraction {}: use a share from 0 to 0.9",
+            a.val_fraction
+        );
+    }
+    if let Some(t) = a.time_limit {
+        positive("--time-limit", t, " of seconds")?;
+    }
+    if let Some(lr) = a.lr {
+        positive("--lr", lr, "")?;
+    }
+    if a.threads == Some(0) {
+        bail!("--threads 0: need at least one");
+    }
+    let start = match (a.freeze, a.scratch) {
+        (true, _) => Start::Frozen,
+        (_, true) => Start::Scratch,
+        _ => Start::Pretrained,
+    };
+    let scratch = start == Start::Scratch;
+    Ok(TrainOptions {
+        data,
+        out: a.output.clone(),
+        from: model::resolve(a.from.as_deref()).context("--from")?,
+        start,
+        plan: Plan {
+            epochs: a.epochs as usize,
+            batch_size: a.batch_size as usize,
+            lr: a.lr.unwrap_or(if scratch { 3e-3 } else { 1e-3 }),
+            backbone_lr: if scratch { 1.0 } else { 0.5 },
+            weight_decay: 1e-4,
+            seed: a.seed,
+            freeze: start == Start::Frozen,
+            probe_first: !scratch,
+        },
+        val_fraction: a.val_fraction,
+        device: model::parse_device(&a.device).context("--device")?,
+        decode: RunSettings {
+            threads: cores(),
+            batch_size: 1,
+            timeout: Duration::from_secs(300),
+        },
+        time_limit: a.time_limit.map(Duration::from_secs_f64),
+        cache_bytes: (a.cache_mb as usize) << 20,
+        resume: a.resume,
+        force: a.force,
+        quiet: a.quiet,
+    })
 }

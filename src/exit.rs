@@ -9,6 +9,8 @@ pub enum ExitCode {
     SomeFailed,
     /// A usage error or a fatal one: bad flags, a model that won't load, an unwritable output.
     Fatal,
+    /// Stopped by a signal after saving what was done (128 + the signal number).
+    Signal(i32),
 }
 
 impl ExitCode {
@@ -17,6 +19,7 @@ impl ExitCode {
             ExitCode::Success => 0,
             ExitCode::SomeFailed => 1,
             ExitCode::Fatal => 2,
+            ExitCode::Signal(sig) => (128 + sig).clamp(0, 255) as u8,
         }
     }
 
@@ -46,5 +49,7 @@ mod tests {
         assert_eq!(ExitCode::from_failures(true).code(), 1);
         assert_eq!(ExitCode::from_failures(false), ExitCode::Success);
         assert_eq!(ExitCode::Fatal.code(), 2);
+        assert_eq!(ExitCode::Signal(2).code(), 130);
+        assert_eq!(ExitCode::Signal(15).code(), 143);
     }
 }

@@ -125,15 +125,20 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// FNV-1a, 64 bits: a stable hash across runs, machines and vidcls versions.
+pub fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 impl Shard {
-    /// FNV-1a of the path's bytes: stable across runs, machines and vidcls versions.
+    /// FNV-1a of the path's bytes.
     pub fn contains(&self, path: &Path) -> bool {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in path.as_os_str().as_encoded_bytes() {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h % self.n == self.k - 1
+        fnv1a(path.as_os_str().as_encoded_bytes(), 0) % self.n == self.k - 1
     }
 }
 

@@ -5,9 +5,12 @@
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 static WRITING: Mutex<()> = Mutex::new(());
+/// The signal received, for work that stops at its own pace (0: none).
+static REQUESTED: AtomicI32 = AtomicI32::new(0);
 static CLEANUP: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Held while one input's records are written and flushed; the signal handler waits for it.
@@ -37,4 +40,26 @@ pub fn install() -> std::io::Result<()> {
         }
     })?;
     Ok(())
+}
+
+/// Starts a handler thread that only records the signal: the work polls [`requested`] and
+/// stops at a point of its choosing (training finishes its step and saves a checkpoint).
+pub fn install_polled() -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                REQUESTED.store(sig, Ordering::SeqCst);
+            }
+        })?;
+    Ok(())
+}
+
+/// The signal received since [`install_polled`], if any.
+pub fn requested() -> Option<i32> {
+    match REQUESTED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
 }

@@ -15,4 +15,5 @@ pub mod model;
 pub mod pipeline;
 pub mod report;
 pub mod sink;
+pub mod train;
 pub mod version;

@@ -50,8 +50,8 @@ impl Sink {
         } else {
             (path.clone(), None)
         };
-        let f = File::create(&target)
-            .with_context(|| format!("cannot create {}", target.display()))?;
+        let f =
+            File::create(&target).with_context(|| format!("cannot create {}", target.display()))?;
         Ok(Sink {
             out: Box::new(f),
             rename,

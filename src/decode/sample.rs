@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Frame rate assumed when neither the spec nor the video gives a usable one.
-const FALLBACK_FPS: f64 = 30.0;
+pub(super) const FALLBACK_FPS: f64 = 30.0;
 
 /// How to sample clips from a video; from the model config, overridable on the command line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@
 //! the decoder is drained, so the final frames are reachable.
 
 use super::convert::{display_rotation, normalise_rotation, RgbConverter};
+use super::sample::FALLBACK_FPS;
 use super::{Clip, ClipPlan, Frame, VideoMeta};
 use anyhow::{bail, Context as _, Result};
 use ffmpeg_next::codec::context::Context as AvCodecContext;
@@ -72,6 +73,18 @@ struct Source {
     untimed: bool,
 }
 
+impl Source {
+    /// A timestamp of the stream in seconds from its first frame (the one ticks -> seconds rule).
+    fn seconds(&self, ts: i64) -> f64 {
+        ts.saturating_sub(self.start_pts) as f64 * self.tick
+    }
+
+    /// The stream timestamp of `t` seconds from its first frame (rounded down to a tick).
+    fn ticks(&self, t: f64) -> i64 {
+        self.start_pts + (t / self.tick).floor() as i64
+    }
+}
+
 /// An opened video: demuxer, decoder and the stream's metadata.
 pub struct Video {
     path: PathBuf,
@@ -95,6 +108,8 @@ pub struct Video {
     eof_sent: bool,
     drained: bool,
     corrupt_packets: usize,
+    /// Stretches of the container the demuxer could not parse and skipped.
+    damaged_chunks: usize,
     seeks: usize,
     frames_decoded: u64,
     read_error: Option<String>,
@@ -132,6 +147,7 @@ impl Video {
             eof_sent: false,
             drained: false,
             corrupt_packets: 0,
+            damaged_chunks: 0,
             seeks: 0,
             frames_decoded: 0,
             read_error: None,
@@ -147,19 +163,10 @@ impl Video {
     /// Duration of a stream whose container states none (raw elementary streams): read every
     /// packet (no decoding) to find where the last one ends, then reopen.
     fn measure_duration(&mut self) -> Result<f64> {
-        let (tick, start_pts) = (self.src.tick, self.src.start_pts);
+        let tick = self.src.tick;
         let mut end: f64 = 0.0;
         let mut count = 0u64;
-        loop {
-            let mut packet = AvPacket::empty();
-            match packet.read(&mut self.src.input) {
-                Ok(()) => {}
-                Err(AvError::InvalidData) => continue,
-                Err(_) => break,
-            }
-            if packet.stream() != self.src.stream {
-                continue;
-            }
+        while let Some(packet) = self.next_packet() {
             count += 1;
             if let Some(ts) = packet.pts().or(packet.dts()).filter(|_| !self.untimed) {
                 let duration = if packet.duration() > 0 {
@@ -167,7 +174,7 @@ impl Video {
                 } else {
                     self.frame_step
                 };
-                end = end.max(ts.saturating_sub(start_pts) as f64 * tick + duration);
+                end = end.max(self.src.seconds(ts) + duration);
             }
         }
         self.reopen()?;
@@ -177,6 +184,34 @@ impl Video {
         } else {
             count as f64 * self.frame_step
         })
+    }
+
+    /// The next packet of our stream, or `None` at the end of the input. The one place packets
+    /// are read, with one policy: stretches the demuxer cannot parse are skipped and counted
+    /// (it resyncs past them; too many in a row end the input), and a read error ends the
+    /// input and is recorded.
+    fn next_packet(&mut self) -> Option<AvPacket> {
+        let mut damaged_in_row = 0;
+        loop {
+            let mut packet = AvPacket::empty();
+            match packet.read(&mut self.src.input) {
+                Ok(()) if packet.stream() == self.src.stream => return Some(packet),
+                Ok(()) => {}
+                Err(AvError::InvalidData) => {
+                    self.damaged_chunks += 1;
+                    damaged_in_row += 1;
+                    if damaged_in_row > MAX_ERRORS_IN_A_ROW {
+                        self.read_error = Some("the container keeps failing to parse".into());
+                        return None;
+                    }
+                }
+                Err(AvError::Eof) => return None,
+                Err(e) => {
+                    self.read_error = Some(e.to_string());
+                    return None;
+                }
+            }
+        }
     }
 
     pub fn meta(&self) -> &VideoMeta {
@@ -286,7 +321,7 @@ impl Video {
 
     /// Time of the indexed keyframe at or before `t`, when the demuxer has an index.
     fn keyframe_before(&mut self, t: f64) -> Option<f64> {
-        let ts = self.src.start_pts + (t / self.src.tick).floor() as i64;
+        let ts = self.src.ticks(t);
         // SAFETY: the stream index is valid for this input, and the returned entry, if any,
         // is read before any other call can change the index.
         unsafe {
@@ -296,7 +331,7 @@ impl Video {
             if entry.is_null() || (*entry).timestamp == ffi::AV_NOPTS_VALUE {
                 None
             } else {
-                Some(((*entry).timestamp - self.src.start_pts) as f64 * self.src.tick)
+                Some(self.src.seconds((*entry).timestamp))
             }
         }
     }
@@ -310,7 +345,7 @@ impl Video {
             if target <= 0.0 {
                 return self.rewind();
             }
-            let ts = self.src.start_pts + (target / self.src.tick).floor() as i64;
+            let ts = self.src.ticks(target);
             // SAFETY: a valid, open input and stream index; timestamps in that stream's base.
             let ret = unsafe {
                 ffi::avformat_seek_file(
@@ -473,30 +508,18 @@ impl Video {
     /// Sends the next packet of our stream to the decoder, or end-of-stream after the last one.
     /// Returns false when the packet was rejected (counted as corrupt).
     fn feed(&mut self) -> bool {
-        loop {
-            let mut packet = AvPacket::empty();
-            match packet.read(&mut self.src.input) {
-                Ok(()) => {
-                    if packet.stream() != self.src.stream {
-                        continue;
-                    }
-                    return match self.src.decoder.send_packet(&packet) {
-                        Ok(()) => true,
-                        Err(_) => {
-                            self.corrupt_packets += 1;
-                            false
-                        }
-                    };
-                }
-                // The demuxer resyncs past damaged data.
-                Err(AvError::InvalidData) => continue,
-                Err(AvError::Eof) => {}
-                Err(e) => self.read_error = Some(e.to_string()),
-            }
+        let Some(packet) = self.next_packet() else {
             // End of input (or an unreadable rest, treated as the end): drain the decoder.
             let _ = self.src.decoder.send_eof();
             self.eof_sent = true;
             return true;
+        };
+        match self.src.decoder.send_packet(&packet) {
+            Ok(()) => true,
+            Err(_) => {
+                self.corrupt_packets += 1;
+                false
+            }
         }
     }
 
@@ -514,7 +537,7 @@ impl Video {
             self.untimed = true;
         }
         let time = match stamp {
-            Some(ts) => (ts.saturating_sub(self.src.start_pts)) as f64 * tick,
+            Some(ts) => self.src.seconds(ts),
             None => self.last_time.map_or(0.0, |t| t + self.frame_step),
         };
         let time = time.max(self.last_time.unwrap_or(0.0)).max(0.0);
@@ -536,38 +559,20 @@ impl Video {
     /// Reads the packets near the start (keyframe interval) and, with `count`, decodes all.
     /// Only on a freshly opened video: it reads from wherever the demuxer stands.
     fn scan(&mut self, count: bool) -> Result<(Option<f64>, Option<u64>)> {
-        let tick = self.src.tick;
-        let start_pts = self.src.start_pts;
         let mut key_times = Vec::new();
         let mut first_time = None;
         let mut packets = 0usize;
         let mut collecting = true;
         let mut frames = 0u64;
         let mut frame = AvFrame::empty();
-        loop {
-            let mut packet = AvPacket::empty();
-            match packet.read(&mut self.src.input) {
-                Ok(()) => {}
-                Err(AvError::InvalidData) => continue,
-                Err(AvError::Eof) => break,
-                Err(e) => {
-                    self.read_error = Some(e.to_string());
-                    break;
-                }
-            }
-            if packet.stream() != self.src.stream {
-                continue;
-            }
+        while let Some(packet) = self.next_packet() {
             if collecting {
                 packets += 1;
                 let time = if self.untimed {
                     // Packets are frames in decoding order; near enough for keyframe spacing.
                     Some((packets - 1) as f64 * self.frame_step)
                 } else {
-                    packet
-                        .pts()
-                        .or(packet.dts())
-                        .map(|ts| ts.saturating_sub(start_pts) as f64 * tick)
+                    packet.pts().or(packet.dts()).map(|ts| self.src.seconds(ts))
                 };
                 if let Some(time) = time {
                     let first = *first_time.get_or_insert(time);
@@ -636,6 +641,13 @@ impl Video {
                 if n == 1 { "" } else { "s" }
             ));
         }
+        if self.damaged_chunks > 0 {
+            let n = self.damaged_chunks;
+            self.warnings.push(format!(
+                "skipped {n} damaged stretch{} of the container",
+                if n == 1 { "" } else { "es" }
+            ));
+        }
         if let Some(e) = &self.read_error {
             self.warnings
                 .push(format!("read error, treated as the end of the file: {e}"));
@@ -653,9 +665,9 @@ pub fn probe(path: &Path, count: bool) -> Result<VideoMeta> {
     Ok(meta)
 }
 
-/// The average rate, else the nominal one, else 30.
+/// The average rate, else the nominal one, else the fallback rate.
 fn native_fps(meta: &VideoMeta) -> f64 {
-    meta.avg_fps.or(meta.nominal_fps).unwrap_or(30.0)
+    meta.avg_fps.or(meta.nominal_fps).unwrap_or(FALLBACK_FPS)
 }
 
 /// Opens the demuxer and the decoder of the best video stream.

@@ -63,6 +63,9 @@ pub struct ModelConfig {
     pub weights: Weights,
     #[serde(default)]
     pub parameters: Option<u64>,
+    /// How a trained model was made (data fingerprint, seed, epochs, vidcls version, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<serde_json::Value>,
 }
 
 fn one() -> f64 {

@@ -5,10 +5,12 @@ mod aggregate;
 pub mod config;
 pub mod preprocess;
 mod registry;
+mod trainable;
 
 pub use aggregate::{aggregate, softmax, top_k, Aggregate, Prediction};
 pub use config::{ModelConfig, Resize};
 pub use registry::{available, builtin, config_dirs, resolve, Catalogue, Listed, ModelSource};
+pub use trainable::Trainable;
 
 use anyhow::{bail, Context, Result};
 use tch::{CModule, Device, Kind, Tensor};
@@ -158,6 +160,31 @@ impl Model {
         let input = batch.f_to_device(self.device)?.f_to_kind(self.kind)?;
         let out = self.module.forward_ts(&[input])?;
         rows(&out)
+    }
+
+    /// Pooled penultimate features of a batch (N x D), from the graph's `features` method:
+    /// what the classifier reads. Every export of this project has one (docs/ARCHITECTURE.md).
+    pub fn features(&self, batch: &Tensor) -> Result<Vec<Vec<f64>>> {
+        let _guard = tch::no_grad_guard();
+        let input = batch.f_to_device(self.device)?.f_to_kind(self.kind)?;
+        let out = self
+            .module
+            .method_ts("features", &[input])
+            .with_context(|| {
+                format!(
+                    "model {} has no usable `features` method (export it with one: \
+                     docs/ARCHITECTURE.md says how)",
+                    self.origin()
+                )
+            })?;
+        rows(&out)
+    }
+
+    /// The feature width D, from one zero clip (fails if the graph has no `features`).
+    pub fn feature_width(&self) -> Result<usize> {
+        let c = self.config.crop as i64;
+        let probe = Tensor::zeros([1, 3, self.frames as i64, c, c], (Kind::Float, Device::Cpu));
+        Ok(self.features(&probe)?.first().map_or(0, Vec::len))
     }
 
     /// Parameter count of the loaded graph.

@@ -50,6 +50,18 @@ pub fn crop_offsets(h: i64, w: i64, crop: i64, crops: usize) -> Vec<(i64, i64)> 
 
 /// Turns a clip's frames into `crops` views, each C x T x crop x crop float32 on the CPU.
 pub fn clip_to_views(frames: &[Frame], cfg: &ModelConfig, crops: usize) -> Result<Vec<Tensor>> {
+    let clip = resize_clip(frames, cfg)?;
+    let (oh, ow) = (clip.size()[2], clip.size()[3]);
+    let crop = cfg.crop as i64;
+    Ok(crop_offsets(oh, ow, crop, crops)
+        .into_iter()
+        .map(|(top, left)| crop_view(&clip, cfg, top, left, crop))
+        .collect())
+}
+
+/// The first half of preprocessing: a clip's frames scaled to `[0, value_scale]` and resized,
+/// T x C x H x W float32 (no crop, no normalisation yet).
+pub fn resize_clip(frames: &[Frame], cfg: &ModelConfig) -> Result<Tensor> {
     let Some(first) = frames.first() else {
         bail!("clip has no frames");
     };
@@ -82,21 +94,24 @@ pub fn clip_to_views(frames: &[Frame], cfg: &ModelConfig, crops: usize) -> Resul
         };
         resized.push(t);
     }
-    let clip = Tensor::cat(&resized, 0); // T x C x H x W
+    Ok(Tensor::cat(&resized, 0))
+}
+
+/// The second half: a `size` x `size` square at (top, left) of a resized clip (T x C x H x W),
+/// resized to the model's crop if it differs, normalised, as C x T x crop x crop.
+pub fn crop_view(clip: &Tensor, cfg: &ModelConfig, top: i64, left: i64, size: i64) -> Tensor {
+    let crop = cfg.crop as i64;
+    let mut v = clip.narrow(2, top, size).narrow(3, left, size);
+    if size != crop {
+        v = v.upsample_bilinear2d([crop, crop], false, None, None);
+    }
     let mean = Tensor::from_slice(&cfg.mean)
         .to_kind(Kind::Float)
         .view([1, 3, 1, 1]);
     let std = Tensor::from_slice(&cfg.std)
         .to_kind(Kind::Float)
         .view([1, 3, 1, 1]);
-    let views = crop_offsets(oh, ow, crop, crops)
-        .into_iter()
-        .map(|(top, left)| {
-            let v = clip.narrow(2, top, crop).narrow(3, left, crop);
-            ((v - &mean) / &std).permute([1, 0, 2, 3]).contiguous()
-        })
-        .collect();
-    Ok(views)
+    ((v - mean) / std).permute([1, 0, 2, 3]).contiguous()
 }
 
 #[cfg(test)]

@@ -59,6 +59,16 @@ pub fn resolve(model: Option<&str>) -> Result<ModelSource> {
         let weights = cfg.model_path(dir, &models_dir_for(dir));
         Ok(ModelSource::Files { config, weights })
     };
+    if path.is_dir() {
+        let config = path.join("config.json");
+        if !config.is_file() {
+            bail!(
+                "model folder {} has no config.json (vidcls train writes one)",
+                path.display()
+            );
+        }
+        return from_config(config);
+    }
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => {
             if !path.is_file() {
@@ -144,6 +154,9 @@ pub fn available() -> Catalogue {
     }
     for dir in config_dirs() {
         for p in json_files(&dir) {
+            if !looks_like_model_config(&p) {
+                continue; // other JSON beside the models (a trained model's metrics.json)
+            }
             let cfg = match ModelConfig::from_file(&p) {
                 Ok(cfg) => cfg,
                 Err(e) => {
@@ -165,6 +178,15 @@ pub fn available() -> Catalogue {
     out
 }
 
+/// A JSON object with an `architecture` key is meant as a model config (so a broken one is
+/// reported); anything else is not ours to judge.
+fn looks_like_model_config(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_none_or(|v| v.get("architecture").is_some())
+}
+
 /// The `.json` files of a directory, in name order (none if it cannot be read).
 fn json_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -183,4 +205,3 @@ pub(super) fn builtin_config() -> Result<ModelConfig> {
     cfg.validate()?;
     Ok(cfg)
 }
-

@@ -17,7 +17,7 @@ mod runner;
 mod workers;
 
 pub use ordered::{Consumer, Ending};
-pub use predict::{predict_prepare, Labelling, RecordSink};
+pub use predict::{predict_prepare, FeaturesOf, Labelling, RecordSink, SinkCounts};
 pub use prepare::{prepare, windows, ClipSettings, Prepared, Unit, WindowSpec};
 pub use runner::{Forward, Outcome, Scored, ScoredUnit};
 pub use workers::PrepareFn;
@@ -67,7 +67,8 @@ pub fn run<F: Forward>(
         let consumer = std::thread::Builder::new()
             .name("consumer".into())
             .spawn_scoped(scope, || ordered::consume_in_order(out_rx, consumer))?;
-        let views = runner::Runner::new(model, s.batch_size, &pool, out_tx).run(prep_rx);
+        let inputs = workers::InOrder::new(&pool, prep_rx);
+        let views = runner::Runner::new(model, s.batch_size, out_tx).run(inputs);
         pool.stop();
         let ending = consumer
             .join()
@@ -79,6 +80,27 @@ pub fn run<F: Forward>(
         ending,
         elapsed: started.elapsed(),
     })
+}
+
+/// Prepares every job on `s.threads` workers and hands each result to `each` in input order
+/// (no model): for work that needs the decoded views themselves, such as training. `each`
+/// returns false to stop early.
+pub fn prepare_in_order<P: Send + 'static>(
+    jobs: Vec<Job>,
+    prepare: Box<PrepareFn<P>>,
+    s: &RunSettings,
+    mut each: impl FnMut(usize, Result<P, FileError>) -> bool,
+) -> Result<()> {
+    let threads = s.threads.max(1);
+    let (tx, rx) = mpsc::sync_channel(threads * 2);
+    let pool = workers::Pool::start(jobs, prepare, threads, s.timeout, tx)?;
+    for (idx, r) in workers::InOrder::new(&pool, rx) {
+        if !each(idx, r) {
+            break;
+        }
+    }
+    pool.stop();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,6 +20,17 @@ impl Forward for Model {
     }
 }
 
+/// The model's pooled features instead of its logits (for embeddings and linear probes).
+pub struct FeaturesOf<'a>(pub &'a Model);
+
+impl Forward for FeaturesOf<'_> {
+    type View = Tensor;
+    fn run_batch(&self, views: &[Tensor]) -> Result<Vec<Vec<f64>>> {
+        let batch = Tensor::f_stack(views, 0)?;
+        self.0.features(&batch)
+    }
+}
+
 /// The worker's job for `predict`: decode, preprocess into `crops` views per clip, and (for
 /// parity checks) dump each input's views as `DIR/<index>.npy`.
 pub fn predict_prepare(
@@ -139,9 +150,8 @@ impl Consumer for RecordSink {
             }
             Err(e) => {
                 self.counts.failed += 1;
-                self.progress.suspend(|| {
-                    eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error)
-                });
+                self.progress
+                    .suspend(|| eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error));
                 vec![Record::Err(e)]
             }
         };

@@ -3,11 +3,11 @@
 //! results do not depend on thread timing. Finished inputs go on to the ordered consumer.
 
 use super::prepare::{Prepared, Unit};
-use super::workers::{Pool, Prepped};
+use super::workers::InOrder;
 use crate::report::{FileError, Stage, Window};
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::SyncSender;
+use std::time::Instant;
 
 /// A forward pass over a batch of views: one output row per view.
 pub trait Forward {
@@ -40,6 +40,9 @@ pub struct Scored {
 /// What the consumer gets for each input.
 pub type Outcome = Result<Scored, FileError>;
 
+/// Where a view belongs: (input, unit, view).
+type Key = (usize, usize, usize);
+
 /// A view waiting for a forward pass: (input, unit, view) and the view itself.
 struct Pending<V> {
     input: usize,
@@ -55,20 +58,14 @@ struct InFlight {
     error: Option<FileError>,
 }
 
-/// How often the runner looks at the time limit while it waits for an input.
-const POLL: Duration = Duration::from_millis(250);
-
 pub struct Runner<'a, F: Forward> {
     model: &'a F,
     batch_size: usize,
-    pool: &'a Pool<Prepared<F::View>>,
     out: SyncSender<(usize, Outcome)>,
-    /// Inputs that arrived ahead of their turn.
-    ready: BTreeMap<usize, Result<Prepared<F::View>, FileError>>,
     queue: VecDeque<Pending<F::View>>,
     flight: HashMap<usize, InFlight>,
-    /// The next input to take into the queue.
-    next_in: usize,
+    /// Every input has been taken into the queue.
+    inputs_done: bool,
     /// Views taken into the queue so far.
     pub views: usize,
 }
@@ -77,38 +74,28 @@ pub struct Runner<'a, F: Forward> {
 struct Stopped;
 
 impl<'a, F: Forward> Runner<'a, F> {
-    pub fn new(
-        model: &'a F,
-        batch_size: usize,
-        pool: &'a Pool<Prepared<F::View>>,
-        out: SyncSender<(usize, Outcome)>,
-    ) -> Self {
+    pub fn new(model: &'a F, batch_size: usize, out: SyncSender<(usize, Outcome)>) -> Self {
         Runner {
             model,
             batch_size: batch_size.max(1),
-            pool,
             out,
-            ready: BTreeMap::new(),
             queue: VecDeque::new(),
             flight: HashMap::new(),
-            next_in: 0,
+            inputs_done: false,
             views: 0,
         }
     }
 
-    /// Runs until every input is finished or the consumer or the workers went away; returns
-    /// the number of views taken.
-    pub fn run(mut self, rx: Receiver<Prepped<Prepared<F::View>>>) -> usize {
-        let _ = self.drive(&rx);
+    /// Runs until every input is finished or the consumer went away; returns the number of
+    /// views taken.
+    pub fn run(mut self, inputs: InOrder<'_, Prepared<F::View>>) -> usize {
+        let _ = self.drive(inputs);
         self.views
     }
 
-    fn drive(&mut self, rx: &Receiver<Prepped<Prepared<F::View>>>) -> Result<(), Stopped> {
+    fn drive(&mut self, mut inputs: InOrder<'_, Prepared<F::View>>) -> Result<(), Stopped> {
         loop {
-            while self.next_in < self.pool.inputs() && self.queue.len() < self.batch_size {
-                self.receive(rx)?;
-                self.admit_ready()?;
-            }
+            self.fill(&mut inputs)?;
             if self.queue.is_empty() {
                 return Ok(());
             }
@@ -116,31 +103,13 @@ impl<'a, F: Forward> Runner<'a, F> {
         }
     }
 
-    /// Waits a little for the next result from the workers; gives up on a late input.
-    fn receive(&mut self, rx: &Receiver<Prepped<Prepared<F::View>>>) -> Result<(), Stopped> {
-        match rx.recv_timeout(POLL) {
-            // A late result of an input already given up on is dropped.
-            Ok((idx, r)) if idx >= self.next_in => {
-                self.ready.insert(idx, r);
-            }
-            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return Err(Stopped),
-        }
-        if let Some(e) = self.pool.give_up_if_late(self.next_in) {
-            self.ready.insert(self.next_in, Err(e));
-        }
-        Ok(())
-    }
-
-    /// Takes the inputs that are next in order into the queue.
-    fn admit_ready(&mut self) -> Result<(), Stopped> {
-        while let Some(r) = self.ready.remove(&self.next_in) {
-            let idx = self.next_in;
-            self.next_in += 1;
-            self.pool.advance(self.next_in);
-            match r {
-                Err(e) => self.send(idx, Err(e))?,
-                Ok(p) => self.admit(idx, p)?,
+    /// Takes inputs, in order, until a batch is queued or none are left.
+    fn fill(&mut self, inputs: &mut InOrder<'_, Prepared<F::View>>) -> Result<(), Stopped> {
+        while !self.inputs_done && self.queue.len() < self.batch_size {
+            match inputs.next() {
+                Some((idx, Ok(p))) => self.admit(idx, p)?,
+                Some((idx, Err(e))) => self.send(idx, Err(e))?,
+                None => self.inputs_done = true,
             }
         }
         Ok(())
@@ -199,7 +168,7 @@ impl<'a, F: Forward> Runner<'a, F> {
     fn forward_batch(&mut self) -> Result<(), Stopped> {
         let n = self.queue.len().min(self.batch_size);
         let batch: Vec<Pending<F::View>> = self.queue.drain(..n).collect();
-        let (keys, data): (Vec<(usize, usize, usize)>, Vec<F::View>) = batch
+        let (keys, data): (Vec<Key>, Vec<F::View>) = batch
             .into_iter()
             .map(|p| ((p.input, p.unit, p.view), p.data))
             .unzip();
@@ -208,7 +177,11 @@ impl<'a, F: Forward> Runner<'a, F> {
             if rows.len() == data.len() {
                 Ok(rows)
             } else {
-                anyhow::bail!("model returned {} rows for {} views", rows.len(), data.len())
+                anyhow::bail!(
+                    "model returned {} rows for {} views",
+                    rows.len(),
+                    data.len()
+                )
             }
         });
         let per_view_ms = t0.elapsed().as_secs_f64() * 1e3 / n as f64;
@@ -224,7 +197,7 @@ impl<'a, F: Forward> Runner<'a, F> {
         Ok(())
     }
 
-    fn store(&mut self, keys: &[(usize, usize, usize)], rows: Vec<Vec<f64>>, per_view_ms: f64) {
+    fn store(&mut self, keys: &[Key], rows: Vec<Vec<f64>>, per_view_ms: f64) {
         for (&(idx, u, v), row) in keys.iter().zip(rows) {
             if let Some(f) = self.flight.get_mut(&idx) {
                 f.scored.units[u].rows[v] = row;

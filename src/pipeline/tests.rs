@@ -31,7 +31,10 @@ impl Forward for FakeModel {
         if views.iter().any(|v| Some(v.0) == self.poison) {
             anyhow::bail!("poisoned batch");
         }
-        Ok(views.iter().map(|&(i, v)| vec![i as f64, v as f64]).collect())
+        Ok(views
+            .iter()
+            .map(|&(i, v)| vec![i as f64, v as f64])
+            .collect())
     }
 }
 
@@ -129,7 +132,8 @@ fn outcomes_come_in_input_order_with_every_row() {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     for threads in [1, 4] {
         let model = FakeModel::new(None);
-        let (got, stats, finished) = run_fake(jobs(&names), &model, &settings(threads, 4, 60.0), None);
+        let (got, stats, finished) =
+            run_fake(jobs(&names), &model, &settings(threads, 4, 60.0), None);
         assert!(finished && stats.ending == Ending::Complete);
         let order: Vec<&str> = got.iter().map(path_of).collect();
         assert_eq!(order, names, "threads {threads}");
@@ -146,7 +150,9 @@ fn outcomes_come_in_input_order_with_every_row() {
 fn batches_are_full_and_in_view_order_whatever_the_threads() {
     let names = numbered(17);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let all_views: Vec<View> = (0..17).flat_map(|i| (0..i % 3 + 1).map(move |v| (i, v))).collect();
+    let all_views: Vec<View> = (0..17)
+        .flat_map(|i| (0..i % 3 + 1).map(move |v| (i, v)))
+        .collect();
     let want: Vec<Vec<View>> = all_views.chunks(5).map(<[View]>::to_vec).collect();
     for threads in [1, 3] {
         let model = FakeModel::new(None);
@@ -158,12 +164,22 @@ fn batches_are_full_and_in_view_order_whatever_the_threads() {
 #[test]
 fn failures_become_records_in_place() {
     let mut names: Vec<Job> = jobs(&["v0", "fail1", "v2"]);
-    names.push(Err(FileError::new("gone", Stage::Input, &anyhow::anyhow!("missing"))));
+    names.push(Err(FileError::new(
+        "gone",
+        Stage::Input,
+        &anyhow::anyhow!("missing"),
+    )));
     names.extend(jobs(&["v4"]));
     let model = FakeModel::new(None);
     let (got, _, _) = run_fake(names, &model, &settings(2, 2, 60.0), None);
-    let stages: Vec<Option<Stage>> = got.iter().map(|o| o.as_ref().err().map(|e| e.stage)).collect();
-    assert_eq!(stages, [None, Some(Stage::Open), None, Some(Stage::Input), None]);
+    let stages: Vec<Option<Stage>> = got
+        .iter()
+        .map(|o| o.as_ref().err().map(|e| e.stage))
+        .collect();
+    assert_eq!(
+        stages,
+        [None, Some(Stage::Open), None, Some(Stage::Input), None]
+    );
     assert_eq!(path_of(&got[3]), "gone");
 }
 
@@ -183,10 +199,21 @@ fn a_failed_batch_fails_only_the_inputs_in_it() {
 fn a_hanging_input_is_given_up_and_the_rest_go_on() {
     let model = FakeModel::new(None);
     let t0 = std::time::Instant::now();
-    let (got, _, _) = run_fake(jobs(&["v0", "hang1", "v2", "v3"]), &model, &settings(1, 2, 0.3), None);
-    assert!(t0.elapsed() < Duration::from_secs(30), "waited for the hanging input");
+    let (got, _, _) = run_fake(
+        jobs(&["v0", "hang1", "v2", "v3"]),
+        &model,
+        &settings(1, 2, 0.3),
+        None,
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "waited for the hanging input"
+    );
     let e = got[1].as_ref().unwrap_err();
-    assert!(e.stage == Stage::Decode && e.error.contains("gave up"), "{e:?}");
+    assert!(
+        e.stage == Stage::Decode && e.error.contains("gave up"),
+        "{e:?}"
+    );
     assert!(got[0].is_ok() && got[2].is_ok() && got[3].is_ok());
 }
 
@@ -199,4 +226,26 @@ fn a_closed_pipe_stops_the_run() {
     assert_eq!(stats.ending, Ending::ClosedPipe);
     assert_eq!(got.len(), 3);
     assert!(!finished);
+}
+
+#[test]
+fn prepare_in_order_hands_results_over_in_order() {
+    let names: Vec<Job> = jobs(&["v0", "fail1", "v2", "hang3", "v4", "v5"]);
+    let mut seen = Vec::new();
+    prepare_in_order(names, fake_prepare(), &settings(3, 1, 0.3), |i, r| {
+        seen.push((i, r.map(|p| p.units[0].views.len()).map_err(|e| e.stage)));
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            (0, Ok(1)),
+            (1, Err(Stage::Open)),
+            (2, Ok(3)),
+            (3, Err(Stage::Decode)),
+            (4, Ok(2)),
+            (5, Ok(3)),
+        ]
+    );
 }

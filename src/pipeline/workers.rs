@@ -4,11 +4,11 @@
 
 use super::Job;
 use crate::report::{FileError, Stage};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -136,6 +136,58 @@ impl<P: Send + 'static> Pool<P> {
             .name(name)
             .spawn(move || work(&shared))?;
         Ok(())
+    }
+}
+
+/// How often the waiting side looks at the time limit.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The workers' results in input order: an input that runs past the time limit comes out as
+/// its error record (and its late result, if any, is dropped).
+pub struct InOrder<'a, P: Send + 'static> {
+    pool: &'a Pool<P>,
+    rx: Receiver<Prepped<P>>,
+    /// Results that arrived ahead of their turn.
+    ready: BTreeMap<usize, Result<P, FileError>>,
+    next: usize,
+}
+
+impl<'a, P: Send + 'static> InOrder<'a, P> {
+    pub fn new(pool: &'a Pool<P>, rx: Receiver<Prepped<P>>) -> Self {
+        InOrder {
+            pool,
+            rx,
+            ready: BTreeMap::new(),
+            next: 0,
+        }
+    }
+}
+
+impl<P: Send + 'static> Iterator for InOrder<'_, P> {
+    type Item = Prepped<P>;
+
+    fn next(&mut self) -> Option<Prepped<P>> {
+        if self.next >= self.pool.inputs() {
+            return None;
+        }
+        loop {
+            if let Some(r) = self.ready.remove(&self.next) {
+                let idx = self.next;
+                self.next += 1;
+                self.pool.advance(self.next);
+                return Some((idx, r));
+            }
+            match self.rx.recv_timeout(POLL) {
+                Ok((idx, r)) if idx >= self.next => {
+                    self.ready.insert(idx, r);
+                }
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+            if let Some(e) = self.pool.give_up_if_late(self.next) {
+                self.ready.insert(self.next, Err(e));
+            }
+        }
     }
 }
 

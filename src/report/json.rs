@@ -65,15 +65,29 @@ mod tests {
     fn jsonl_is_one_record_per_line() {
         let got = render(
             Format::Jsonl,
-            &[vec![ok("a.mp4", Some(Window::new(0.0, 4.0)))], vec![err("b.mp4")]],
+            &[
+                vec![ok("a.mp4", Some(Window::new(0.0, 4.0)))],
+                vec![err("b.mp4")],
+            ],
         );
         let lines: Vec<&str> = got.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with(r#"{"path":"a.mp4","model":"m","top_k":[{"label":"zoom_in","index":6,"score":0.75}"#));
+        assert!(lines[0].starts_with(
+            r#"{"path":"a.mp4","model":"m","top_k":[{"label":"zoom_in","index":6,"score":0.75}"#
+        ));
         assert!(lines[0].contains(r#""window":[0.0,4.0]"#), "{}", lines[0]);
-        assert_eq!(lines[1], r#"{"path":"b.mp4","stage":"decode","error":"boom"}"#);
-        let back: Vec<Record> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(back, vec![ok("a.mp4", Some(Window::new(0.0, 4.0))), err("b.mp4")]);
+        assert_eq!(
+            lines[1],
+            r#"{"path":"b.mp4","stage":"decode","error":"boom"}"#
+        );
+        let back: Vec<Record> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            back,
+            vec![ok("a.mp4", Some(Window::new(0.0, 4.0))), err("b.mp4")]
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ mod tests {
         let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
         assert!(header.contains("'shape': (1, 2)"), "{header}");
         assert!(header.ends_with('\n'));
-        assert_eq!(&b[10 + hlen..], [1.0f32.to_le_bytes(), (-2.5f32).to_le_bytes()].concat());
+        assert_eq!(
+            &b[10 + hlen..],
+            [1.0f32.to_le_bytes(), (-2.5f32).to_le_bytes()].concat()
+        );
         let one = npy_bytes(&[0.0; 3], &[3]).unwrap();
         assert!(String::from_utf8_lossy(&one).contains("'shape': (3,)"));
         assert!(npy_bytes(&[0.0; 3], &[2, 2]).is_err());

@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn jsonl_paths_and_torn_line() {
-        let text = render(Format::Jsonl, &[vec![ok("a.mp4", None)], vec![err("b.mp4")]]);
+        let text = render(
+            Format::Jsonl,
+            &[vec![ok("a.mp4", None)], vec![err("b.mp4")]],
+        );
         let p = file_with("torn.jsonl", &format!("{text}{{\"path\":\"c.mp4\",\"mo"));
         let done = scan(&p, Format::Jsonl, false).unwrap();
         let mut paths: Vec<&str> = done.paths.iter().map(String::as_str).collect();
@@ -135,7 +138,10 @@ mod tests {
 
     #[test]
     fn retry_failed_drops_error_records() {
-        let text = render(Format::Jsonl, &[vec![ok("a.mp4", None)], vec![err("b.mp4")]]);
+        let text = render(
+            Format::Jsonl,
+            &[vec![ok("a.mp4", None)], vec![err("b.mp4")]],
+        );
         let p = file_with("retry.jsonl", &text);
         let done = scan(&p, Format::Jsonl, true).unwrap();
         assert_eq!(done.paths.len(), 1);
@@ -154,7 +160,10 @@ mod tests {
         let done = scan(&p, Format::Csv, true).unwrap();
         assert!(done.has_header && done.paths.len() == 1 && done.dropped_errors == 1);
         let left = std::fs::read_to_string(&p).unwrap();
-        assert!(!left.contains("b.mp4") && left.starts_with("path,"), "{left}");
+        assert!(
+            !left.contains("b.mp4") && left.starts_with("path,"),
+            "{left}"
+        );
     }
 
     #[test]

@@ -1,0 +1,173 @@
+//! A TorchScript graph opened for training: its parameters as tensors an optimiser can step,
+//! a classifier head that can be replaced for new labels, and saving back to TorchScript.
+//!
+//! Convention (docs/ARCHITECTURE.md): the graph exposes `features(x)` (N x D) and its head is a
+//! linear layer named `fc` (`fc.weight` D -> classes, `fc.bias`), so a new head is the same two
+//! parameters with another number of rows; `forward` keeps working because it only applies them.
+
+use super::registry::{self, builtin, ModelSource};
+use super::ModelConfig;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use tch::{CModule, Device, Kind, Tensor};
+
+pub struct Trainable {
+    pub config: ModelConfig,
+    module: CModule,
+    pub device: Device,
+}
+
+impl Trainable {
+    /// Opens a resolved model on `device` in fp32.
+    pub fn open(source: &ModelSource, device: Device) -> Result<Trainable> {
+        tch::jit::set_profiling_mode(false);
+        let (config, mut module) = match source {
+            ModelSource::BuiltIn => {
+                let mut bytes = std::io::Cursor::new(builtin::WEIGHTS);
+                let m = CModule::load_data_on_device(&mut bytes, Device::Cpu)
+                    .context("cannot load the built-in model")?;
+                (registry::builtin_config()?, m)
+            }
+            ModelSource::Files { config, weights } => {
+                let cfg = ModelConfig::from_file(config)?;
+                let m = CModule::load_on_device(weights, Device::Cpu).with_context(|| {
+                    format!("cannot load TorchScript model {}", weights.display())
+                })?;
+                (cfg, m)
+            }
+        };
+        module.to(device, Kind::Float, false);
+        let t = Trainable {
+            config,
+            module,
+            device,
+        };
+        t.head().map(drop)?;
+        Ok(t)
+    }
+
+    /// Every parameter (name, tensor sharing the module's storage).
+    pub fn parameters(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(self.module.named_parameters()?)
+    }
+
+    /// The head's weight and bias.
+    fn head(&self) -> Result<(Tensor, Tensor)> {
+        let mut w = None;
+        let mut b = None;
+        for (name, t) in self.parameters()? {
+            match name.as_str() {
+                "fc.weight" => w = Some(t),
+                "fc.bias" => b = Some(t),
+                _ => {}
+            }
+        }
+        match (w, b) {
+            (Some(w), Some(b)) if w.dim() == 2 => Ok((w, b)),
+            _ => bail!(
+                "model {} has no linear head named `fc`; training needs a graph with \
+                 `features(x)` and an `fc` layer over them (docs/ARCHITECTURE.md)",
+                self.config.name
+            ),
+        }
+    }
+
+    /// Width D of the features the head reads.
+    pub fn feature_width(&self) -> Result<usize> {
+        Ok(self.head()?.0.size()[1] as usize)
+    }
+
+    /// Replaces the head with a fresh one for `classes` labels (PyTorch's default init for a
+    /// linear layer, from torch's generator: seed it first for repeatable runs).
+    pub fn replace_head(&mut self, classes: usize) -> Result<()> {
+        let (mut w, mut b) = self.head()?;
+        let d = w.size()[1];
+        let bound = 1.0 / (d as f64).sqrt();
+        let opts = (Kind::Float, self.device);
+        let nw = Tensor::empty([classes as i64, d], opts).uniform_(-bound, bound);
+        let nb = Tensor::empty([classes as i64], opts).uniform_(-bound, bound);
+        tch::no_grad(|| {
+            w.set_data(&nw);
+            b.set_data(&nb);
+        });
+        Ok(())
+    }
+
+    /// Sets the head's weights (classes x D and classes).
+    pub fn set_head(&mut self, weight: &Tensor, bias: &Tensor) -> Result<()> {
+        let (mut w, mut b) = self.head()?;
+        tch::no_grad(|| {
+            w.set_data(&weight.to_device(self.device));
+            b.set_data(&bias.to_device(self.device));
+        });
+        Ok(())
+    }
+
+    /// Draws every parameter afresh (PyTorch's default inits: uniform +-1/sqrt(fan_in) for
+    /// weights and biases, ones and zeros for normalisation layers), for training from scratch.
+    pub fn reinitialise(&mut self) -> Result<()> {
+        for (name, mut t) in self.parameters()? {
+            tch::no_grad(|| {
+                let is_norm = name.contains("bn") || name.ends_with("norm.weight");
+                if t.dim() == 1 && is_norm && name.ends_with("weight") {
+                    let _ = t.fill_(1.0);
+                } else if t.dim() == 1 && is_norm {
+                    let _ = t.zero_();
+                } else {
+                    let fan_in: i64 = if t.dim() > 1 {
+                        t.size()[1..].iter().product()
+                    } else {
+                        t.size()[0]
+                    };
+                    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+                    let _ = t.uniform_(-bound, bound);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    pub fn set_train(&mut self, train: bool) {
+        if train {
+            self.module.set_train();
+        } else {
+            self.module.set_eval();
+        }
+    }
+
+    /// Logits with autograd (N x classes).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.module.forward_ts(&[x.to_device(self.device)])?)
+    }
+
+    /// Pooled features without autograd (N x D).
+    pub fn features(&self, x: &Tensor) -> Result<Tensor> {
+        let _g = tch::no_grad_guard();
+        self.module
+            .method_ts("features", &[x.to_device(self.device)])
+            .with_context(|| format!("model {} has no `features` method", self.config.name))
+    }
+
+    /// Saves the graph with its current weights (through a temporary file and a rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("pt.tmp");
+        self.module
+            .save(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Loads weights saved by [`Trainable::save`] into this graph (same architecture).
+    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
+        let saved = CModule::load_on_device(path, self.device)
+            .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+        let names = |m: &CModule| -> Result<Vec<String>> {
+            Ok(m.named_parameters()?.into_iter().map(|(n, _)| n).collect())
+        };
+        if names(&saved)? != names(&self.module)? {
+            bail!("checkpoint {} does not match the model", path.display());
+        }
+        self.module = saved;
+        Ok(())
+    }
+}

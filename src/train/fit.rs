@@ -1,0 +1,400 @@
+//! The optimisation: a linear probe on frozen features (the head's start, or the whole of
+//! `--freeze`), then fine-tuning of the whole network on augmented clips, with a checkpoint
+//! after every epoch and on a signal.
+
+use super::bank::{augmented_view, centre_view, Bank};
+use super::data::{Rng, Split};
+use super::optim::AdamW;
+use crate::model::{ModelConfig, Trainable};
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tch::{Kind, Reduction, Tensor};
+
+/// How to optimise.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// The pretrained backbone learns at `lr * backbone_lr` (1 from scratch).
+    pub backbone_lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    /// Train only the new head on frozen features.
+    pub freeze: bool,
+    /// Start the head from a linear probe before fine-tuning.
+    pub probe_first: bool,
+}
+
+/// One epoch's numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub loss: f64,
+    pub train_top1: f64,
+    pub val_top1: Option<f64>,
+    pub clips_per_s: f64,
+    pub seconds: f64,
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    Finished,
+    TimeLimit,
+    Signal(i32),
+}
+
+/// What survives an interruption: where the loop stands and the best epoch so far.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    /// The epoch in progress and the next step in it.
+    pub epoch: usize,
+    pub step: usize,
+    pub best_epoch: Option<usize>,
+    pub best_val: f64,
+    pub history: Vec<EpochLog>,
+    /// What the run was started with; a resume with anything else is refused.
+    pub fingerprint: String,
+}
+
+/// Where the run keeps its files: the best model so far and the checkpoint.
+pub struct Files {
+    pub best: PathBuf,
+    pub checkpoint: PathBuf,
+}
+
+impl Files {
+    fn model(&self) -> PathBuf {
+        self.checkpoint.join("model.pt")
+    }
+    fn optim(&self) -> PathBuf {
+        self.checkpoint.join("optim.ot")
+    }
+    fn state(&self) -> PathBuf {
+        self.checkpoint.join("state.json")
+    }
+
+    pub fn load_state(&self) -> Result<Option<State>> {
+        let p = self.state();
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p)?;
+        Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{}: not a vidcls training checkpoint", p.display())
+        })?))
+    }
+
+    fn save(&self, model: &Trainable, opt: &AdamW, state: &State) -> Result<()> {
+        std::fs::create_dir_all(&self.checkpoint)
+            .with_context(|| format!("cannot create {}", self.checkpoint.display()))?;
+        model.save(&self.model())?;
+        opt.save(&self.optim())?;
+        let tmp = self.state().with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(state)?)?;
+        std::fs::rename(&tmp, self.state())?;
+        Ok(())
+    }
+}
+
+/// Class weights inversely proportional to frequency (mean 1), so a rare class counts as much
+/// as a common one.
+pub fn class_weights(counts: &[usize]) -> Vec<f64> {
+    let k = counts.len() as f64;
+    let n: usize = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| n as f64 / (k * c.max(1) as f64))
+        .collect()
+}
+
+/// Batches of views through `features` (eval mode) -> N x D on the CPU.
+fn features_of(model: &Trainable, views: &[Tensor], batch: usize) -> Result<Tensor> {
+    let mut out = Vec::new();
+    for chunk in views.chunks(batch.max(1)) {
+        out.push(
+            model
+                .features(&Tensor::stack(chunk, 0))?
+                .to_device(tch::Device::Cpu),
+        );
+    }
+    Ok(Tensor::cat(&out, 0))
+}
+
+/// Fits the head on frozen features: every kept clip of the training videos (centre crop)
+/// against its label, full batch, class-weighted. Returns the validation top-1, if any.
+pub fn probe(
+    model: &mut Trainable,
+    bank: &Bank,
+    cfg: &ModelConfig,
+    plan: &Plan,
+) -> Result<Option<f64>> {
+    model.set_train(false);
+    let train = bank.indices(Split::Train);
+    let mut views = Vec::new();
+    let mut ys = Vec::new();
+    for &i in &train {
+        for c in 0..bank.clips[i].len() {
+            views.push(centre_view(&bank.clips[i][c..=c], cfg));
+            ys.push(bank.labels[i] as i64);
+        }
+    }
+    let x = features_of(model, &views, plan.batch_size)?;
+    let y = Tensor::from_slice(&ys);
+    let classes = ys
+        .iter()
+        .max()
+        .map_or(0, |m| *m as usize + 1)
+        .max(bank_classes(bank));
+    let counts = super::data::per_class(classes, ys.iter().map(|&l| l as usize));
+    let w_class = Tensor::from_slice(&class_weights(&counts)).to_kind(Kind::Float);
+    tch::manual_seed(plan.seed as i64);
+    let d = x.size()[1];
+    let bound = 1.0 / (d as f64).sqrt();
+    let w = Tensor::empty([classes as i64, d], (Kind::Float, tch::Device::Cpu))
+        .uniform_(-bound, bound)
+        .set_requires_grad(true);
+    let b =
+        Tensor::zeros([classes as i64], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+    let mut opt = AdamW::new(
+        vec![(w.shallow_clone(), 1.0), (b.shallow_clone(), 1.0)],
+        1e-3,
+    );
+    for step in 0..PROBE_STEPS {
+        let lr = 1e-2 * (1.0 - step as f64 / PROBE_STEPS as f64).max(0.05);
+        let logits = x.matmul(&w.tr()) + &b;
+        let loss = logits.cross_entropy_loss(&y, Some(&w_class), Reduction::Mean, -100, 0.0);
+        opt.zero_grad();
+        loss.backward();
+        opt.step(lr);
+    }
+    model.set_head(&w.detach(), &b.detach())?;
+    let val = bank.indices(Split::Val);
+    if val.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(evaluate(model, bank, cfg, &val, plan.batch_size)?.0))
+}
+
+/// Full-batch steps of the linear probe.
+const PROBE_STEPS: usize = 300;
+
+fn bank_classes(bank: &Bank) -> usize {
+    bank.labels.iter().max().map_or(0, |m| m + 1)
+}
+
+/// Top-1 on `idx` (centre clip, centre crop: what `predict` sees) and the predictions.
+pub fn evaluate(
+    model: &mut Trainable,
+    bank: &Bank,
+    cfg: &ModelConfig,
+    idx: &[usize],
+    batch: usize,
+) -> Result<(f64, Vec<usize>)> {
+    model.set_train(false);
+    let _g = tch::no_grad_guard();
+    let mut preds = Vec::with_capacity(idx.len());
+    for chunk in idx.chunks(batch.max(1)) {
+        let views: Vec<Tensor> = chunk
+            .iter()
+            .map(|&i| centre_view(&bank.clips[i], cfg))
+            .collect();
+        let logits = model.forward(&Tensor::stack(&views, 0))?;
+        let top = logits.argmax(1, false).to_device(tch::Device::Cpu);
+        preds.extend(Vec::<i64>::try_from(top)?.into_iter().map(|p| p as usize));
+    }
+    let right = idx
+        .iter()
+        .zip(&preds)
+        .filter(|(&i, &p)| bank.labels[i] == p)
+        .count();
+    Ok((right as f64 / idx.len().max(1) as f64, preds))
+}
+
+/// Learning rate at a point of the run: a one-epoch linear warm-up, then a cosine to zero.
+fn lr_at(plan: &Plan, epoch: usize, step: usize, steps: usize) -> f64 {
+    let t = (epoch * steps + step) as f64;
+    let warm = steps as f64;
+    let total = (plan.epochs * steps).max(1) as f64;
+    if t < warm {
+        plan.lr * (0.1 + 0.9 * t / warm)
+    } else {
+        plan.lr * 0.5 * (1.0 + (std::f64::consts::PI * (t - warm) / (total - warm).max(1.0)).cos())
+    }
+}
+
+/// What the loop needs besides the model.
+pub struct Loop<'a> {
+    pub bank: &'a Bank,
+    pub cfg: &'a ModelConfig,
+    pub plan: &'a Plan,
+    pub files: &'a Files,
+    pub deadline: Option<Instant>,
+    pub progress: &'a ProgressBar,
+    pub quiet: bool,
+}
+
+/// Fine-tunes every parameter; the best epoch by validation top-1 is saved to `files.best`
+/// as it happens. Resumes from `state` when given (model and optimiser from the checkpoint).
+pub fn finetune(
+    lp: &Loop,
+    model: &mut Trainable,
+    mut state: State,
+    resumed: bool,
+) -> Result<(State, Stop)> {
+    let (bank, plan) = (lp.bank, lp.plan);
+    let train = bank.indices(Split::Train);
+    let val = bank.indices(Split::Val);
+    let steps = train.len().div_ceil(plan.batch_size.max(1));
+    if resumed {
+        model.load_weights(&lp.files.model())?;
+    }
+    let mut opt = optimiser(model, plan)?;
+    if resumed {
+        opt.load(&lp.files.optim())?;
+    }
+    let counts = super::data::per_class(bank_classes(bank), train.iter().map(|&i| bank.labels[i]));
+    let w_class = Tensor::from_slice(&class_weights(&counts))
+        .to_kind(Kind::Float)
+        .to_device(model.device);
+    lp.progress.set_length((plan.epochs * steps) as u64);
+    lp.progress
+        .set_position((state.epoch * steps + state.step) as u64);
+    while state.epoch < plan.epochs {
+        let epoch = state.epoch;
+        let mut order = train.clone();
+        Rng::new(plan.seed, &[epoch as u64, 0x0de7]).shuffle(&mut order);
+        model.set_train(true);
+        let t0 = Instant::now();
+        let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
+        while state.step < steps {
+            if let Some(stop) = should_stop(lp.deadline) {
+                lp.files.save(model, &opt, &state)?;
+                return Ok((state, stop));
+            }
+            let chunk = &order[state.step * plan.batch_size
+                ..((state.step + 1) * plan.batch_size).min(order.len())];
+            let views: Vec<Tensor> = chunk
+                .iter()
+                .map(|&i| {
+                    let mut rng = Rng::new(plan.seed, &[epoch as u64, i as u64, 0xa09]);
+                    augmented_view(&bank.clips[i], lp.cfg, &mut rng)
+                })
+                .collect();
+            let y: Vec<i64> = chunk.iter().map(|&i| bank.labels[i] as i64).collect();
+            let y = Tensor::from_slice(&y).to_device(model.device);
+            tch::manual_seed((plan.seed ^ ((epoch * 100_003 + state.step) as u64)) as i64);
+            let logits = model.forward(&Tensor::stack(&views, 0))?;
+            let loss = logits.cross_entropy_loss(&y, Some(&w_class), Reduction::Mean, -100, 0.0);
+            opt.zero_grad();
+            loss.backward();
+            opt.step(lr_at(plan, epoch, state.step, steps));
+            loss_sum += loss.double_value(&[]) * chunk.len() as f64;
+            right += logits
+                .argmax(1, false)
+                .eq_tensor(&y)
+                .sum(Kind::Int64)
+                .int64_value(&[]) as usize;
+            seen += chunk.len();
+            state.step += 1;
+            lp.progress.inc(1);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let val_top1 = if val.is_empty() {
+            None
+        } else {
+            Some(evaluate(model, bank, lp.cfg, &val, plan.batch_size)?.0)
+        };
+        let log = EpochLog {
+            epoch: epoch + 1,
+            loss: loss_sum / seen.max(1) as f64,
+            train_top1: right as f64 / seen.max(1) as f64,
+            val_top1,
+            clips_per_s: seen as f64 / secs.max(1e-9),
+            seconds: secs,
+        };
+        let score = val_top1.unwrap_or(log.train_top1);
+        if state.best_epoch.is_none() || score > state.best_val {
+            state.best_val = score;
+            state.best_epoch = Some(epoch + 1);
+            model.save(&lp.files.best)?;
+        }
+        if !lp.quiet {
+            lp.progress
+                .suspend(|| eprintln!("vidcls: {}", describe(&log, plan.epochs)));
+        }
+        state.history.push(log);
+        state.epoch += 1;
+        state.step = 0;
+        lp.files.save(model, &opt, &state)?;
+    }
+    Ok((state, Stop::Finished))
+}
+
+/// An optimiser over the model's parameters; the head learns at the full rate.
+fn optimiser(model: &Trainable, plan: &Plan) -> Result<AdamW> {
+    Ok(AdamW::new(
+        model
+            .parameters()?
+            .into_iter()
+            .map(|(name, t)| {
+                (
+                    t,
+                    if name.starts_with("fc.") {
+                        1.0
+                    } else {
+                        plan.backbone_lr
+                    },
+                )
+            })
+            .collect(),
+        plan.weight_decay,
+    ))
+}
+
+fn should_stop(deadline: Option<Instant>) -> Option<Stop> {
+    if let Some(sig) = crate::interrupt::requested() {
+        return Some(Stop::Signal(sig));
+    }
+    deadline
+        .filter(|d| Instant::now() >= *d)
+        .map(|_| Stop::TimeLimit)
+}
+
+pub fn describe(log: &EpochLog, epochs: usize) -> String {
+    let val = log
+        .val_top1
+        .map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+    format!(
+        "epoch {}/{epochs}: loss {:.3}, train {:.1}%, val {val}, {:.0} clips/s ({:.1} s)",
+        log.epoch,
+        log.loss,
+        log.train_top1 * 100.0,
+        log.clips_per_s,
+        log.seconds
+    )
+}
+
+/// The time left before `limit` from now.
+pub fn deadline(limit: Option<Duration>) -> Option<Instant> {
+    limit.map(|l| Instant::now() + l)
+}
+
+/// Confusion counts (rows: truth, columns: prediction).
+pub fn confusion(classes: usize, truth: &[usize], pred: &[usize]) -> Vec<Vec<usize>> {
+    let mut m = vec![vec![0; classes]; classes];
+    for (&t, &p) in truth.iter().zip(pred) {
+        m[t][p] += 1;
+    }
+    m
+}
+
+/// Whether `path` holds a checkpoint.
+pub fn has_checkpoint(checkpoint: &Path) -> bool {
+    checkpoint.join("state.json").is_file()
+}
