@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark of vidcls against the Python pipeline and the compute bound (issue 7): builds the
-# release binary, then runs scripts/bench.py, which writes docs/BENCHMARKS.md and
+# release binary, then runs the scripts/vbench package, which writes docs/BENCHMARKS.md and
 # docs/benchmarks.json (with --quick: a smoke run written under target/bench/quick/).
 #
-# Usage: scripts/bench.sh [--quick] [bench.py options]   (scripts/bench.sh -- --help for them)
+# Usage: scripts/bench.sh [run] [--quick] [options]     the whole benchmark
+#        scripts/bench.sh rerun motion-set|long|rss       one section again, merged into docs/
+#        scripts/bench.sh report [JSON]                   rewrite BENCHMARKS.md from the JSON
+#        scripts/bench.sh --help                          (and scripts/bench.sh run --help)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${1:-}" = "--" ] && shift
@@ -11,7 +14,11 @@ PY=.venv/bin/python
 [ -x "$PY" ] || { echo "bench.sh: $PY not found (run scripts/setup.sh)" >&2; exit 2; }
 command -v ffmpeg >/dev/null || { echo "bench.sh: ffmpeg is needed" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "bench.sh: /usr/bin/time is needed (Debian package time)" >&2; exit 2; }
-if [ -z "${BENCH_NO_BUILD:-}" ]; then
+case "${1:-}" in
+    run|rerun|report|-h|--help) ;;
+    *) set -- run "$@" ;;
+esac
+if [ -z "${BENCH_NO_BUILD:-}" ] && [ "$1" != report ] && [ "$1" != -h ] && [ "$1" != --help ]; then
     cargo build --release --quiet
 fi
-exec "$PY" scripts/bench.py "$@"
+PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" exec "$PY" -m vbench "$@"

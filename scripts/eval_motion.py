@@ -8,10 +8,10 @@ action.
 
 Predictors:
   vidcls   runs `target/release/vidcls predict --model CONFIG --format jsonl --top-k 8 FILES...`
-  python   decodes with PyAV and runs the TorchScript model in process, with the preprocessing
-           vidcls does: frames at the sampled times (the last frame whose timestamp is <= each
-           time; one centre clip), /255 * value_scale, bilinear resize without antialias, centre
-           crop, (x - mean) / std, N x C x T x H x W.
+  python   runs the TorchScript model in process on what scripts/reference_predict.py makes of
+           each clip: PyAV decoding, vidcls's frame choice (scripts/frame_sampling.py; one centre
+           clip), /255 * value_scale, bilinear resize without antialias, centre crop,
+           (x - mean) / std, N x C x T x H x W.
 
     python scripts/eval_motion.py --data /tmp/motion-test --model configs/motion.json --reverse
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import subprocess
 import sys
 import tempfile
@@ -53,72 +52,14 @@ def load_config(path: Path) -> dict:
     return cfg
 
 
-def decode_frames(path: str):
-    """All frames of the first video stream: (times relative to the first frame, RGB arrays,
-    duration = first timestamp to the end of the last frame)."""
-    import av
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or 30
-        times, frames = [], []
-        for f in container.decode(stream):
-            if f.pts is None:
-                continue
-            times.append(float(f.pts * f.time_base))
-            frames.append(f.to_ndarray(format="rgb24"))
-    if not frames:
-        raise ValueError(f"{path}: no frames")
-    order = np.argsort(times, kind="stable")
-    times = [times[i] for i in order]
-    frames = [frames[i] for i in order]
-    t0 = times[0]
-    times = [t - t0 for t in times]
-    duration = times[-1] + 1.0 / float(rate)
-    return times, frames, duration
-
-
-def clip_times(duration: float, frames: int, fps: float, stride: int):
-    length = frames * stride / fps
-    c = max(0.0, (duration - length) / 2)
-    return [c + i * stride / fps for i in range(frames)]
-
-
-def pick_frames(times, frames, wanted):
-    out = []
-    j = 0
-    for t in wanted:
-        while j + 1 < len(times) and times[j + 1] <= t + 1e-9:
-            j += 1
-        out.append(frames[j])
-    return out
-
-
-def preprocess(frames, cfg):
-    import torch
-    import torch.nn.functional as F
-    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255 * cfg["value_scale"]
-    h, w = x.shape[-2:]
-    rz = cfg["resize"]
-    if rz["mode"] == "short_side":
-        s = rz["size"]
-        nh, nw = (s, int(s * w / h)) if h <= w else (int(s * h / w), s)
-    else:
-        nh, nw = rz["height"], rz["width"]
-    x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=False)
-    crop = cfg["crop"]
-    top, left = int(round((nh - crop) / 2)), int(round((nw - crop) / 2))
-    x = x[..., top:top + crop, left:left + crop]
-    mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
-    x = (x - mean) / std
-    return x.permute(1, 0, 2, 3).unsqueeze(0).contiguous()       # 1 x C x T x H x W
-
-
 def clip_tensor(path: str, cfg: dict, frames: int | None = None):
-    times, decoded, duration = decode_frames(path)
-    t = frames or cfg["frames"]
-    wanted = clip_times(duration, t, cfg["sampling"]["fps"], cfg["sampling"]["stride"])
-    return preprocess(pick_frames(times, decoded, wanted), cfg)
+    """The model input for one centre clip, made by scripts/reference_predict.py's pipeline
+    (decoding, frame choice by scripts/frame_sampling.py, preprocessing): 1 x C x T x H x W."""
+    import reference_predict as ref
+    decoded = ref.decode(path)
+    s = cfg["sampling"]
+    [(idx, _, _)] = ref.plan(decoded, frames or cfg["frames"], s.get("fps"), int(s.get("stride", 1)), 1)
+    return ref.preprocess(np.stack([decoded.frames[k] for k in idx]), cfg, 1)[0].unsqueeze(0)
 
 
 def predict_python(files, cfg, frames=None, threads=2):
@@ -218,8 +159,15 @@ def score(truth, rankings):
             "pair_found": round(in_pair / rows, 4) if rows else None,
         }
     allp = [x for v in pair_right.values() for x in v]
+    # How the answers spread: a model that learned nothing gives one class to most clips.
+    answered = cm[:, :n].sum(axis=0)
+    same_pair = sum(cm[labels.index(a), labels.index(b)] for pr in md.PAIRS for a in pr for b in pr)
     return {"n": total, "accuracy": round(correct / total, 4) if total else None,
             "pairwise": round(sum(allp) / len(allp), 4) if allp else None,
+            "pair_found": round(same_pair / total, 4) if total else None,
+            "within_pair_top1": round(correct / same_pair, 4) if same_pair else None,
+            "classes_answered": int((answered > 0).sum()),
+            "commonest": [labels[int(answered.argmax())], int(answered.max())],
             "confusion": cm.tolist(), "pairs": pairs}
 
 
@@ -227,6 +175,10 @@ def print_report(title, s, out=sys.stdout):
     labels = md.LABELS
     print(f"\n== {title}: top-1 {s['accuracy']:.2%}, pair-wise {s['pairwise']:.2%} "
           f"of {s['n']} clips", file=out)
+    within = "n/a" if s["within_pair_top1"] is None else f"{s['within_pair_top1']:.2%}"
+    print(f"   top-1 in the right pair {s['pair_found']:.2%}, right within the pair {within}; "
+          f"{s['classes_answered']} of {len(labels)} classes answered, the commonest "
+          f"{s['commonest'][0]} for {s['commonest'][1]} clips", file=out)
     short = [lab.replace("move_", "m_").replace("rotate_", "r_").replace("zoom_", "z_")
              for lab in labels]
     w = max(len(x) for x in labels) + 1

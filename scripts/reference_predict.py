@@ -8,12 +8,13 @@ What it does, step by step (vidcls implements the same rules):
    shows it (display-matrix rotation), ordered by presentation timestamp. Frame times are
    relative to the first frame's pts. Duration D = end of the last frame - first pts, where a
    frame ends at pts + its duration (else 1 / average rate, else the last pts gap).
-2. Sampling: T frames per clip at times c + i * stride / fps (fps from the config, else the
-   stream's average rate, else 30); clip span L = T * stride / fps. Clip j of N starts at
-   c = (D - L) * (j + 0.5) / N when D >= L, else at 0. The frame for time t is the last one whose
-   relative pts <= t + eps, eps = half a tick of the stream's time base + 1e-6 s (timestamps are
-   rounded to ticks), or the first frame if none. A time with t > D - eps lies past the last
-   frame: it repeats the last frame and counts in `padded_frames`.
+2. Sampling (scripts/frame_sampling.py, vidcls's rules): T frames per clip at times
+   c + i * stride / fps (fps from the config, else the stream's average rate, else 30); clip
+   span L = T * stride / fps. Clip j of N starts at c = (D - L) * (j + 0.5) / N when D >= L,
+   else at 0. The frame for time t is the last one whose relative pts <= t + eps, eps = half a
+   tick of the stream's time base + 1e-6 s (timestamps are rounded to ticks), or the first frame
+   if none. A time with t > D - eps lies past the last frame: it repeats the last frame and
+   counts in `padded_frames`.
 3. Preprocessing per clip: uint8 -> float32 / 255 * value_scale; bilinear resize on T x C x H x W
    (`interpolate`, align_corners=False, antialias=False) to the config's exact size, or to the
    short side S with the long side int(S * long / short) as torchvision computes it; square crop
@@ -43,9 +44,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import frame_sampling as fs  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-EPS = 1e-6
-FALLBACK_FPS = 30.0
 
 
 class Decoded:
@@ -91,39 +93,18 @@ def decode(path: str) -> Decoded:
             last_dur = times[-1] - times[-2]
         else:
             last_dur = 0.0
-    eps = 0.5 * float(tb) + EPS if tb else EPS
-    return Decoded([it[3] for it in items], times, times[-1] + last_dur, avg, eps)
+    return Decoded([it[3] for it in items], times, times[-1] + last_dur, avg, fs.tolerance(tb))
 
 
 def plan(decoded: Decoded, frames: int, fps: float | None, stride: int, clips: int):
     """Per clip: (frame indices, their relative times, padded count)."""
-    rate = fps or decoded.avg_fps or FALLBACK_FPS
-    step = stride / rate
-    span = frames * step
-    d = decoded.duration
+    d, eps = decoded.duration, decoded.eps
     out = []
-    for j in range(clips):
-        start = (d - span) * (j + 0.5) / clips if d >= span else 0.0
-        idx, padded = [], 0
-        for i in range(frames):
-            t = start + i * step
-            k = _last_at_or_before(decoded.times, t + decoded.eps)
-            idx.append(k)
-            if t > d - decoded.eps:
-                padded += 1
+    for times in fs.clip_times(d, frames, fps, stride, clips, decoded.avg_fps):
+        idx = [fs.frame_at(decoded.times, t, eps) for t in times]
+        padded = sum(1 for t in times if fs.padded(t, d, eps))
         out.append((idx, [decoded.times[k] for k in idx], padded))
     return out
-
-
-def _last_at_or_before(times: list[float], t: float) -> int:
-    lo, hi = 0, len(times)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if times[mid] <= t:
-            lo = mid + 1
-        else:
-            hi = mid
-    return max(lo - 1, 0)
 
 
 def resized_size(h: int, w: int, resize: dict) -> tuple[int, int]:

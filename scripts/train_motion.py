@@ -224,8 +224,7 @@ def make_bank(seed: int, n: int, frames: int, style: str, rate: float, jobs: int
               cache: Path | None, easy: int = 0, size: int = SIZE):
     """n clips; the first `easy` of them easy ones."""
     key = hashlib.sha256(json.dumps([seed, n, frames, style, size, rate, easy,
-                                     hashlib.sha256(open(md.__file__, "rb").read()).hexdigest(),
-                                     hashlib.sha256(open(__file__, "rb").read()).hexdigest()])
+                                     file_sha256(Path(md.__file__)), file_sha256(Path(__file__))])
                          .encode()).hexdigest()[:16]
     if cache:
         f = cache / f"bank-{style}-{seed}-{n}-{frames}-{key}.npz"
@@ -270,7 +269,10 @@ TRANSPOSE = _perm({"move_left": "move_up", "move_up": "move_left",
 REVERSE = _perm(md.OPPOSITE)
 
 
-def augment(x: torch.Tensor, y: torch.Tensor, g: torch.Generator):
+def augment(x: torch.Tensor, y: torch.Tensor, g: torch.Generator, reverse: bool = True):
+    """Mirrors, transposition, time reversal (only with `reverse`) and colours, each symmetry
+    remapping the label. Time reversal needs more than one frame: reversing a single frame leaves
+    it unchanged while the label swaps, which only teaches the network noise."""
     n = x.shape[0]
     x = x.float() / 255
     y = y.clone()
@@ -278,10 +280,12 @@ def augment(x: torch.Tensor, y: torch.Tensor, g: torch.Generator):
     def pick(p):
         return torch.rand(n, generator=g) < p
 
-    for mask, fn, perm in ((pick(0.5), lambda v: v.flip(-1), HFLIP),
-                           (pick(0.5), lambda v: v.flip(-2), VFLIP),
-                           (pick(0.5), lambda v: v.transpose(-1, -2), TRANSPOSE),
-                           (pick(0.5), lambda v: v.flip(2), REVERSE)):
+    symmetries = [(pick(0.5), lambda v: v.flip(-1), HFLIP),
+                  (pick(0.5), lambda v: v.flip(-2), VFLIP),
+                  (pick(0.5), lambda v: v.transpose(-1, -2), TRANSPOSE)]
+    if reverse:
+        symmetries.append((pick(0.5), lambda v: v.flip(2), REVERSE))
+    for mask, fn, perm in symmetries:
         if mask.any():
             x[mask] = fn(x[mask])
             y[mask] = perm[y[mask]]
@@ -331,6 +335,11 @@ def confusion(model, x, y):
         cm[t, p] += 1
     return "\n".join(f"  {md.LABELS[i]:<11}" + " ".join(f"{v:4d}" for v in row.tolist())
                      for i, row in enumerate(cm))
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def log(msg):
@@ -421,7 +430,7 @@ def main(argv=None):
                 s0 = int(torch.randint(0, args.frames - t + 1, (1,), generator=g))
                 xb = xb[:, :, s0:s0 + t]
             if args.augment == "full":
-                xb, yb = augment(xb, ytr[ib], g)
+                xb, yb = augment(xb, ytr[ib], g, reverse=xb.shape[2] > 1)
             else:
                 xb, yb = xb.float() / 255, ytr[ib]
             xb, yb = xb.to(dev).contiguous(memory_format=cl), yb.to(dev)
@@ -492,6 +501,17 @@ def main(argv=None):
                               + (f" frames={args.frames}" if args.frames != DEFAULT_FRAMES else ""),
                     "sha256": sha},
         "parameters": params,
+        # What made the weights: the scripts' hashes, the recipe and what it scored on the
+        # rendered monitoring sets (vidcls reads none of this).
+        "training": {
+            "script_sha256": file_sha256(Path(__file__)),
+            "generator_sha256": file_sha256(Path(md.__file__)),
+            "augment": args.augment,
+            "time_reversal": args.augment == "full" and args.frames > 1,
+            "train_clips": args.train_clips, "epochs": args.epochs, "batch": args.batch,
+            "lr": args.lr,
+            "val_accuracy": round(val, 4), "holdout_style_accuracy": round(ho, 4),
+        },
     }
     cfg_path = args.configs_dir / f"{name}.json"
     cfg_path.write_text(json.dumps(config, indent=2) + "\n")

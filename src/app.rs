@@ -41,19 +41,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Predict(args) => predict(*args),
         Command::Train(args) => train(&args),
+        Command::Embed(args) => crate::embed::run(*args),
         Command::Probe(args) => probe_cmd(args),
         Command::Models(args) => models_cmd(args),
         Command::Version => {
             println!("{}", crate::version::collect());
             Ok(ExitCode::Success)
         }
+        Command::Completions(args) => crate::dist::completions_cmd(args),
+        Command::Man(args) => crate::dist::man_cmd(args),
     }
 }
 
 fn predict(args: PredictArgs) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
     let req = Request::from_args(args)?;
-    let model = Model::load(req.model.clone(), &req.load)?;
+    let model =
+        Model::load(req.model.clone(), &req.load).map_err(|e| match req.load.precision {
+            model::Precision::Fp32 => e,
+            p => e.context(format!(
+                "--precision {} (--precision fp32 works everywhere)",
+                p.name()
+            )),
+        })?;
     let settings = req.settings(&model);
     if req.chatter.verbose {
         eprintln!("vidcls: {}", describe_run(&model, &settings));
@@ -63,6 +73,12 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     }
     let done = already_done(&req.output)?;
     let (jobs, skipped) = list_jobs(&req, &done);
+    if req.output.format.is_subtitles() && jobs.len() > 1 {
+        anyhow::bail!(
+            "subtitles hold one video's segments, and {} inputs were given: run once per video",
+            jobs.len()
+        );
+    }
     let sink = Sink::open(&req.output)?;
     crate::interrupt::remove_on_interrupt(sink.rename.as_ref().map(|(tmp, _)| tmp.clone()));
     crate::interrupt::install().context("cannot install signal handlers")?;
@@ -116,7 +132,7 @@ fn train(args: &crate::cli::TrainArgs) -> Result<ExitCode> {
 }
 
 /// What `-v` says: model, device, precision, threads and sampling.
-fn describe_run(model: &Model, s: &config::Settings) -> String {
+pub(crate) fn describe_run(model: &Model, s: &config::Settings) -> String {
     let spec = &s.clips.spec;
     format!(
         "model {} ({}, {}) on {:?}, {}; {} decode thread(s), {} torch thread(s); batch {}; {} frames x {} at {} fps, stride {}",
@@ -136,7 +152,7 @@ fn describe_run(model: &Model, s: &config::Settings) -> String {
 }
 
 /// The inputs an earlier run's output already holds (when resuming).
-fn already_done(o: &config::Output) -> Result<resume::Done> {
+pub(crate) fn already_done(o: &config::Output) -> Result<resume::Done> {
     match (&o.path, o.resume) {
         (Some(out), true) => resume::scan(out, o.format, o.retry_failed).context("--resume"),
         _ => Ok(resume::Done::default()),
@@ -145,7 +161,7 @@ fn already_done(o: &config::Output) -> Result<resume::Done> {
 
 /// The inputs of this run in output order (sharded, less those already done), and how many
 /// were skipped as done.
-fn list_jobs(req: &Request, done: &resume::Done) -> (Vec<Job>, usize) {
+pub(crate) fn list_jobs(req: &Request, done: &resume::Done) -> (Vec<Job>, usize) {
     let listed = inputs::expand(&req.inputs, req.follow_links, &mut std::io::stdin().lock());
     let mut skipped = 0;
     let jobs = listed
@@ -169,7 +185,7 @@ fn list_jobs(req: &Request, done: &resume::Done) -> (Vec<Job>, usize) {
 }
 
 /// A bar on stderr when it is a terminal and the run is not quiet; hidden otherwise.
-fn progress_bar(quiet: bool, len: usize) -> ProgressBar {
+pub(crate) fn progress_bar(quiet: bool, len: usize) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -183,7 +199,7 @@ fn progress_bar(quiet: bool, len: usize) -> ProgressBar {
     pb
 }
 
-fn print_summary(summary: &RunSummary, chatter: config::Chatter) {
+pub(crate) fn print_summary(summary: &RunSummary, chatter: config::Chatter) {
     if chatter.summary_json {
         eprintln!("{}", summary.json());
     } else if !chatter.quiet {

@@ -18,12 +18,18 @@ pub enum Command {
     Predict(Box<PredictArgs>),
     /// Train a model for your own labels from DATA/<label>/<videos> (or a CSV manifest).
     Train(Box<TrainArgs>),
+    /// Write each video's pooled features (the model's penultimate layer) as float32 .npy files.
+    Embed(Box<EmbedArgs>),
     /// Print each video's metadata as JSON (one object per line).
     Probe(ProbeArgs),
     /// List the models available (built-in and in the model directories).
     Models(ModelsArgs),
     /// Print versions of vidcls, libtorch and FFmpeg, and whether CUDA is available.
     Version,
+    /// Print a shell completion script to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per subcommand into a directory.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -36,6 +42,10 @@ pub enum Format {
     Jsonl,
     /// One row per (video, rank).
     Csv,
+    /// SubRip subtitles, one cue per segment (implies --segments; one video).
+    Srt,
+    /// WebVTT subtitles, one cue per segment (implies --segments; one video).
+    Vtt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,6 +66,7 @@ pub enum Aggregate {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("windowed").args(["timeline", "segments"]).multiple(true)))]
 pub struct PredictArgs {
     /// Video files, directories (searched recursively for video extensions) or `-` for stdin.
     #[arg(required = true, value_name = "INPUT")]
@@ -139,13 +150,34 @@ pub struct PredictArgs {
     #[arg(long)]
     pub timeline: bool,
 
-    /// Window length in seconds (with --timeline).
-    #[arg(long, default_value_t = 4.0, requires = "timeline")]
+    /// Window length in seconds (with --timeline or --segments).
+    #[arg(long, default_value_t = 4.0, requires = "windowed")]
     pub window: f64,
 
-    /// Seconds between window starts (with --timeline; default: the window length).
-    #[arg(long, requires = "timeline")]
+    /// Seconds between window starts (with --timeline or --segments; default: the window length).
+    #[arg(long, requires = "windowed")]
     pub hop: Option<f64>,
+
+    /// Merge windows into action segments {path, start, end, label, score}: a label starts
+    /// at a window scoring at least --seg-on and lasts until one scores below --seg-off.
+    #[arg(long)]
+    pub segments: bool,
+
+    /// Score at which a segment starts (with --segments).
+    #[arg(long, default_value_t = 0.5, value_name = "SCORE")]
+    pub seg_on: f64,
+
+    /// Score below which a segment ends (with --segments; at most --seg-on).
+    #[arg(long, default_value_t = 0.3, value_name = "SCORE")]
+    pub seg_off: f64,
+
+    /// Drop segments shorter than this many seconds (with --segments).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub min_duration: f64,
+
+    /// Join segments of a label at most this many seconds apart (with --segments).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub max_gap: f64,
 
     /// Only this part of the inputs, K of N (1-based), by a stable hash of each path.
     #[arg(long, value_name = "K/N")]
@@ -169,6 +201,103 @@ pub struct PredictArgs {
 
     /// End stderr with the run summary as one JSON object on one line (even with --quiet):
     /// inputs, classified, failed, already_done, records, views, elapsed_s.
+    #[arg(long)]
+    pub summary_json: bool,
+
+    /// Say which device, threads and model were chosen.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EmbedArgs {
+    /// Video files, directories (searched recursively for video extensions) or `-` for stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Folder for the .npy files and the index (index.jsonl, or index-K-of-N.jsonl with
+    /// --shard K/N); made if missing.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Model name (from the model directories), a config .json or a TorchScript .pt file.
+    /// Default: the built-in motion model.
+    #[arg(short, long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// Numeric precision of the forward pass.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+
+    /// One row per window of this many seconds (default: one row for the whole video).
+    #[arg(long, value_name = "SECS")]
+    pub window: Option<f64>,
+
+    /// Seconds between window starts (with --window; default: the window length).
+    #[arg(long, requires = "window", value_name = "SECS")]
+    pub hop: Option<f64>,
+
+    /// Clips per row, spread uniformly over its span; a row is the mean of its views' features.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub clips: u32,
+
+    /// Spatial crops per clip: 1 (centre) or 3 (both ends and centre of the long side).
+    #[arg(long, default_value_t = 1, value_parser = parse_crops)]
+    pub crops: u8,
+
+    /// Frames per clip (default: the model's).
+    #[arg(long)]
+    pub frames: Option<u32>,
+
+    /// Sampling rate in frames per second (default: the model's).
+    #[arg(long)]
+    pub fps: Option<f64>,
+
+    /// Take every N-th frame at the sampling rate (default: the model's).
+    #[arg(long)]
+    pub stride: Option<u32>,
+
+    /// Views per forward pass.
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+
+    /// Decode worker threads (default: 1 per 2 cores, at least 1).
+    #[arg(short = 'j', long)]
+    pub threads: Option<u32>,
+
+    /// Give up on an input whose decoding takes longer than this many seconds.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub timeout: f64,
+
+    /// Only this part of the inputs, K of N (1-based), by a stable hash of each path.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
+    /// Follow symbolic links when walking directories.
+    #[arg(short = 'L', long)]
+    pub follow: bool,
+
+    /// Skip inputs already in the index and append the rest.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// With --resume: run the inputs that failed before again.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
+
+    /// Start a new index even if one exists (its .npy files are overwritten as they come).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+
+    /// No progress bar, no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// End stderr with the run summary as one JSON object on one line (even with --quiet).
     #[arg(long)]
     pub summary_json: bool,
 
@@ -274,6 +403,20 @@ pub struct ModelsArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write vidcls.1 and vidcls-SUBCOMMAND.1 into DIR (created if missing) instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 fn parse_crops(s: &str) -> Result<u8, String> {
     match s {
         "1" => Ok(1),
@@ -374,6 +517,124 @@ mod tests {
         assert_eq!(p.device, "cuda:1");
         let t = predict(&["--timeline", "--window", "2", "--hop", "1", "v"]).unwrap();
         assert!(t.timeline && t.window == 2.0 && t.hop == Some(1.0));
+    }
+
+    #[test]
+    fn segment_flags() {
+        let p = predict(&["v"]).unwrap();
+        assert!(!p.segments);
+        assert_eq!(
+            (p.seg_on, p.seg_off, p.min_duration, p.max_gap),
+            (0.5, 0.3, 1.0, 1.0)
+        );
+        let p = predict(&[
+            "--segments",
+            "--window",
+            "1",
+            "--hop",
+            "0.5",
+            "--seg-on",
+            "0.7",
+            "--seg-off",
+            "0.4",
+            "--min-duration",
+            "2",
+            "--max-gap",
+            "0.5",
+            "-f",
+            "srt",
+            "v",
+        ])
+        .unwrap();
+        assert!(p.segments && !p.timeline && p.window == 1.0 && p.hop == Some(0.5));
+        assert_eq!(
+            (p.seg_on, p.seg_off, p.min_duration, p.max_gap),
+            (0.7, 0.4, 2.0, 0.5)
+        );
+        assert_eq!(p.format, Format::Srt);
+        assert_eq!(predict(&["-f", "vtt", "v"]).unwrap().format, Format::Vtt);
+        assert!(predict(&["--hop", "1", "v"]).is_err());
+    }
+
+    fn embed(args: &[&str]) -> Result<EmbedArgs, clap::Error> {
+        let mut all = vec!["vidcls", "embed"];
+        all.extend(args);
+        match Cli::try_parse_from(all)?.command {
+            Command::Embed(e) => Ok(*e),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn embed_flags() {
+        let e = embed(&["-o", "out", "a.mp4"]).unwrap();
+        assert_eq!(e.output, PathBuf::from("out"));
+        assert!(e.window.is_none() && e.hop.is_none() && e.model.is_none());
+        assert_eq!((e.clips, e.crops, e.batch_size), (1, 1, 8));
+        assert_eq!((e.device.as_str(), e.precision), ("auto", Precision::Fp32));
+        assert!(!e.resume && !e.force && !e.quiet && !e.summary_json && !e.follow);
+        let e = embed(&[
+            "-o",
+            "d",
+            "-m",
+            "s3d",
+            "--device",
+            "cpu",
+            "--precision",
+            "bf16",
+            "--window",
+            "2",
+            "--hop",
+            "1",
+            "--clips",
+            "2",
+            "--crops",
+            "3",
+            "--frames",
+            "16",
+            "--fps",
+            "5",
+            "--stride",
+            "2",
+            "-b",
+            "4",
+            "-j",
+            "2",
+            "--timeout",
+            "9",
+            "--shard",
+            "1/2",
+            "-L",
+            "--resume",
+            "--retry-failed",
+            "-q",
+            "--summary-json",
+            "-v",
+            "a",
+            "b",
+        ])
+        .unwrap();
+        assert_eq!(e.model.as_deref(), Some("s3d"));
+        assert_eq!((e.window, e.hop), (Some(2.0), Some(1.0)));
+        assert_eq!(
+            (e.clips, e.crops, e.frames, e.fps),
+            (2, 3, Some(16), Some(5.0))
+        );
+        assert_eq!((e.stride, e.batch_size, e.threads), (Some(2), 4, Some(2)));
+        assert_eq!((e.timeout, e.shard.as_deref()), (9.0, Some("1/2")));
+        assert!(e.follow && e.resume && e.retry_failed && e.quiet && e.summary_json && e.verbose);
+        assert_eq!(e.precision, Precision::Bf16);
+        assert_eq!(e.inputs.len(), 2);
+        for bad in [
+            vec!["a"],
+            vec!["-o", "d"],
+            vec!["-o", "d", "--hop", "1", "a"],
+            vec!["-o", "d", "--resume", "--force", "a"],
+            vec!["-o", "d", "--retry-failed", "a"],
+            vec!["-o", "d", "--crops", "2", "a"],
+        ] {
+            assert!(embed(&bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

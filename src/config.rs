@@ -7,7 +7,7 @@ use crate::decode::SamplingSpec;
 use crate::inputs::Shard;
 use crate::model::{self, Aggregate, LoadOptions, ModelSource, Precision};
 use crate::pipeline::{ClipSettings, Labelling, RunSettings, WindowSpec};
-use crate::report::Format;
+use crate::report::{Format, SegmentRules};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +19,8 @@ impl From<cli::Format> for Format {
             cli::Format::Json => Format::Json,
             cli::Format::Jsonl => Format::Jsonl,
             cli::Format::Csv => Format::Csv,
+            cli::Format::Srt => Format::Srt,
+            cli::Format::Vtt => Format::Vtt,
         }
     }
 }
@@ -117,6 +119,7 @@ impl Request {
             bail!("--threads 0: need at least one decode worker");
         }
         window_spec(&args)?;
+        segment_rules(&args)?;
         let shard = args.shard.as_deref().map(str::parse).transpose()?;
         let model = model::resolve(args.model.as_deref())?;
         let device = model::parse_device(&args.device).context("--device")?;
@@ -173,15 +176,44 @@ impl Request {
                 top_k: a.top_k as usize,
                 crops: a.crops as usize,
                 all_scores: a.all_scores,
+                segments: segment_rules(a).expect("checked in from_args"),
             },
             dump_inputs: a.dump_inputs.clone(),
         }
     }
 }
 
-/// `--timeline --window W --hop H` as a window spec.
+/// Whether records are segments: `--segments`, or a subtitle format (which shows segments).
+fn wants_segments(args: &PredictArgs) -> bool {
+    args.segments || matches!(args.format, cli::Format::Srt | cli::Format::Vtt)
+}
+
+/// `--seg-on/--seg-off/--min-duration/--max-gap` as segment rules, when segments are asked for.
+fn segment_rules(args: &PredictArgs) -> Result<Option<SegmentRules>> {
+    if !wants_segments(args) {
+        return Ok(None);
+    }
+    let rules = SegmentRules {
+        on: args.seg_on,
+        off: args.seg_off,
+        min_duration: args.min_duration,
+        max_gap: args.max_gap,
+    };
+    rules.check().map_err(|m| {
+        anyhow::anyhow!(
+            "--seg-on {} --seg-off {} --min-duration {} --max-gap {}: {m}",
+            args.seg_on,
+            args.seg_off,
+            args.min_duration,
+            args.max_gap
+        )
+    })?;
+    Ok(Some(rules))
+}
+
+/// `--timeline` or segments, with `--window W --hop H`, as a window spec.
 fn window_spec(args: &PredictArgs) -> Result<Option<WindowSpec>> {
-    if !args.timeline {
+    if !(args.timeline || wants_segments(args)) {
         return Ok(None);
     }
     let length = positive("--window", args.window, " of seconds")?;
@@ -227,7 +259,7 @@ pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
             epochs: a.epochs as usize,
             batch_size: a.batch_size as usize,
             lr: a.lr.unwrap_or(if scratch { 3e-3 } else { 1e-3 }),
-            backbone_lr: if scratch { 1.0 } else { 0.5 },
+            backbone_lr: if scratch { 1.0 } else { 0.05 },
             weight_decay: 1e-4,
             seed: a.seed,
             freeze: start == Start::Frozen,

@@ -8,6 +8,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod dist;
+pub mod embed;
 pub mod exit;
 pub mod inputs;
 pub mod interrupt;

@@ -8,31 +8,34 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use vidcls::report::{Record, VideoResult};
 
+/// The generator's arguments for the held-out test set.
+const HELDOUT_ARGS: [&str; 5] = ["--n-per-class", "4", "--seed", "90210", "--holdout-style"];
+
 /// 4 held-out-style clips per class (32), from a seed the training never used, plus each clip
-/// reversed in time.
+/// reversed in time. Cached under a name keyed by the generator's arguments and the generator
+/// script itself, so a changed generator makes a new set instead of reusing a stale one.
 fn heldout() -> &'static (PathBuf, PathBuf) {
     static D: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     D.get_or_init(|| {
-        let dir = shared_dir().join("motion-heldout");
-        let rev = shared_dir().join("motion-heldout-reversed");
+        let script = root().join("scripts/motion_dataset.py");
+        let key = fixture_key(&HELDOUT_ARGS, &script);
+        let dir = shared_dir().join(format!("motion-heldout-{key}"));
+        let rev = shared_dir().join(format!("motion-heldout-{key}-reversed"));
         if !dir.join("manifest.csv").exists() {
-            let _ = std::fs::remove_dir_all(&dir);
+            let tmp = shared_dir().join(format!("motion-heldout-{key}.tmp"));
+            let _ = std::fs::remove_dir_all(&tmp);
             run_ok(
                 python()
-                    .arg(root().join("scripts/motion_dataset.py"))
-                    .args([
-                        "--n-per-class",
-                        "4",
-                        "--seed",
-                        "90210",
-                        "--holdout-style",
-                        "--out",
-                    ])
-                    .arg(&dir),
+                    .arg(&script)
+                    .args(HELDOUT_ARGS)
+                    .arg("--out")
+                    .arg(&tmp),
             );
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::rename(&tmp, &dir).unwrap();
         }
         if !rev.exists() {
-            let tmp = shared_dir().join("motion-heldout-reversed.tmp");
+            let tmp = shared_dir().join(format!("motion-heldout-{key}-reversed.tmp"));
             let _ = std::fs::remove_dir_all(&tmp);
             std::fs::create_dir_all(&tmp).unwrap();
             for (path, _) in manifest(&dir) {
@@ -55,6 +58,23 @@ fn heldout() -> &'static (PathBuf, PathBuf) {
         }
         (dir, rev)
     })
+}
+
+/// A cache key from a generator's arguments and the bytes of the script (FNV-1a, 64 bits).
+fn fixture_key(args: &[&str], script: &Path) -> String {
+    let bytes =
+        std::fs::read(script).unwrap_or_else(|e| panic!("cannot read {}: {e}", script.display()));
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in args
+        .join("\0")
+        .bytes()
+        .chain([0xff])
+        .chain(bytes.iter().copied())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 /// (clip path, true label) from the generator's manifest.
@@ -113,15 +133,9 @@ fn predict(files: &[PathBuf], extra: &[&str]) -> HashMap<String, VideoResult> {
                     .into_owned(),
                 v,
             ),
-            Record::Err(e) => panic!("{e:?}"),
+            other => panic!("{other:?}"),
         })
         .collect()
-}
-
-fn labels(config: &str) -> Vec<String> {
-    vidcls::model::ModelConfig::from_file(&root().join(config))
-        .unwrap()
-        .labels
 }
 
 #[test]
@@ -170,33 +184,80 @@ fn default_model_recognises_unseen_motion_and_its_reversal() {
     );
 }
 
-#[test]
-fn single_frame_baseline_cannot_tell_directions_apart() {
+/// The pair (axis) an action belongs to: `move_left` and `move_right` are one pair.
+fn pair_of(label: &str) -> [&str; 2] {
+    let mut p = [label, opposite(label)];
+    p.sort_unstable();
+    p
+}
+
+/// What the single-frame baseline predicts on the held-out clips: (true label, top-1 label,
+/// scores by label).
+fn single_frame_predictions(config: &Path) -> Vec<(String, String, HashMap<String, f64>)> {
     let (dir, _) = heldout();
     let clips = manifest(dir);
     let files: Vec<PathBuf> = clips.iter().map(|c| c.0.clone()).collect();
-    let cfg = root().join("configs/motion_2d.json");
-    let preds = predict(&files, &["-m", cfg.to_str().unwrap()]);
-    let names = labels("configs/motion_2d.json");
-    let idx = |l: &str| names.iter().position(|n| n == l).unwrap();
-    // Within the true label's pair: does the right direction score higher than its opposite?
-    let right = clips
+    let preds = predict(&files, &["-m", config.to_str().unwrap()]);
+    let names = vidcls::model::ModelConfig::from_file(config)
+        .unwrap()
+        .labels;
+    clips
         .iter()
-        .filter(|(p, l)| {
-            let s = preds[&p.file_stem().unwrap().to_string_lossy().into_owned()]
-                .scores
-                .clone()
-                .unwrap();
-            s[idx(l)] > s[idx(opposite(l))]
+        .map(|(p, l)| {
+            let v = &preds[&p.file_stem().unwrap().to_string_lossy().into_owned()];
+            let scores = v.scores.clone().unwrap();
+            let by_label = names.iter().cloned().zip(scores).collect();
+            (l.clone(), v.top_k[0].label.clone(), by_label)
         })
+        .collect()
+}
+
+/// What one frame can and cannot tell, measured through vidcls with `configs/motion_2d.json`
+/// (`VIDCLS_MOTION_2D_CONFIG` points it at another config, e.g. an older model).
+///
+/// - Not collapsed: its answers spread over the classes. Without this, the direction check below
+///   cannot fail: a model that answers the same scores for every clip ranks the right action of
+///   a pair above its opposite for exactly half of the clips.
+/// - It cannot tell the direction within the pair: the right action scores above its opposite
+///   for about half of the clips, whichever way it errs.
+///
+/// How often its top-1 lies in the right pair is printed; it is not asserted, because no 2D
+/// baseline trained so far has learned anything to set a threshold from.
+#[test]
+#[ignore = "models/motion_2d.pt is collapsed (27 of the 32 clips answered move_right): it learned \
+            nothing from single frames, so it cannot show what one frame tells; see docs/MOTION.md"]
+fn single_frame_baseline_is_not_collapsed_and_cannot_tell_direction() {
+    let config = std::env::var_os("VIDCLS_MOTION_2D_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("configs/motion_2d.json"));
+    let preds = single_frame_predictions(&config);
+    let n = preds.len();
+    assert_eq!(n, 32);
+
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for (_, top, _) in &preds {
+        *counts.entry(top.as_str()).or_default() += 1;
+    }
+    let most = counts.values().copied().max().unwrap_or(0);
+    let pair_right = preds
+        .iter()
+        .filter(|(l, top, _)| pair_of(l) == pair_of(top))
+        .count();
+    let direction_right = preds
+        .iter()
+        .filter(|(l, _, s)| s[l.as_str()] > s[opposite(l)])
         .count();
     eprintln!(
-        "2D baseline, right direction within the pair: {right}/{}",
-        clips.len()
+        "2D baseline: top-1 answers {counts:?}; top-1 in the right pair {pair_right}/{n}; right \
+         direction within the pair {direction_right}/{n}"
     );
     assert!(
-        (right as f64) / (clips.len() as f64) <= 0.75,
-        "a single frame tells direction: {right}/{}",
-        clips.len()
+        counts.len() >= 6 && most * 100 <= 40 * n,
+        "the 2D baseline has collapsed: {} of 8 classes predicted, the commonest {most}/{n} times",
+        counts.len()
+    );
+    assert!(
+        direction_right * 100 >= 25 * n && direction_right * 100 <= 75 * n,
+        "a single frame tells direction: right within the pair for {direction_right}/{n}"
     );
 }

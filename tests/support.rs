@@ -57,6 +57,11 @@ pub fn assert_code(out: &Output, code: i32) {
     );
 }
 
+/// `vidcls ARGS` caught in the middle: see `Vidcls::spawn_until_lines`.
+pub fn spawn_until_lines(args: &[&str], out: &Path, lines: usize) -> std::process::Child {
+    vidcls(args).spawn_until_lines(out, lines)
+}
+
 /// `target/test-fixtures`, for tests/motion.rs (the rest use `fixture`).
 pub fn shared_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -390,7 +395,7 @@ pub fn read_jsonl(path: &Path) -> Vec<Record> {
 pub fn expect_ok(r: Record) -> VideoResult {
     match r {
         Record::Ok(v) => v,
-        Record::Err(e) => panic!("expected a prediction, got {e:?}"),
+        other => panic!("expected a prediction, got {other:?}"),
     }
 }
 
@@ -398,7 +403,7 @@ pub fn expect_ok(r: Record) -> VideoResult {
 pub fn expect_err(r: &Record) -> &FileError {
     match r {
         Record::Err(e) => e,
-        Record::Ok(v) => panic!("expected an error record, got a prediction for {}", v.path),
+        other => panic!("expected an error record, got {other:?}"),
     }
 }
 

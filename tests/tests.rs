@@ -4,6 +4,9 @@ mod support;
 
 mod cli;
 mod decode;
+mod embed;
 mod models;
 mod motion;
+mod package;
 mod reliability;
+mod train;

@@ -11,13 +11,18 @@ pub mod builtin {
     pub const WEIGHTS: &[u8] = include_bytes!("../../models/motion.pt");
 }
 
-/// Directories searched for `configs/NAME.json`: `$VIDCLS_MODEL_PATH` (colon-separated), the
-/// `configs/` beside the executable's checkout, and the source tree's `configs/`.
+/// Directories searched for `configs/NAME.json`: `$VIDCLS_MODEL_PATH` (colon-separated), a
+/// release bundle's `share/vidcls/configs/`, the `configs/` beside the executable's checkout,
+/// and the source tree's `configs/`.
 pub fn config_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("VIDCLS_MODEL_PATH")
         .map(|v| std::env::split_paths(&v).collect())
         .unwrap_or_default();
     if let Ok(exe) = std::env::current_exe() {
+        // A release bundle: bin/vidcls -> ../share/vidcls/configs (models/ beside it).
+        if let Some(prefix) = exe.parent().and_then(Path::parent) {
+            dirs.push(prefix.join("share/vidcls/configs"));
+        }
         // target/{release,debug}/vidcls -> ../../configs
         if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
             dirs.push(root.join("configs"));

@@ -6,7 +6,10 @@ use super::prepare::{prepare, ClipSettings, Prepared};
 use super::runner::{Forward, Outcome, Scored};
 use super::workers::PrepareFn;
 use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
-use crate::report::{write_npy, FileError, Record, RecordWriter, Stage, Timings, VideoResult};
+use crate::report::{
+    segments, write_npy, FileError, Record, RecordWriter, SegmentRules, Stage, Timings,
+    VideoResult, Window,
+};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
@@ -70,11 +73,37 @@ pub struct Labelling {
     pub top_k: usize,
     pub crops: usize,
     pub all_scores: bool,
+    /// Merge the windows' scores into action segments instead of a record per window.
+    pub segments: Option<SegmentRules>,
 }
 
 impl Labelling {
-    /// One record per unit (the video, or each window).
+    /// One record per unit (the video, or each window), or the video's segments.
     pub fn records(&self, s: Scored) -> Vec<Record> {
+        match &self.segments {
+            Some(rules) => self.segment_records(s, rules),
+            None => self.unit_records(s),
+        }
+    }
+
+    /// The segments of one video, from each window's aggregated scores (a unit without a
+    /// window stands for the whole video).
+    fn segment_records(&self, s: Scored, rules: &SegmentRules) -> Vec<Record> {
+        let (windows, scores): (Vec<Window>, Vec<Vec<f64>>) = s
+            .units
+            .iter()
+            .map(|u| {
+                let w = u.window.unwrap_or(Window::new(0.0, s.duration));
+                (w, aggregate(&u.rows, self.aggregate))
+            })
+            .unzip();
+        segments(&s.path, &windows, &scores, &self.labels, rules)
+            .into_iter()
+            .map(Record::Segment)
+            .collect()
+    }
+
+    fn unit_records(&self, s: Scored) -> Vec<Record> {
         let n_units = s.units.len().max(1) as f64;
         let timings = Timings {
             decode_ms: s.decode_ms / n_units,
@@ -132,8 +161,9 @@ impl RecordSink {
     }
 }
 
-/// `Ok(false)` for a closed pipe, the error for any other write failure.
-fn written(r: std::io::Result<()>) -> Result<bool> {
+/// `Ok(false)` for a closed pipe, the error for any other write failure (for consumers that
+/// write records).
+pub fn written(r: std::io::Result<()>) -> Result<bool> {
     match r {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),

@@ -44,9 +44,22 @@ pub struct Prepared<V> {
     pub preprocess_ms: f64,
 }
 
-/// Windows of a video: the first starts at 0, each next one `hop` later, until one reaches the
-/// end; the last one ends at the video's end (so it can be shorter). A video shorter than one
-/// window has one window, the whole video.
+/// Windows of a video of `duration` seconds (from its container's metadata), in seconds of
+/// presentation time:
+///
+/// - the first starts at 0; each next one starts `hop` after the one before (they overlap when
+///   `hop < length` and leave gaps when `hop > length`);
+/// - the last is the first that reaches the end, and it is cut at the video's end, so it can be
+///   shorter than `length` (10 s in 4-s windows: 0-4, 4-8, 8-10); one that ends exactly at the
+///   end is the last (no empty window after it);
+/// - a video shorter than one window has one window, the whole video.
+///
+/// Each window's clips are placed inside it by `decode::plan_clips` (the centre clip, or N
+/// spread over it). A window shorter than one clip (a short last window, or `length` below the
+/// clip's span) gets clips that start at its start and run past its end; past the video's end
+/// the last frame is repeated (the record's `padded_frames`). The frame for a time is the last
+/// one shown at or before it, so reported frame times are the video's own timestamps.
+/// `tests/embed.rs` checks these cases end to end.
 pub fn windows(duration: f64, spec: WindowSpec) -> Vec<Window> {
     let mut out = Vec::new();
     let mut start = 0.0;

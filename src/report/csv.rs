@@ -1,4 +1,5 @@
-//! CSV: one row per (video or window, rank); an error is one row with the `error` column set.
+//! CSV: one row per (video or window, rank); an error is one row with the `error` column set;
+//! a segment is one row with its span in the window columns and no rank.
 
 use super::{emit, Record, RecordWriter};
 use std::io::{self, Write};
@@ -82,6 +83,23 @@ fn rows(r: &Record) -> Vec<[String; 8]> {
             row[7] = format!("{}: {}", e.stage, e.error);
             vec![row]
         }
+        Record::Segment(s) => vec![[
+            s.path.clone(),
+            s.start.to_string(),
+            s.end.to_string(),
+            String::new(),
+            s.label.clone(),
+            s.index.to_string(),
+            format!("{:.6}", s.score),
+            String::new(),
+        ]],
+        // Features are listed in JSON Lines (`vidcls embed`); in CSV, the path and the file.
+        Record::Features(f) => {
+            let mut row: [String; 8] = Default::default();
+            row[0] = f.path.clone();
+            row[4] = f.npy.clone();
+            vec![row]
+        }
     }
 }
 
@@ -105,6 +123,16 @@ mod tests {
              \"a,b.mp4\",0,2.5,1,zoom_in,6,0.750000,\n\
              \"a,b.mp4\",0,2.5,2,zoom_out,7,0.125000,\n\
              c.mp4,,,,,,,decode: boom\n"
+        );
+    }
+
+    #[test]
+    fn segment_rows_have_no_rank() {
+        use super::super::fixtures::seg;
+        assert_eq!(
+            render(Format::Csv, &[vec![seg("a.mp4", 1.5, 6.0, 0.9)]]),
+            "path,window_start,window_end,rank,label,index,score,error\n\
+             a.mp4,1.5,6,,zoom_in,6,0.900000,\n"
         );
     }
 

@@ -91,6 +91,26 @@ mod tests {
     }
 
     #[test]
+    fn segments_read_back_as_segments() {
+        use super::super::fixtures::seg;
+        let recs = vec![seg("a.mp4", 0.0, 4.0, 0.9), err("a.mp4"), ok("b.mp4", None)];
+        let got = render(Format::Jsonl, std::slice::from_ref(&recs));
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"path":"a.mp4","start":0.0,"end":4.0,"label":"zoom_in","index":6,"score":0.9}"#
+        );
+        let back: Vec<Record> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back, recs);
+        let back: Vec<Record> =
+            serde_json::from_str(&render(Format::Json, std::slice::from_ref(&recs))).unwrap();
+        assert_eq!(back, recs);
+    }
+
+    #[test]
     fn json_is_one_array_written_at_the_end() {
         let got = render(Format::Json, &[vec![ok("a.mp4", None)], vec![err("b.mp4")]]);
         let back: Vec<Record> = serde_json::from_str(&got).unwrap();

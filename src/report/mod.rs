@@ -1,5 +1,5 @@
-//! Report stage: typed records -> aligned text, JSON, JSON Lines or CSV, one writer per format
-//! behind [`RecordWriter`].
+//! Report stage: typed records -> aligned text, JSON, JSON Lines, CSV or subtitles (SRT,
+//! WebVTT), one writer per format behind [`RecordWriter`]; action segments from window scores.
 //!
 //! Every input's records are rendered into one buffer and written with one `write_all` and a
 //! flush, so a killed run leaves whole inputs behind (at most a torn last line, which resuming
@@ -10,11 +10,14 @@ mod json;
 mod npy;
 mod record;
 pub mod resume;
+mod segments;
+mod subtitles;
 mod summary;
 mod text;
 
 pub use npy::{npy_bytes, write_npy};
-pub use record::{FileError, Record, Stage, Timings, VideoResult, Window};
+pub use record::{Features, FileError, Record, Segment, Stage, Timings, VideoResult, Window};
+pub use segments::{segments, window_spans, SegmentRules};
 pub use summary::RunSummary;
 
 pub use crate::model::Prediction;
@@ -31,12 +34,21 @@ pub enum Format {
     Jsonl,
     /// One row per (video, rank).
     Csv,
+    /// SubRip subtitles: one cue per segment.
+    Srt,
+    /// WebVTT subtitles: one cue per segment.
+    Vtt,
 }
 
 impl Format {
     /// Whether records are appended one input at a time (so a run can be resumed).
     pub fn streams(self) -> bool {
         matches!(self, Format::Jsonl | Format::Csv)
+    }
+
+    /// Subtitles: segments of one video, shown over it by a player.
+    pub fn is_subtitles(self) -> bool {
+        matches!(self, Format::Srt | Format::Vtt)
     }
 }
 
@@ -59,6 +71,8 @@ pub fn writer(
         Format::Json => Box::new(json::JsonWriter::new(out)),
         Format::Jsonl => Box::new(json::JsonlWriter::new(out)),
         Format::Csv => Box::new(csv::CsvWriter::new(out, csv_header_done)),
+        Format::Srt => Box::new(subtitles::SubtitleWriter::srt(out)),
+        Format::Vtt => Box::new(subtitles::SubtitleWriter::vtt(out)),
     }
 }
 
@@ -101,6 +115,18 @@ pub(crate) mod fixtures {
             warnings: vec![],
             scores: None,
             timings: Timings::default(),
+        })
+    }
+
+    /// A segment of label `zoom_in` (class 6).
+    pub fn seg(path: &str, start: f64, end: f64, score: f64) -> Record {
+        Record::Segment(Segment {
+            path: path.into(),
+            start,
+            end,
+            label: "zoom_in".into(),
+            index: 6,
+            score,
         })
     }
 

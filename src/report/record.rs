@@ -113,12 +113,45 @@ impl FileError {
     }
 }
 
-/// What the writer gets for each input, in input order.
+/// A span of a video where one label holds (`predict --segments`; rules in
+/// `report::segments`). Times in seconds, from the video's timestamps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub path: String,
+    pub start: f64,
+    pub end: f64,
+    pub label: String,
+    /// The label's class index.
+    pub index: usize,
+    /// Mean score of the label over the windows the segment covers.
+    pub score: f64,
+}
+
+/// One video's features (`vidcls embed`): where the `.npy` file is and what its rows are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Features {
+    pub path: String,
+    /// The `.npy` file, relative to the index file's folder.
+    pub npy: String,
+    /// Rows x feature width.
+    pub shape: [usize; 2],
+    pub model: String,
+    /// The span each row comes from: a window, or the whole video.
+    pub windows: Vec<Window>,
+    /// Presentation times (s) of the frames each row's clips used, clip after clip.
+    pub frame_times: Vec<Vec<Vec<f64>>>,
+    pub warnings: Vec<String>,
+}
+
+/// What the writer gets for each input, in input order. Untagged: each kind is told apart by
+/// its fields (a video result has `top_k`, an error `stage`, a segment `start`, features `npy`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Record {
     Ok(VideoResult),
     Err(FileError),
+    Segment(Segment),
+    Features(Features),
 }
 
 impl Record {
@@ -126,6 +159,8 @@ impl Record {
         match self {
             Record::Ok(v) => &v.path,
             Record::Err(e) => &e.path,
+            Record::Segment(s) => &s.path,
+            Record::Features(f) => &f.path,
         }
     }
 }

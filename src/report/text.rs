@@ -60,6 +60,19 @@ fn render(buf: &mut Vec<u8>, r: &Record) -> io::Result<()> {
             }
         }
         Record::Err(e) => writeln!(buf, "{}\n  error ({}): {}", e.path, e.stage, e.error)?,
+        Record::Segment(s) => writeln!(
+            buf,
+            "{}{}  {}  {:.2}",
+            s.path,
+            window_label(&Some(Window::new(s.start, s.end))),
+            s.label,
+            s.score
+        )?,
+        Record::Features(f) => writeln!(
+            buf,
+            "{}\n  features: {} ({} x {})",
+            f.path, f.npy, f.shape[0], f.shape[1]
+        )?,
     }
     Ok(())
 }
@@ -75,6 +88,15 @@ mod tests {
         assert_eq!(
             got,
             "a.mp4\n  1   75.00%  zoom_in\n  2   12.50%  zoom_out\nb.mp4\n  error (decode): boom\n"
+        );
+    }
+
+    #[test]
+    fn segments_one_line_each() {
+        use super::super::fixtures::seg;
+        assert_eq!(
+            render(Format::Text, &[vec![seg("a.mp4", 1.2, 5.6, 0.934)]]),
+            "a.mp4 [1.20s-5.60s]  zoom_in  0.93\n"
         );
     }
 

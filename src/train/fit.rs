@@ -216,6 +216,35 @@ pub fn evaluate(
     Ok((right as f64 / idx.len().max(1) as f64, preds))
 }
 
+/// Forward passes (no gradients) in training mode over the training clips, so batch
+/// normalisation's running statistics follow the current weights: a network trained from
+/// scratch inherits statistics of the weights it replaced, and a few steps per epoch would not
+/// move them far enough. Passes until [`NORM_PASSES`] batches (momentum 0.1 leaves ~4% of the
+/// old statistics).
+fn recalibrate_norms(
+    model: &mut Trainable,
+    bank: &Bank,
+    cfg: &ModelConfig,
+    train: &[usize],
+    batch: usize,
+) -> Result<()> {
+    model.set_train(true);
+    let _g = tch::no_grad_guard();
+    let views: Vec<Tensor> = train
+        .iter()
+        .map(|&i| centre_view(&bank.clips[i], cfg))
+        .collect();
+    let chunks: Vec<&[Tensor]> = views.chunks(batch.max(2)).filter(|c| c.len() > 1).collect();
+    for k in 0..NORM_PASSES.min(chunks.len() * NORM_PASSES) {
+        if let Some(c) = chunks.get(k % chunks.len().max(1)) {
+            let _ = model.forward(&Tensor::stack(c, 0))?;
+        }
+    }
+    Ok(())
+}
+
+const NORM_PASSES: usize = 30;
+
 /// Learning rate at a point of the run: a one-epoch linear warm-up, then a cosine to zero.
 fn lr_at(plan: &Plan, epoch: usize, step: usize, steps: usize) -> f64 {
     let t = (epoch * steps + step) as f64;
@@ -269,7 +298,10 @@ pub fn finetune(
         let epoch = state.epoch;
         let mut order = train.clone();
         Rng::new(plan.seed, &[epoch as u64, 0x0de7]).shuffle(&mut order);
-        model.set_train(true);
+        // From a pretrained model, normalisation layers keep their statistics (and dropout is
+        // off): with a few dozen clips, batch statistics would pull the features away from
+        // those the head was fitted on. From scratch they learn as usual.
+        model.set_train(!plan.probe_first);
         let t0 = Instant::now();
         let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
         while state.step < steps {
@@ -305,6 +337,9 @@ pub fn finetune(
             lp.progress.inc(1);
         }
         let secs = t0.elapsed().as_secs_f64();
+        if !plan.probe_first {
+            recalibrate_norms(model, bank, lp.cfg, &train, plan.batch_size)?;
+        }
         let val_top1 = if val.is_empty() {
             None
         } else {

@@ -260,7 +260,8 @@ fn start_state(
         history: Vec::new(),
         fingerprint: fingerprint.to_string(),
     };
-    if o.start == Start::Frozen {
+    if probe_val.is_some() || o.start == Start::Frozen {
+        // The probe is "epoch 0": fine-tuning replaces it only with a better validation score.
         model.save(&files.best)?;
         state.best_epoch = Some(0);
         state.best_val = probe_val.unwrap_or(0.0);

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The release-bundle test, apart from scripts/test.sh because it builds the bundle (a `dist`
+# build of vidcls, several minutes the first time, then the archive): scripts/package.sh cpu,
+# installed outside the checkout, run with the checkout and the Python environment hidden
+# (needs root for `unshare -m`). CI runs it as a step after scripts/test.sh.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+scripts/setup.sh
+export VIDCLS_PYTHON="$root/.venv/bin/python"
+printf '\n==> cargo test --release package:: -- --include-ignored\n' >&2
+cargo test --release package:: -- --include-ignored

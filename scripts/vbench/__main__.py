@@ -1,0 +1,179 @@
+"""`python -m vbench run|rerun|report` (scripts/bench.sh puts scripts/ on the module path)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from . import __doc__ as PACKAGE_DOC
+from .common import CACHE, ROOT, TIME, loadavg, log, sha256
+from .report import write_report
+from .results import BenchResult, CorpusInfo, Rerun, from_json, to_json
+from .runners import ffmpeg_decode_times
+from .sections import bench_model, long_vs_short, motion_agreement, rss_flat
+from .setup import (MODELS, by_resolution, git_state, machine, make_corpus, make_motion_set, make_plan,
+                    model_configs, now, weights_of)
+from .verdicts import notes_for, targets
+
+SECTIONS = ("motion-set", "long", "rss")
+
+
+def check_tools(vidcls: Path) -> None:
+    if not Path(TIME).exists():
+        raise SystemExit(f"vbench: {TIME} is needed for peak RSS (Debian package `time`)")
+    if not vidcls.exists():
+        raise SystemExit(f"vbench: {vidcls} not found (cargo build --release)")
+    if not shutil.which("ffmpeg"):
+        raise SystemExit("vbench: ffmpeg not found")
+
+
+def finish(R: BenchResult, out_dir: Path) -> BenchResult:
+    """Targets, notes and the report, all from the values as benchmarks.json holds them (rounded),
+    so that `report` on that file writes the same page."""
+    R = from_json(BenchResult, to_json(R))
+    R.targets = targets(R)
+    R.notes = notes_for(R)
+    write_report(R, out_dir / "BENCHMARKS.md", out_dir / "benchmarks.json")
+    return R
+
+
+def load_result(path: Path) -> BenchResult:
+    try:
+        return from_json(BenchResult, json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, ValueError) as e:
+        raise SystemExit(f"vbench: cannot read {path}: {e}") from None
+
+
+def cmd_run(args) -> int:
+    check_tools(args.vidcls)
+    out_dir = args.out_dir or (CACHE / "quick" if args.quick else ROOT / "docs")
+    p = make_plan(args.quick)
+    models = args.models or p.models
+    import torch  # noqa: F401  (the version goes into the report)
+
+    R = BenchResult(quick=args.quick, plan=p, machine=machine(), torch=torch.__version__, load_start=loadavg(),
+                    model_threads=os.cpu_count())
+    log(f"{R.machine.cpu}, {R.machine.logical_cpus} CPUs, load {R.load_start}")
+    t_setup = time.perf_counter()
+    corpus = make_corpus(p)
+    motion_set = None if "motion-set" in args.skip else make_motion_set(p.motion_set_per_class)
+    needed = set(models) | ({p.multiview.model} if "multiview" not in args.skip else set()) | {"motion"}
+    cfgs = model_configs([m for m in MODELS if m in needed])
+    R.setup_seconds = round(time.perf_counter() - t_setup, 1)
+    R.motion_sha256 = sha256(weights_of(cfgs["motion"]))
+    R.motion_weights = (json.loads(cfgs["motion"].read_text()).get("weights") or {}).get("source")
+    R.corpus = CorpusInfo(short=len(corpus.short), short_seconds=p.short_seconds, short_per_res=p.short_per_res,
+                          ten_s=len(corpus.ten_s), long=len(corpus.long))
+    t_run = time.perf_counter()
+
+    log("ffmpeg: decoding the short clips")
+    ff = ffmpeg_decode_times(corpus.short)
+    for m in MODELS:
+        if m in models:
+            files = by_resolution(corpus.short, p.per_model[m])
+            R.one_clip[m] = bench_model(m, cfgs[m], files, args.vidcls, ff, p, all_scores=(m == "motion"))
+    if "multiview" not in args.skip:
+        mv = p.multiview
+        files = [f for f in corpus.short if f.name.startswith("640")][: mv.videos]
+        R.multiview = bench_model(mv.model, cfgs[mv.model], files, args.vidcls, ff, p, mv.clips, mv.crops)
+    if "long" not in args.skip:
+        R.long_vs_short = run_long(args.vidcls, cfgs["motion"], corpus, p.long_repeats)
+    if "rss" not in args.skip:
+        R.rss = rss_flat(args.vidcls, cfgs["motion"], corpus)
+    if motion_set is not None:
+        R.motion_agreement = motion_agreement(args.vidcls, cfgs["motion"], *motion_set)
+
+    R.seconds = round(time.perf_counter() - t_run, 1)
+    R.load_end = loadavg()
+    R = finish(R, out_dir)
+    log(f"wrote {out_dir / 'BENCHMARKS.md'} and {out_dir / 'benchmarks.json'} ({R.seconds / 60:.1f} min of measurements)")
+    for t in R.targets:
+        print(f"{'MET   ' if t.met else 'MISSED' if t.met is not None else '  -   '}  {t.target}: {t.measured}")
+    return 0
+
+
+def run_long(vidcls: Path, config: Path, corpus, repeats: int):
+    log("long vs short: ffmpeg full decode")
+    ff_long = ffmpeg_decode_times(corpus.ten_s[:1] + corpus.long[:1])
+    log("long vs short: vidcls")
+    return long_vs_short(vidcls, config, corpus, ff_long, repeats)
+
+
+def cmd_rerun(args) -> int:
+    """One section measured again with the plan of the earlier run, merged into its results."""
+    check_tools(args.vidcls)
+    R = load_result(args.results)
+    start, t0 = loadavg(), time.perf_counter()
+    p = R.plan
+    cfgs = model_configs(["motion"])
+    sha = sha256(weights_of(cfgs["motion"]))
+    if sha != R.motion_sha256:
+        log(f"note: the motion model file (sha256 {sha[:12]}…) is not the one the rest of {args.results} "
+            f"measured ({R.motion_sha256[:12]}…); the section says which one it ran")
+    if args.section == "motion-set":
+        R.motion_agreement = motion_agreement(args.vidcls, cfgs["motion"], *make_motion_set(p.motion_set_per_class))
+    elif args.section == "long":
+        R.long_vs_short = run_long(args.vidcls, cfgs["motion"], make_corpus(p), p.long_repeats)
+    else:
+        R.rss = rss_flat(args.vidcls, cfgs["motion"], make_corpus(p))
+    commit, dirty = git_state()
+    reruns = [r for r in (R.reruns or []) if r.section != args.section]
+    reruns.append(Rerun(section=args.section, date=now(), git_commit=commit, git_dirty=dirty, load_start=start,
+                        load_end=loadavg(), seconds=round(time.perf_counter() - t0, 1)))
+    R.reruns = reruns
+    out_dir = args.out_dir or args.results.parent
+    finish(R, out_dir)
+    log(f"wrote {out_dir / 'BENCHMARKS.md'} and {out_dir / 'benchmarks.json'} with {args.section} measured again")
+    return 0
+
+
+def cmd_report(args) -> int:
+    R = load_result(args.results)
+    out_dir = args.out_dir or args.results.parent
+    finish(R, out_dir)
+    log(f"wrote {out_dir / 'BENCHMARKS.md'} from {args.results}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="scripts/bench.sh", description=PACKAGE_DOC.split("\n\n")[0],
+                                 epilog=PACKAGE_DOC.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    vidcls = ROOT / "target" / "release" / "vidcls"
+
+    run = sub.add_parser("run", help="the whole benchmark")
+    run.add_argument("--quick", action="store_true", help="smoke run: tiny corpus, a few minutes")
+    run.add_argument("--out-dir", type=Path,
+                     help="where BENCHMARKS.md and benchmarks.json go (default: docs/, or target/bench/quick with --quick)")
+    run.add_argument("--vidcls", type=Path, default=vidcls)
+    run.add_argument("--models", nargs="+", choices=MODELS,
+                     help="a subset of the models (default: all; with --quick: motion and r2plus1d_18)")
+    run.add_argument("--skip", nargs="+", default=[], choices=["multiview", "long", "rss", "motion-set"],
+                     help="leave these parts out")
+    run.set_defaults(func=cmd_run)
+
+    rerun = sub.add_parser("rerun", help="measure one section again and merge it into an earlier run's results")
+    rerun.add_argument("section", choices=SECTIONS)
+    rerun.add_argument("--results", type=Path, default=ROOT / "docs" / "benchmarks.json",
+                       help="the earlier run's benchmarks.json (default: docs/benchmarks.json)")
+    rerun.add_argument("--out-dir", type=Path, help="where to write (default: beside --results)")
+    rerun.add_argument("--vidcls", type=Path, default=vidcls)
+    rerun.set_defaults(func=cmd_rerun)
+
+    report = sub.add_parser("report", help="only rewrite the report (targets, notes, tables) from a benchmarks.json")
+    report.add_argument("results", type=Path, nargs="?", default=ROOT / "docs" / "benchmarks.json")
+    report.add_argument("--out-dir", type=Path, help="where to write (default: beside the JSON)")
+    report.set_defaults(func=cmd_report)
+
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""What the numbers say: the targets (met or missed) and the notes on what limits them."""
+
+from __future__ import annotations
+
+from .report_format import fmt, gb, rx
+from .results import BenchResult, Target
+from .setup import KINETICS, PRECISIONS
+
+
+def targets(R: BenchResult) -> list[Target]:
+    rows = []
+    one = R.one_clip
+    kin = [m for m in KINETICS if m in one]
+    # 1. end-to-end vs model alone
+    vals = {f"{m} {p}": one[m].runs[p].vidcls_vs_model for m in one for p in PRECISIONS}
+    kv = [x for x in vals.values() if x is not None]
+    rows.append(Target(
+        target="End-to-end >= 0.85x model-alone throughput",
+        measured=", ".join(f"{k} {rx(v)}" for k, v in vals.items() if v is not None),
+        met=(min(kv) >= 0.85) if kv else None,
+        met_for=[k for k, v in vals.items() if v is not None and v >= 0.85],
+        values=vals))
+    # 2. vs Python
+    vals = {f"{m} {p}": one[m].runs[p].vidcls_vs_python for m in one for p in PRECISIONS}
+    pv = [x for x in vals.values() if x is not None]
+    rows.append(Target(target=">= 1.3x the Python pipeline (same protocol and precision)",
+                       measured=", ".join(f"{k} {rx(v)}" for k, v in vals.items() if v is not None),
+                       met=(min(pv) >= 1.3) if pv else None, values=vals,
+                       met_for=[k for k, v in vals.items() if v is not None and v >= 1.3]))
+    if R.multiview:
+        mv = R.multiview
+        vals = {f"{mv.model} {mv.clips}x{mv.crops} {p}": mv.runs[p].vidcls_vs_python for p in PRECISIONS}
+        pv = [x for x in vals.values() if x is not None]
+        rows.append(Target(target=">= 1.3x the Python pipeline, multi-view",
+                           measured=", ".join(f"{k} {rx(v)}" for k, v in vals.items() if v is not None),
+                           met=(min(pv) >= 1.3) if pv else None, values=vals,
+                           met_for=[k for k, v in vals.items() if v is not None and v >= 1.3]))
+    # 3. long vs short
+    ls = R.long_vs_short
+    median = (ls.median_ms if ls else None) or {}
+    rows.append(Target(target="Centre clip of a 10-min video <= 1.5x one of a 10-s video",
+                       measured=f"{rx(ls.ratio if ls else None)} ({fmt(median.get('10min'), 1)} ms vs "
+                                f"{fmt(median.get('10s'), 1)} ms per video, motion model; decode + "
+                                f"preprocess alone {rx(ls.decode_pre_ratio if ls else None)})",
+                       met=(ls.ratio <= 1.5) if ls and ls.ratio else None))
+    # 4. RSS
+    rf = R.rss
+    if rf and rf.runs:
+        (na, ra), (nb, rb) = list(rf.runs.items())
+        peak = max(x.peak_rss_bytes or 0 for x in rf.runs.values())
+        rows.append(Target(
+            target=f"Peak RSS <= 2.5 GB for {nb} short videos (default model), flat in the count",
+            measured=f"{gb(ra.peak_rss_bytes)} GB for {na}, {gb(rb.peak_rss_bytes)} GB for {nb} "
+                     f"({rx(rf.ratio)}; two runs of {na} differ by {rx(rf.spread_small)})",
+            met=peak <= 2.5e9 and (rf.ratio or 9) <= 1.1,
+            note="flat: the large count within 10% of the small count's higher run"))
+    # 5. bf16
+    vals = {m: one[m].bf16_speedup.vidcls for m in one}
+    sv = [one[m].bf16_speedup.vidcls for m in kin]
+    ma = R.motion_agreement
+    agr = ma.top1_agreement.rate if ma and ma.top1_agreement else None
+    failed = [m for m in kin if one[m].runs["bf16"].vidcls.error]
+    measured = ", ".join(f"{m} {rx(v)}" for m, v in vals.items() if v is not None)
+    if failed:
+        measured += "; bf16 fails for " + ", ".join(failed)
+    measured += f"; top-1 agreement {fmt(100 * agr, 1) if agr is not None else '—'}% on the motion set"
+    met = None
+    if sv:
+        met = all(x is not None and x >= 1.5 for x in sv) and agr is not None and agr >= 0.99
+    rows.append(Target(target="Fast CPU path (bf16) >= 1.5x fp32, top-1 agreement >= 99% on the motion benchmark",
+                       measured=measured, met=met, values=vals, agreement=agr,
+                       met_for=[m for m, v in vals.items() if v is not None and v >= 1.5]
+                       if agr is not None and agr >= 0.99 else []))
+    return rows
+
+
+def notes_for(R: BenchResult) -> list[str]:
+    """Observations that follow from the numbers (what limits what)."""
+    out = []
+    one = R.one_clip
+    for m, res in one.items():
+        for p in PRECISIONS:
+            run = res.runs[p]
+            v, mo = run.vidcls, run.model
+            if v.error:
+                alt = mo.autocast
+                out.append(f"`--precision {p}` fails for **{m}** when vidcls loads it: `{v.error}` "
+                           "(libtorch has no bfloat16 kernel for 3D average pooling on the CPU)."
+                           + (f" The model alone under bf16 autocast instead (ops without a bf16 kernel stay in "
+                              f"float32) runs at {fmt(alt.views_per_s)} views/s, "
+                              f"{rx(res.bf16_speedup.model_autocast)} its fp32 speed."
+                              if alt and alt.views_per_s else ""))
+    entries = [(m, res) for m, res in one.items() if m != "motion"]
+    if R.multiview and R.multiview.model != "motion":
+        mv = R.multiview
+        entries.append((f"{mv.model} {mv.clips}x{mv.crops}", mv))
+    for m, res in entries:
+        for p in PRECISIONS:
+            run = res.runs[p]
+            v, py, mo = run.vidcls, run.python, run.model
+            if v.decode_ms is None or not mo.views_per_s:
+                continue
+            model_ms = 1e3 / mo.views_per_s * res.clips * res.crops
+            side = v.decode_ms + v.preprocess_ms
+            r = run.vidcls_vs_model
+            if r is not None and r < 0.85:
+                # The model keeps every core busy, so the decode thread's work is not hidden: each
+                # video costs its model time plus its decode + preprocess CPU time spread over the cores.
+                cores = R.machine.logical_cpus or 1
+                predicted = model_ms / (model_ms + side / cores)
+                out.append(f"{m} {p}: vidcls reaches {rx(r)} the model alone. Decoding and preprocessing take "
+                           f"{fmt(side, 0)} ms per video on the decode thread against {fmt(model_ms, 0)} ms of model "
+                           f"per video, and the model already keeps all {cores} cores busy, so the stages add up "
+                           f"instead of overlapping: model / (model + (decode + preprocess) / {cores}) predicts "
+                           f"{rx(predicted)}.")
+            q = run.vidcls_vs_python
+            if q is not None and q < 1.3 and py.videos_per_s and py.model_ms:
+                py_ms = 1e3 / py.videos_per_s
+                out.append(f"{m} {p}: vidcls is {rx(q)} the Python pipeline, which spends {fmt(py_ms, 0)} ms per "
+                           f"video, {fmt(py.model_ms, 0)} of them in the model ("
+                           + ("one view per forward pass" if res.clips * res.crops == 1 else
+                              f"batches of up to {res.batch_size} views of one video") + "); "
+                           f"vidcls spends {fmt(v.model_ms, 0)} ms per video in the model. Even with decoding and "
+                           f"preprocessing free, a pipeline with Python's model time could be at most "
+                           f"{rx(py_ms / py.model_ms)} the Python pipeline.")
+    for m, res in one.items():
+        for p, r in (res.batch1 or {}).items():
+            if (r.vs_default_batch or 0) > 1.1:
+                out.append(f"{m} {p}: `--batch-size 1` runs {rx(r.vs_default_batch)} faster than the default "
+                           f"batch of {res.batch_size} ({fmt(r.vidcls.videos_per_s)} vs "
+                           f"{fmt(res.runs[p].vidcls.videos_per_s)} videos/s; the model alone too: "
+                           f"{fmt(r.model.views_per_s)} vs {fmt(res.runs[p].model.views_per_s)} "
+                           f"clips/s): on this 2-core CPU a clip costs more in a bigger batch. At batch 1 vidcls is "
+                           f"{rx(r.vidcls_vs_python)} the Python pipeline and {rx(r.vidcls_vs_model)} the model "
+                           "alone.")
+    if "motion" in one:
+        motion = one["motion"]
+        for p in PRECISIONS:
+            v, mo = motion.runs[p].vidcls, motion.runs[p].model
+            if v.decode_ms is None or not mo.views_per_s:
+                continue
+            side = v.decode_ms + v.preprocess_ms
+            model_ms = 1e3 / mo.views_per_s
+            if side > 2 * model_ms:
+                t2 = motion.vidcls_threads2_fp32
+                out.append(f"motion {p}: the model alone needs {fmt(model_ms, 1)} ms per clip, decoding and "
+                           f"preprocessing {fmt(side, 0)} ms per video on the one decode thread (1 per 2 cores by "
+                           f"default), so vidcls runs at the decode rate, {rx(motion.runs[p].vidcls_vs_model)} "
+                           "the model alone; a faster model or bf16 cannot change that."
+                           + (f" With `--threads 2` (two decode threads) it runs at "
+                              f"{fmt(t2.videos_per_s)} videos/s instead of "
+                              f"{fmt(motion.runs['fp32'].vidcls.videos_per_s)} (fp32)."
+                              if p == "fp32" and t2 else ""))
+    ls = R.long_vs_short
+    if ls and ((ls.ratio or 0) > 1.5 or (ls.decode_pre_ratio or 0) > 1.5):
+        out.append(f"The 10-minute video costs {rx(ls.ratio)} the 10-second one per centre clip "
+                   f"({rx(ls.decode_pre_ratio)} for decode + preprocess); see the runs below (load from other "
+                   "work makes single runs of ~100 ms noisy).")
+    return out
