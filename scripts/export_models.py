@@ -9,7 +9,9 @@ Weights (choose one):
                           the downloaded file goes into the config)
   --weights-file FILE     a local state dict (or a checkpoint holding one under `model_state`,
                           `state_dict` or `model`)
-  --random-init --seed N  deterministic random initialisation, offline (what tests use)
+  --random-init --seed N  deterministic random initialisation, offline (what tests use):
+                          BatchNorm statistics and the classifier's scale are calibrated on
+                          synthetic clips so outputs are peaked; the export fails if not
   --inflate-from FILE     i3d only: a 2D Inception-v1 state dict in torchvision's googlenet
                           layout, inflated to 3D; the logits layer is initialised from --seed
 
@@ -174,21 +176,49 @@ def unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
     return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
 
 
-def smooth_clips(n: int, t: int, crop: int, seed: int) -> torch.Tensor:
-    """Deterministic clips of smooth patterns drifting sideways, normalised like real input."""
+def calibration_clips(n: int, t: int, crop: int, seed: int, mean: tuple, std: tuple) -> torch.Tensor:
+    """Deterministic clips drifting sideways, normalised with the model's mean and std: smooth
+    gradients, coarse blocks and fine blocks in turn, so BatchNorm statistics see both the soft
+    and the sharp content (edges, text, test patterns) that videos hold."""
     g = torch.Generator().manual_seed(seed)
-    base = torch.rand(n, 3, 1, max(crop // 8, 2), max(crop // 8, 2), generator=g)
-    x = torch.nn.functional.interpolate(base, size=(1, crop, crop), mode="trilinear", align_corners=False)
-    return ((torch.cat([torch.roll(x, i * 2, dims=4) for i in range(t)], dim=2) - 0.45) / 0.225).contiguous()
+    up = torch.nn.functional.interpolate
+    parts = []
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            base = torch.rand(1, 3, 1, max(crop // 8, 2), max(crop // 8, 2), generator=g)
+            x = up(base, size=(1, crop, crop), mode="trilinear", align_corners=False)
+        elif kind == 1:
+            x = torch.zeros(1, 3, 1, crop, crop)
+            for cells in (4, 16):
+                x += up(torch.rand(1, 3, 1, cells, cells, generator=g), size=(1, crop, crop), mode="nearest") / 2
+        else:
+            x = up(torch.rand(1, 3, 1, crop // 4, crop // 4, generator=g), size=(1, crop, crop), mode="nearest")
+        parts.append(x)
+    x = torch.cat(parts)
+    clip = torch.cat([torch.roll(x, i * 2, dims=4) for i in range(t)], dim=2)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1)
+    return ((clip - m) / s).contiguous()
 
 
-def calibrate_batchnorm(model: torch.nn.Module, frames: int, crop: int, seed: int) -> None:
+# Random-init exports: the classifier is scaled so that logits on the calibration batch have
+# this standard deviation over the classes; a held-out batch must then give a mean top-1
+# probability of at least PEAK_FACTOR times a uniform guess, or the export fails.
+LOGIT_SPREAD = 2.5
+PEAK_FACTOR = 10.0
+
+
+def calibrate(model: torch.nn.Module, frames: int, crop: int, seed: int, mean: tuple, std: tuple) -> float:
     """Random weights under identity BatchNorm statistics give near-flat outputs (top-2
     probabilities within 1e-7 for s3d), where a parity test can't see a difference. Setting
     each BatchNorm layer's statistics from one deterministic batch, and scaling the classifier
-    so logits spread, makes outputs input-dependent and peaked, as trained models are."""
+    so logits spread, makes outputs input-dependent and peaked, as trained models are (the
+    parity tests in tests/models.rs print each export's top-1 and entropy on their videos and
+    fail above 0.9 of the maximum entropy). Returns the held-out batch's mean top-1
+    probability; raises if the outputs stayed flat."""
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    batch = smooth_clips(2, frames, crop, seed)
+    batch = calibration_clips(6, frames, crop, seed, mean, std)
     if bns:
         for m in bns:
             m.reset_running_stats()
@@ -199,15 +229,25 @@ def calibrate_batchnorm(model: torch.nn.Module, frames: int, crop: int, seed: in
         for m in bns:
             m.momentum = 0.1
     model.eval()
-    # The classifier's small init keeps logits near zero; scale it so they spread. Real video
-    # gives larger activations than this smooth batch (about 15x), hence the small target.
     heads = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv3d)) and m.weight.shape[0] == 400]
+    if not heads:
+        raise RuntimeError("no 400-way classifier layer to scale")
     with torch.no_grad():
-        spread = float(model(batch).std())
-        if heads and spread > 0:
-            heads[-1].weight.mul_(0.15 / spread)
-            if heads[-1].bias is not None:
-                heads[-1].bias.mul_(0.15 / spread)
+        spread = float(model(batch).std(dim=1).mean())
+        if not spread > 0:
+            raise RuntimeError("calibration: the outputs do not depend on the input")
+        heads[-1].weight.mul_(LOGIT_SPREAD / spread)
+        if heads[-1].bias is not None:
+            heads[-1].bias.mul_(LOGIT_SPREAD / spread)
+        probs = model(calibration_clips(6, frames, crop, seed + 1, mean, std)).softmax(dim=1)
+    top1 = float(probs.max(dim=1).values.mean())
+    uniform = 1.0 / probs.shape[1]
+    if top1 < PEAK_FACTOR * uniform:
+        raise RuntimeError(
+            f"calibration left the outputs flat: mean top-1 {top1:.4f} on a held-out batch, "
+            f"want >= {PEAK_FACTOR:g} x uniform ({PEAK_FACTOR * uniform:.4f})"
+        )
+    return top1
 
 
 class ChannelsLast3d(torch.nn.Module):
@@ -226,9 +266,9 @@ class ChannelsLast3d(torch.nn.Module):
 def load_weights(arch: str, spec: Spec, model: torch.nn.Module, args) -> dict:
     """Puts the requested weights into `model`; returns the config's `weights` record."""
     if args.random_init:
-        _, crop, _, _ = preprocessing(spec)
+        _, crop, mean, std = preprocessing(spec)
         frames = spec.frames if not spec.variable_frames else max(spec.min_frames, 16)
-        calibrate_batchnorm(model, frames, crop, args.seed)
+        calibrate(model, frames, crop, args.seed, mean, std)
         return {"source": f"random-init:seed={args.seed};bn-calibrated", "sha256": None}
     if args.inflate_from:
         if arch != "i3d":

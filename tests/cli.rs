@@ -1,8 +1,10 @@
 //! The built binary on generated videos: formats, exit codes, stdin, directories with bad
 //! files, resume after a kill, shards, a closed pipe, thread-count independence.
 
-use crate::support::{assert_code, bin, ffmpeg, lavfi_video, run_ok, scratch, spawn_until_lines};
-use std::collections::BTreeSet;
+use crate::support::{
+    ffmpeg, lavfi_video, parse_jsonl, predict, read_jsonl, run_ok, scratch, vidcls,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,23 +30,6 @@ fn videos() -> &'static Vec<PathBuf> {
     })
 }
 
-fn predict(args: &[&str]) -> Command {
-    let mut c = bin();
-    c.arg("predict").args(args).stdin(Stdio::null());
-    c
-}
-
-fn parse_jsonl(out: &[u8]) -> Vec<Record> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad record {l:?}: {e}")))
-        .collect()
-}
-
-fn path_of(r: &Record) -> &str {
-    r.path()
-}
-
 /// Records without timings, for comparing runs.
 fn untimed(mut rs: Vec<Record>) -> Vec<Record> {
     for r in &mut rs {
@@ -62,15 +47,12 @@ fn strs(v: &[PathBuf]) -> Vec<&str> {
 #[test]
 fn jsonl_one_record_per_video_in_input_order() {
     let v = videos();
-    let mut args = vec!["-f", "jsonl", "-k", "3"];
-    args.extend(strs(v));
-    let out = run_ok(&mut predict(&args));
-    let recs = parse_jsonl(&out.stdout);
+    let out = predict(&["-f", "jsonl", "-k", "3", "--summary-json"])
+        .args(v)
+        .ok();
+    let recs = out.results();
     assert_eq!(recs.len(), v.len());
     for (r, p) in recs.iter().zip(v) {
-        let Record::Ok(r) = r else {
-            panic!("{p:?} failed: {r:?}")
-        };
         assert_eq!(r.path, p.to_str().unwrap());
         assert_eq!(r.top_k.len(), 3);
         assert!(r.top_k.windows(2).all(|w| w[0].score >= w[1].score));
@@ -79,8 +61,28 @@ fn jsonl_one_record_per_video_in_input_order() {
         assert!((r.duration - 2.0).abs() < 0.1, "duration {}", r.duration);
         assert_eq!(r.frame_times.len(), 1);
     }
-    let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("6 classified, 0 failed"), "{summary}");
+    let s = out.summary();
+    assert_eq!(
+        (s.inputs, s.classified, s.failed, s.already_done),
+        (6, 6, 0, 0)
+    );
+    assert_eq!((s.records, s.views), (6, 6));
+    assert!(s.elapsed_s > 0.0, "{s:?}");
+}
+
+#[test]
+fn summary_json_is_the_last_stderr_line_even_when_quiet() {
+    let v = &videos()[..2];
+    let out = predict(&["-q", "--summary-json", "-f", "jsonl", "--clips", "2"])
+        .args(v)
+        .ok();
+    let err = out.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let s = out.summary();
+    assert_eq!((s.inputs, s.classified, s.records, s.views), (2, 2, 2, 4));
+    // Without the flag, -q prints nothing at all.
+    let out = predict(&["-q", "-f", "jsonl"]).args(v).ok();
+    assert_eq!(out.stderr(), "");
 }
 
 #[test]
@@ -90,12 +92,12 @@ fn every_format_parses() {
     // JSON: one array of records.
     let mut a = vec!["-f", "json"];
     a.extend(&files);
-    let recs: Vec<Record> = serde_json::from_slice(&run_ok(&mut predict(&a)).stdout).unwrap();
+    let recs: Vec<Record> = serde_json::from_slice(&predict(&a).ok().output.stdout).unwrap();
     assert_eq!(recs.len(), 2);
     // CSV: header + one row per (video, rank).
     let mut a = vec!["-f", "csv", "-k", "4"];
     a.extend(&files);
-    let out = run_ok(&mut predict(&a)).stdout;
+    let out = predict(&a).ok().output.stdout;
     let mut rdr = csv::Reader::from_reader(out.as_slice());
     assert_eq!(
         rdr.headers().unwrap().iter().collect::<Vec<_>>(),
@@ -109,7 +111,7 @@ fn every_format_parses() {
     // Text: the path, then k aligned lines "rank  score%  label".
     let mut a = vec!["-k", "2"];
     a.extend(&files);
-    let text = String::from_utf8(run_ok(&mut predict(&a)).stdout).unwrap();
+    let text = predict(&a).ok().stdout();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 6, "{text}");
     assert_eq!(lines[0], files[0]);
@@ -137,20 +139,14 @@ fn bad_inputs_are_recorded_and_the_batch_goes_on() {
     )
     .unwrap();
     let missing = dir.join("missing.mp4");
-    let out = predict(&[
-        "-f",
-        "jsonl",
-        dir.to_str().unwrap(),
-        missing.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
-    assert_code(&out, 1);
-    let recs = parse_jsonl(&out.stdout);
+    let out = predict(&["-f", "jsonl"])
+        .args([&dir, &missing])
+        .expect_code(1);
+    let recs = out.records();
     let names: Vec<String> = recs
         .iter()
         .map(|r| {
-            Path::new(path_of(r))
+            Path::new(r.path())
                 .file_name()
                 .unwrap()
                 .to_string_lossy()
@@ -178,15 +174,16 @@ fn bad_inputs_are_recorded_and_the_batch_goes_on() {
             );
         }
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The summary for people says the same.
+    let stderr = out.stderr();
     assert!(stderr.contains("2 classified, 3 failed"), "{stderr}");
 }
 
 #[test]
 fn stdin_paths() {
     let v = videos();
-    let mut child = bin()
-        .args(["predict", "-", "-f", "jsonl"])
+    let mut child = predict(&["-", "-f", "jsonl"])
+        .command()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -204,7 +201,7 @@ fn stdin_paths() {
         String::from_utf8_lossy(&out.stderr)
     );
     let recs = parse_jsonl(&out.stdout);
-    let paths: Vec<&str> = recs.iter().map(path_of).collect();
+    let paths: Vec<&str> = recs.iter().map(Record::path).collect();
     assert_eq!(paths, [v[2].to_str().unwrap(), v[0].to_str().unwrap()]);
 }
 
@@ -220,36 +217,20 @@ fn exit_code_two_for_fatal_errors() {
         vec!["--frames", "0", v],
     ];
     for args in cases {
-        let out = predict(&args).output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.stdout.is_empty(), "{args:?} printed results");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = predict(&args).expect_code(2);
+        assert!(out.output.stdout.is_empty(), "{args:?} printed results");
+        let err = out.stderr();
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
     // An existing output file is not overwritten without --force.
     let dir = scratch("exists");
     let o = dir.join("out.jsonl");
     std::fs::write(&o, "keep me\n").unwrap();
-    let out = predict(&["-o", o.to_str().unwrap(), "-f", "jsonl", v])
-        .output()
-        .unwrap();
-    assert_code(&out, 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    let out = predict(&["-o", o.to_str().unwrap(), "-f", "jsonl", v]).expect_code(2);
+    assert!(out.stderr().contains("--force"));
     assert_eq!(std::fs::read_to_string(&o).unwrap(), "keep me\n");
-    run_ok(&mut predict(&[
-        "-o",
-        o.to_str().unwrap(),
-        "-f",
-        "jsonl",
-        "--force",
-        v,
-    ]));
-    assert_eq!(parse_jsonl(&std::fs::read(&o).unwrap()).len(), 1);
+    predict(&["-o", o.to_str().unwrap(), "-f", "jsonl", "--force", v]).ok();
+    assert_eq!(read_jsonl(&o).len(), 1);
 }
 
 #[test]
@@ -258,7 +239,7 @@ fn threads_do_not_change_output() {
     let run = |threads: &str| {
         let mut a = vec!["-f", "jsonl", "--threads", threads, "--batch-size", "3"];
         a.extend(&v);
-        untimed(parse_jsonl(&run_ok(&mut predict(&a)).stdout))
+        untimed(predict(&a).ok().records())
     };
     assert_eq!(run("1"), run("4"));
 }
@@ -271,8 +252,8 @@ fn shards_cover_every_input_once() {
         let shard = format!("{k}/3");
         let mut a = vec!["-f", "jsonl", "--shard", &shard];
         a.extend(&v);
-        let recs = parse_jsonl(&run_ok(&mut predict(&a)).stdout);
-        seen.extend(recs.iter().map(|r| path_of(r).to_string()));
+        let recs = predict(&a).ok().records();
+        seen.extend(recs.iter().map(|r| r.path().to_string()));
     }
     seen.sort();
     let mut all: Vec<String> = v.iter().map(|s| s.to_string()).collect();
@@ -289,8 +270,7 @@ fn resume_after_torn_write_and_after_kill() {
     // A run that crashed mid-line: two whole records and half of a third.
     let mut a = vec!["-f", "jsonl", "-q"];
     a.extend(&v[..3]);
-    let full = run_ok(&mut predict(&a)).stdout;
-    let text = String::from_utf8(full).unwrap();
+    let text = predict(&a).ok().stdout();
     let lines: Vec<&str> = text.lines().collect();
     std::fs::write(
         &out,
@@ -304,16 +284,26 @@ fn resume_after_torn_write_and_after_kill() {
     .unwrap();
     let mut a = vec!["-f", "jsonl", "-o", o, "--resume"];
     a.extend(&v);
-    run_ok(&mut predict(&a));
-    let recs = parse_jsonl(&std::fs::read(&out).unwrap());
-    let paths: BTreeSet<&str> = recs.iter().map(path_of).collect();
+    predict(&a).ok();
+    let recs = read_jsonl(&out);
+    let paths: BTreeSet<&str> = recs.iter().map(Record::path).collect();
     assert_eq!(recs.len(), v.len(), "one record per input");
     assert_eq!(paths, v.iter().copied().collect());
 
-    // A real kill at a random-ish moment, then resume.
+    // A real kill in the middle of a run of 12 distinct inputs (each video under two names),
+    // then resume: every input ends up in the file exactly once.
     std::fs::remove_file(&out).unwrap();
-    let mut a = vec![
-        "predict",
+    let mut many = Vec::new();
+    for copy in ["x", "y"] {
+        for p in videos() {
+            let name = format!("{copy}-{}", p.file_name().unwrap().to_string_lossy());
+            std::fs::copy(p, dir.join(&name)).unwrap();
+            many.push(dir.join(name).to_str().unwrap().to_string());
+        }
+    }
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(many.iter().collect::<BTreeSet<_>>().len(), 12);
+    let mut child = predict(&[
         "-f",
         "jsonl",
         "-o",
@@ -322,30 +312,36 @@ fn resume_after_torn_write_and_after_kill() {
         "1",
         "--batch-size",
         "1",
-    ];
-    let many: Vec<&str> = v
-        .iter()
-        .chain(v.iter())
-        .copied()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    a.extend(&many);
-    let mut child = spawn_until_lines(&a, &out, 1);
+    ])
+    .args(&many)
+    .spawn_until_lines(&out, 1);
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut a = vec!["-f", "jsonl", "-o", o, "--resume"];
-    a.extend(&many);
-    run_ok(&mut predict(&a));
-    let recs = parse_jsonl(&std::fs::read(&out).unwrap());
-    assert_eq!(
-        recs.len(),
-        many.len(),
-        "one record per input after kill + resume"
+    // Whole lines only: a torn last line is what --resume cuts off.
+    let before = std::fs::read_to_string(&out).unwrap().matches('\n').count();
+    assert!(
+        before >= 1 && before < many.len(),
+        "the kill did not land mid-run: {before} of {} records before it",
+        many.len()
     );
+    let resumed = predict(&["-f", "jsonl", "-o", o, "--resume", "--summary-json"])
+        .args(&many)
+        .ok()
+        .summary();
     assert_eq!(
-        recs.iter().map(path_of).collect::<BTreeSet<_>>(),
-        many.iter().copied().collect()
+        (resumed.already_done, resumed.inputs),
+        (before, many.len() - before),
+        "{resumed:?}"
+    );
+    let recs = read_jsonl(&out);
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &recs {
+        *count.entry(r.path()).or_default() += 1;
+    }
+    assert_eq!(
+        count,
+        many.iter().map(|p| (*p, 1)).collect::<BTreeMap<_, _>>(),
+        "each input exactly once after kill + resume"
     );
 }
 
@@ -355,16 +351,9 @@ fn closed_pipe_ends_quietly() {
     for i in 0..12 {
         std::fs::copy(&videos()[0], dir.join(format!("v{i:02}.mp4"))).unwrap();
     }
-    let mut child = bin()
-        .args([
-            "predict",
-            "-f",
-            "jsonl",
-            "--batch-size",
-            "1",
-            dir.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
+    let mut child = predict(&["-f", "jsonl", "--batch-size", "1"])
+        .arg(&dir)
+        .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -406,28 +395,19 @@ fn timeline_windows() {
         "yuv420p",
         long.to_str().unwrap(),
     ]);
-    let out = run_ok(&mut predict(&[
-        "-f",
-        "jsonl",
-        "--timeline",
-        "--window",
-        "4",
-        long.to_str().unwrap(),
-    ]));
-    let recs = parse_jsonl(&out.stdout);
+    let recs = predict(&["-f", "jsonl", "--timeline", "--window", "4"])
+        .arg(&long)
+        .ok()
+        .results();
     let windows: Vec<[f64; 2]> = recs
         .iter()
-        .map(|r| match r {
-            Record::Ok(v) => v.window.expect("window").into(),
-            other => panic!("{other:?}"),
-        })
+        .map(|v| v.window.expect("window").into())
         .collect();
     assert_eq!(windows.len(), 3);
     assert_eq!(windows[0], [0.0, 4.0]);
     assert_eq!(windows[1], [4.0, 8.0]);
     assert!((windows[2][1] - 9.0).abs() < 0.05);
-    for r in &recs {
-        let Record::Ok(v) = r else { unreachable!() };
+    for v in &recs {
         let [s, e]: [f64; 2] = v.window.unwrap().into();
         for t in v.frame_times.iter().flatten() {
             assert!(
@@ -441,26 +421,38 @@ fn timeline_windows() {
 #[test]
 fn probe_prints_json_and_flags_bad_files() {
     let v = &videos()[0];
-    let out = run_ok(bin().args(["probe", v.to_str().unwrap()]));
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = vidcls(&["probe"]).arg(v).ok();
+    let meta: serde_json::Value = serde_json::from_slice(&out.output.stdout).unwrap();
     assert_eq!(meta["width"], 160);
     assert_eq!(meta["height"], 120);
     assert_eq!(meta["codec"], "h264");
-    let out = bin().args(["probe", "/no/such.mp4"]).output().unwrap();
-    assert_code(&out, 1);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.mp4"));
+    let out = vidcls(&["probe", "/no/such.mp4"]).expect_code(1);
+    assert!(out.stderr().contains("/no/such.mp4"));
 }
 
 #[test]
 fn version_and_models_commands() {
-    let out = run_ok(bin().arg("version"));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = vidcls(&["version"]).ok().stdout();
+    assert!(text.contains("libtorch    2.13.0"), "{text}");
+    // The FFmpeg libraries it reports are the ones linked, and what it says about CUDA is what
+    // libtorch says in this process.
+    let dotted = |v: u32| format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff);
+    let codec = format!("libavcodec {}", dotted(ffmpeg_next::codec::version()));
+    assert!(text.contains(&codec), "{codec} not in:\n{text}");
+    let cuda = if tch::Cuda::is_available() {
+        format!(
+            "cuda        available, {} device(s)",
+            tch::Cuda::device_count()
+        )
+    } else {
+        "cuda        not available".to_string()
+    };
     assert!(
-        text.contains("libtorch    2.13.0") && text.contains("libavcodec") && text.contains("cuda"),
-        "{text}"
+        text.lines().any(|l| l.starts_with(&cuda)),
+        "expected a line starting {cuda:?}:\n{text}"
     );
-    let out = run_ok(bin().args(["models", "--json"]));
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = vidcls(&["models", "--json"]).ok();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.output.stdout).unwrap();
     assert_eq!(rows[0]["name"], "motion");
     assert_eq!(rows[0]["classes"], 8);
 }
@@ -487,14 +479,16 @@ fn signals_flush_finished_records_and_resume_completes() {
         inputs.push(p.to_str().unwrap().to_string());
     }
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let mut a = vec!["-f", "jsonl", "-q", "--batch-size", "1"];
-    a.extend(&inputs);
-    let mut whole = untimed(parse_jsonl(&run_ok(&mut predict(&a)).stdout));
+    let mut whole = untimed(
+        predict(&["-f", "jsonl", "-q", "--batch-size", "1"])
+            .args(&inputs)
+            .ok()
+            .records(),
+    );
     for (sig, code) in [("-TERM", 143), ("-INT", 130)] {
         let out = dir.join(format!("out{code}.jsonl"));
         let o = out.to_str().unwrap();
-        let mut a = vec![
-            "predict",
+        let mut child = predict(&[
             "-f",
             "jsonl",
             "-o",
@@ -503,19 +497,19 @@ fn signals_flush_finished_records_and_resume_completes() {
             "1",
             "--threads",
             "1",
-        ];
-        a.extend(&inputs);
-        let mut child = spawn_until_lines(&a, &out, 2);
+        ])
+        .args(&inputs)
+        .spawn_until_lines(&out, 2);
         run_ok(Command::new("kill").args([sig, &child.id().to_string()]));
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(code), "{sig}");
-        let partial = parse_jsonl(&std::fs::read(&out).unwrap());
+        let partial = read_jsonl(&out);
         assert!(
             !partial.is_empty() && partial.len() < inputs.len(),
             "{} records before {sig}",
             partial.len()
         );
-        let mut a = vec![
+        predict(&[
             "-f",
             "jsonl",
             "-q",
@@ -524,12 +518,12 @@ fn signals_flush_finished_records_and_resume_completes() {
             "--resume",
             "--batch-size",
             "1",
-        ];
-        a.extend(&inputs);
-        run_ok(&mut predict(&a));
-        let mut resumed = untimed(parse_jsonl(&std::fs::read(&out).unwrap()));
-        resumed.sort_by(|a, b| path_of(a).cmp(path_of(b)));
-        whole.sort_by(|a, b| path_of(a).cmp(path_of(b)));
+        ])
+        .args(&inputs)
+        .ok();
+        let mut resumed = untimed(read_jsonl(&out));
+        resumed.sort_by(|a, b| a.path().cmp(b.path()));
+        whole.sort_by(|a, b| a.path().cmp(b.path()));
         assert_eq!(
             resumed, whole,
             "interrupted + resumed differs from one uninterrupted run"
@@ -542,7 +536,7 @@ fn json_output_is_written_whole_or_not_at_all() {
     let dir = scratch("json-atomic");
     let o = dir.join("all.json");
     let v = videos()[0].to_str().unwrap();
-    run_ok(&mut predict(&["-f", "json", "-o", o.to_str().unwrap(), v]));
+    predict(&["-f", "json", "-o", o.to_str().unwrap(), v]).ok();
     let recs: Vec<Record> = serde_json::from_str(&std::fs::read_to_string(&o).unwrap()).unwrap();
     assert_eq!(recs.len(), 1);
     // Nothing but the result is left in the directory (the temporary file was renamed).
@@ -553,12 +547,10 @@ fn json_output_is_written_whole_or_not_at_all() {
     assert_eq!(names, vec![std::ffi::OsString::from("all.json")]);
     // A full disk is an error that says so, not a panic.
     if Path::new("/dev/full").exists() {
-        let out = predict(&["-f", "jsonl", v])
-            .stdout(std::fs::File::create("/dev/full").unwrap())
-            .output()
-            .unwrap();
-        assert_code(&out, 2);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let mut cmd = predict(&["-f", "jsonl", v]);
+        cmd.command()
+            .stdout(std::fs::File::create("/dev/full").unwrap());
+        let err = cmd.expect_code(2).stderr();
         assert!(
             err.contains("No space left on device") && !err.contains("panicked"),
             "{err}"

@@ -5,11 +5,9 @@
 //! whatever the codec did to them. Expected indices come from hand arithmetic for constant rates
 //! and from ffprobe's frame timestamps (an independent reader) for the rest.
 
-use crate::support;
-use std::collections::BTreeMap;
+use crate::support::{self, Key};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
 use vidcls::decode::{plan_clips, probe, Clip, ClipPlan, Frame, SamplingSpec, Video};
 
 /// geq filter drawing the frame number `N` as 2 x 8 blocks of luma 235 (bit set) or 16.
@@ -26,26 +24,14 @@ fn source_in(size: &str, rate: &str, pix_fmt: &str) -> String {
     format!("color=c=black:s={size}:r={rate},format={pix_fmt},{PATTERN}")
 }
 
-/// A fixture made once per test run under the shared fixture directory.
+/// A fixture video `name` made by `make` (the commands below, in this file), cached by this
+/// file's hash and FFmpeg's version.
 fn fixture(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
-    static MADE: OnceLock<Mutex<BTreeMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
-    let cell = MADE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .entry(name.to_string())
-        .or_default()
-        .clone();
-    cell.get_or_init(|| {
-        let dir = support::shared_dir().join("decode");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        let _ = std::fs::remove_file(&path);
-        make(&path);
-        assert!(path.exists(), "fixture {name} was not made");
-        path
-    })
-    .clone()
+    let key = Key::new().ffmpeg().script("tests/decode.rs").args(&[name]);
+    let path =
+        support::fixture(&format!("decode-{name}"), &key, |dir| make(&dir.join(name))).join(name);
+    assert!(path.exists(), "fixture {name} was not made");
+    path
 }
 
 /// Encodes `frames` frames of the index pattern with extra ffmpeg output arguments.
@@ -59,7 +45,7 @@ fn encode(path: &Path, size: &str, rate: &str, frames: usize, args: &str) {
 }
 
 /// `ffmpeg` with whitespace-separated arguments followed by `last` ones (paths, filters).
-fn ffmpeg(args: &str, last: &[&str]) {
+fn ffmpeg_words(args: &str, last: &[&str]) {
     let mut all: Vec<&str> = args.split_whitespace().collect();
     all.extend_from_slice(last);
     support::ffmpeg(&all);
@@ -142,7 +128,7 @@ fn odd_size() -> PathBuf {
     fixture("odd-97x55.mkv", |p| {
         let src = source_in("97x55", "30", "yuv444p");
         let out = p.to_str().unwrap();
-        ffmpeg(
+        ffmpeg_words(
             "-f lavfi -i",
             &[&src, "-frames:v", "30", "-c:v", "libx264", "-qp", "10", out],
         );
@@ -181,7 +167,7 @@ fn png_pal8() -> PathBuf {
              split[a][b];[a]palettegen=max_colors=16[p];[b][p]paletteuse"
         );
         let out = p.to_str().unwrap();
-        ffmpeg(
+        ffmpeg_words(
             "-f lavfi -i",
             &[&src, "-frames:v", "20", "-c:v", "png", out],
         );
@@ -264,7 +250,7 @@ fn rotated(degrees: u32) -> PathBuf {
         let src = h264_no_bframes();
         let rotate = format!("rotate={degrees}");
         let (src, out) = (src.to_str().unwrap(), p.to_str().unwrap());
-        ffmpeg(
+        ffmpeg_words(
             "",
             &["-i", src, "-c", "copy", "-metadata:s:v:0", &rotate, out],
         );
@@ -859,7 +845,7 @@ fn bad_input_is_an_error_naming_the_file() {
     );
 
     let audio = dir.join("audio.m4a");
-    ffmpeg(
+    ffmpeg_words(
         "-f lavfi -i sine=duration=0.5 -c:a aac",
         &[audio.to_str().unwrap()],
     );
@@ -945,7 +931,7 @@ fn corrupt_packets_are_skipped_and_counted() {
 /// Stream-copies an MP4 with its index moved to the front.
 fn faststart_copy(src: &Path, dst: &Path) {
     let (src, dst) = (src.to_str().unwrap(), dst.to_str().unwrap());
-    ffmpeg(
+    ffmpeg_words(
         "",
         &["-i", src, "-c", "copy", "-movflags", "+faststart", dst],
     );
@@ -961,8 +947,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[ignore = "benchmark: run scripts/bench_decode.sh"]
 fn bench_centre_clip() {
     use std::time::Instant;
-    let dir = support::shared_dir().join("decode-bench");
-    std::fs::create_dir_all(&dir).unwrap();
     let spec = spec(16, Some(15.0), 1, 1);
     let runs = 15;
     let mut table = String::from(
@@ -971,16 +955,15 @@ fn bench_centre_clip() {
     );
     let (mut medians, mut bests) = (Vec::new(), Vec::new());
     for (label, seconds) in [("10 s", 10), ("10 min", 600)] {
-        let path = dir.join(format!("bench-{seconds}s.mp4"));
-        if !path.exists() {
-            let d = seconds.to_string();
-            let out = path.to_str().unwrap();
-            ffmpeg(
-                "-f lavfi -i testsrc2=s=320x240:r=30 -c:v libx264 -preset ultrafast -g 150 \
-                 -sc_threshold 0 -pix_fmt yuv420p -t",
-                &[&d, out],
-            );
-        }
+        let args = "-f lavfi -i testsrc2=s=320x240:r=30 -c:v libx264 -preset ultrafast -g 150 \
+                    -sc_threshold 0 -pix_fmt yuv420p -t";
+        let d = seconds.to_string();
+        let name = format!("bench-{seconds}s.mp4");
+        let key = Key::new().ffmpeg().args(&[args, &d, &name]);
+        let path = support::fixture(&format!("decode-{name}"), &key, |dir| {
+            ffmpeg_words(args, &[&d, dir.join(&name).to_str().unwrap()]);
+        })
+        .join(&name);
         let (mut open, mut read, mut total) = (Vec::new(), Vec::new(), Vec::new());
         let (mut decoded, mut seeks, mut frames) = (0, 0, 0);
         for _ in 0..runs {

@@ -2,7 +2,7 @@
 """Writes a corpus of hostile inputs for vidcls into DIR (deterministic; needs the ffmpeg CLI).
 
 Every file is something a batch over unchecked folders meets sooner or later: empty, random,
-truncated or index-less files, audio only, still images, 1- and 2-frame videos, 8K and 2x2
+truncated or index-less files (and an index FFmpeg recovers), audio only, still images, 1- and 2-frame videos, 8K and 2x2
 frames, odd sizes, 10-bit, rotation, variable frame rate, flipped bytes mid-stream, awkward
 names, a symlink loop, an unreadable file, a FIFO and a directory named like a video.
 
@@ -41,8 +41,12 @@ def main() -> int:
     fs = faststart.read_bytes()
     faststart.unlink()
     (d / "cut50_faststart.mp4").write_bytes(fs[: len(fs) // 2])
+    # The index (moov box, at the end of a non-faststart MP4) under an unknown box type: the
+    # file has no index at all. Renamed to "free" instead, FFmpeg still finds it inside.
     i = data.find(b"moov")
-    (d / "no_moov.mp4").write_bytes(data[:i] + b"free" + data[i + 4 :])
+    assert data.count(b"moov") == 1, "expected one moov box"
+    (d / "no_moov.mp4").write_bytes(data[:i] + b"junk" + data[i + 4 :])
+    (d / "moov_in_free.mp4").write_bytes(data[:i] + b"free" + data[i + 4 :])
     flipped = bytearray(fs)
     for _ in range(400):
         j = rng.randrange(len(fs) // 3, len(fs) * 2 // 3)

@@ -2,7 +2,7 @@
 //! style the default model never saw in training. Fails if frames come out of order, from the
 //! wrong time, or mis-preprocessed. (scripts/eval_motion.py runs the full-size evaluation.)
 
-use crate::support::{bin, ffmpeg, python, root, run_ok, shared_dir};
+use crate::support::{bin, ffmpeg, fixture, python, root, run_ok, Key};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -11,70 +11,44 @@ use vidcls::report::{Record, VideoResult};
 /// The generator's arguments for the held-out test set.
 const HELDOUT_ARGS: [&str; 5] = ["--n-per-class", "4", "--seed", "90210", "--holdout-style"];
 
+/// ffmpeg's output arguments for the time-reversed copies.
+const REVERSE_ARGS: [&str; 7] = [
+    "-vf", "reverse", "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+];
+
 /// 4 held-out-style clips per class (32), from a seed the training never used, plus each clip
-/// reversed in time. Cached under a name keyed by the generator's arguments and the generator
-/// script itself, so a changed generator makes a new set instead of reusing a stale one.
+/// reversed in time. Cached by the shared fixture cache under a key of the generator's
+/// arguments and script (and FFmpeg's version), so a changed generator makes a new set instead
+/// of reusing a stale one.
 fn heldout() -> &'static (PathBuf, PathBuf) {
     static D: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     D.get_or_init(|| {
-        let script = root().join("scripts/motion_dataset.py");
-        let key = fixture_key(&HELDOUT_ARGS, &script);
-        let dir = shared_dir().join(format!("motion-heldout-{key}"));
-        let rev = shared_dir().join(format!("motion-heldout-{key}-reversed"));
-        if !dir.join("manifest.csv").exists() {
-            let tmp = shared_dir().join(format!("motion-heldout-{key}.tmp"));
-            let _ = std::fs::remove_dir_all(&tmp);
+        let key = Key::new()
+            .args(&HELDOUT_ARGS)
+            .script("scripts/motion_dataset.py")
+            .python()
+            .ffmpeg();
+        let dir = fixture("motion-heldout", &key, |out| {
             run_ok(
                 python()
-                    .arg(&script)
+                    .arg(root().join("scripts/motion_dataset.py"))
                     .args(HELDOUT_ARGS)
                     .arg("--out")
-                    .arg(&tmp),
+                    .arg(out),
             );
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::rename(&tmp, &dir).unwrap();
-        }
-        if !rev.exists() {
-            let tmp = shared_dir().join(format!("motion-heldout-{key}-reversed.tmp"));
-            let _ = std::fs::remove_dir_all(&tmp);
-            std::fs::create_dir_all(&tmp).unwrap();
+        });
+        let key = Key::new().fixture(&dir).args(&REVERSE_ARGS).ffmpeg();
+        let rev = fixture("motion-heldout-reversed", &key, |out| {
             for (path, _) in manifest(&dir) {
-                let out = tmp.join(path.file_name().unwrap());
-                let out = out.with_extension("mp4");
-                ffmpeg(&[
-                    "-i",
-                    path.to_str().unwrap(),
-                    "-vf",
-                    "reverse",
-                    "-an",
-                    "-c:v",
-                    "libx264",
-                    "-pix_fmt",
-                    "yuv420p",
-                    out.to_str().unwrap(),
-                ]);
+                let dst = out.join(path.file_name().unwrap()).with_extension("mp4");
+                let mut args = vec!["-i", path.to_str().unwrap()];
+                args.extend(REVERSE_ARGS);
+                args.push(dst.to_str().unwrap());
+                ffmpeg(&args);
             }
-            std::fs::rename(&tmp, &rev).unwrap();
-        }
+        });
         (dir, rev)
     })
-}
-
-/// A cache key from a generator's arguments and the bytes of the script (FNV-1a, 64 bits).
-fn fixture_key(args: &[&str], script: &Path) -> String {
-    let bytes =
-        std::fs::read(script).unwrap_or_else(|e| panic!("cannot read {}: {e}", script.display()));
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in args
-        .join("\0")
-        .bytes()
-        .chain([0xff])
-        .chain(bytes.iter().copied())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 /// (clip path, true label) from the generator's manifest.

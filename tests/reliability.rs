@@ -1,42 +1,37 @@
 //! Hostile inputs, time limits and mutated containers: every input gets a prediction or a clear
 //! error record, nothing panics or hangs, and no other input's result is lost.
 
-use crate::support::{assert_code, bin, ffmpeg, python, root, run_ok, scratch, shared_dir};
+use crate::support::{
+    expect_err, ffmpeg, fixture, predict, python, root, run_ok, scratch, vidcls_via, Key,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use vidcls::report::Record;
+use vidcls::report::{Record, Stage};
 
+/// tests/make_hostile_corpus.py's output, cached by the script's hash, FFmpeg and Python.
 fn corpus() -> &'static Path {
     static D: OnceLock<PathBuf> = OnceLock::new();
     D.get_or_init(|| {
-        let d = shared_dir().join("hostile");
-        if !d.join("zero.mp4").exists() {
-            let _ = std::fs::remove_dir_all(&d);
+        let key = Key::new()
+            .script("tests/make_hostile_corpus.py")
+            .python()
+            .ffmpeg();
+        fixture("hostile", &key, |dir| {
             run_ok(
                 python()
                     .arg(root().join("tests/make_hostile_corpus.py"))
-                    .arg(&d),
+                    .arg(dir),
             );
-        }
-        d
+        })
     })
 }
 
-fn summary_counts(stderr: &str) -> (usize, usize, usize, usize) {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains(" input(s): "))
-        .unwrap_or_else(|| panic!("no summary:\n{stderr}"));
-    let nums: Vec<usize> = line
-        .split(|c: char| !c.is_ascii_digit() && c != '.')
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    (nums[0], nums[1], nums[2], nums[3]) // inputs, classified, failed, records
+/// Whether this process can read a file that has no read permission (root can).
+fn can_read(path: &Path) -> bool {
+    std::fs::File::open(path).is_ok()
 }
 
 #[test]
@@ -44,31 +39,31 @@ fn hostile_corpus_gives_a_record_per_input_and_exit_one() {
     let d = corpus();
     let extra = ["fifo.mp4", "image.png", "image.jpg"].map(|n| d.join(n));
     let t0 = Instant::now();
-    let out = bin()
-        .args(["predict", "-f", "jsonl", "-k", "1", "--timeout", "120"])
-        .arg(d)
-        .args(&extra)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = predict(&[
+        "-f",
+        "jsonl",
+        "-k",
+        "1",
+        "--timeout",
+        "120",
+        "--summary-json",
+    ])
+    .arg(d)
+    .args(&extra)
+    .expect_code(1);
+    let stderr = out.stderr();
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
         t0.elapsed() < Duration::from_secs(240),
         "took {:?}",
         t0.elapsed()
     );
-    let recs: Vec<Record> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
+    let recs = out.records();
     let by_name: BTreeMap<String, &Record> = recs
         .iter()
         .map(|r| {
-            let p = r.path();
             (
-                Path::new(p)
+                Path::new(r.path())
                     .strip_prefix(d)
                     .unwrap()
                     .to_string_lossy()
@@ -78,23 +73,29 @@ fn hostile_corpus_gives_a_record_per_input_and_exit_one() {
         })
         .collect();
     assert_eq!(by_name.len(), recs.len(), "an input got two records");
-    let (inputs, ok, failed, records) = summary_counts(&stderr);
-    assert_eq!(records, recs.len());
-    assert_eq!(inputs, recs.len());
+    let summary = out.summary();
+    assert_eq!(summary.records, recs.len());
+    assert_eq!(summary.inputs, recs.len());
     assert_eq!(
-        ok,
+        summary.classified,
         recs.iter().filter(|r| matches!(r, Record::Ok(_))).count()
     );
-    assert_eq!(failed, recs.len() - ok);
-    let expect_err = [
-        "zero.mp4",
-        "random.mp4",
-        "cut50.mp4",
-        "audio_only.mp4",
-        "fifo.mp4",
+    assert_eq!(summary.failed, recs.len() - summary.classified);
+    // Each failure: the stage it failed in and what the error says.
+    let invalid = "Invalid data found when processing input";
+    let mut expect_err = vec![
+        ("zero.mp4", Stage::Open, invalid),
+        ("random.mp4", Stage::Open, invalid),
+        ("cut50.mp4", Stage::Open, invalid),
+        // The index box under an unknown type: nothing to open the file with.
+        ("no_moov.mp4", Stage::Open, invalid),
+        ("audio_only.mp4", Stage::Open, "no video stream"),
+        ("fifo.mp4", Stage::Open, "not a regular file"),
     ];
-    let expect_ok = [
+    let mut expect_ok = vec![
         "good.mp4",
+        // The index box renamed to "free": FFmpeg finds the index inside it.
+        "moov_in_free.mp4",
         "one_frame.mp4",
         "two_frames.mp4",
         "8k.mp4",
@@ -111,24 +112,70 @@ fn hostile_corpus_gives_a_record_per_input_and_exit_one() {
         "image.png",
         "image.jpg",
     ];
-    for name in expect_err {
-        match by_name.get(name) {
+    // Mode 0: an error for most users, a prediction where permissions don't apply (root);
+    // `unreadable_file_is_an_open_error` covers the first case when running as root.
+    if can_read(&d.join("unreadable.mp4")) {
+        expect_ok.push("unreadable.mp4");
+    } else {
+        expect_err.push(("unreadable.mp4", Stage::Open, "Permission denied"));
+    }
+    for (name, stage, what) in &expect_err {
+        match by_name.get(*name) {
             Some(Record::Err(e)) => {
-                assert!(
-                    !e.stage.to_string().is_empty() && !e.error.is_empty(),
-                    "{name}: {e:?}"
-                );
+                assert_eq!(e.stage, *stage, "{name}: {e:?}");
+                assert!(e.error.contains(what), "{name}: {e:?}");
                 assert!(stderr.contains(name), "{name} not named on stderr");
             }
             other => panic!("{name}: expected an error record, got {other:?}"),
         }
     }
-    for name in expect_ok {
-        match by_name.get(name) {
+    for name in &expect_ok {
+        match by_name.get(*name) {
             Some(Record::Ok(v)) => assert_eq!(v.top_k.len(), 1, "{name}"),
             other => panic!("{name}: expected a prediction, got {other:?}"),
         }
     }
+    // Every record is accounted for above, or below: nothing unexpected came out.
+    let cut = "cut50_faststart.mp4";
+    let expected: Vec<&str> = expect_err
+        .iter()
+        .map(|e| e.0)
+        .chain(expect_ok.clone())
+        .collect();
+    for name in by_name.keys() {
+        assert!(
+            expected.contains(&name.as_str()) || name == cut,
+            "unexpected record for {name:?}"
+        );
+    }
+    // A directory named like a video is walked like any directory: it holds no video, so it
+    // gives no record (and notes.txt inside is not an input).
+    assert!(!by_name.keys().any(|k| k.starts_with("dir.mp4")));
+    // Half of a faststart MP4: the index survives, half the frames don't. Classified on the
+    // frames it has (all within the first 0.4 s), with a warning about the broken packet.
+    match by_name.get(cut) {
+        Some(Record::Ok(v)) => {
+            assert!(
+                v.warnings.iter().any(|w| w.contains("corrupt packet")),
+                "{cut}: {v:?}"
+            );
+            assert!(
+                v.frame_times.iter().flatten().all(|&t| t < 0.4),
+                "{cut}: frames past the cut: {:?}",
+                v.frame_times
+            );
+        }
+        other => panic!("{cut}: expected a prediction with a warning, got {other:?}"),
+    }
+    let (Some(Record::Ok(good)), Some(Record::Ok(free))) =
+        (by_name.get("good.mp4"), by_name.get("moov_in_free.mp4"))
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        free.top_k, good.top_k,
+        "moov_in_free.mp4 decodes as good.mp4"
+    );
     let Some(Record::Ok(one)) = by_name.get("one_frame.mp4") else {
         unreachable!()
     };
@@ -153,14 +200,39 @@ fn hostile_corpus_gives_a_record_per_input_and_exit_one() {
 }
 
 #[test]
+fn unreadable_file_is_an_open_error() {
+    let d = corpus();
+    let file = d.join("unreadable.mp4");
+    // Root reads anything; without the capabilities that allow it, it reads like anyone else.
+    let mut run = if can_read(&file) {
+        vidcls_via(
+            &["setpriv", "--bounding-set=-dac_override,-dac_read_search"],
+            &["predict"],
+        )
+    } else {
+        predict::<&str>(&[])
+    };
+    let out = run
+        .args(["-f", "jsonl", "-k", "1"])
+        .args([&file, &d.join("good.mp4")])
+        .expect_code(1);
+    let recs = out.records();
+    assert_eq!(recs.len(), 2, "{}", out.stderr());
+    let e = expect_err(&recs[0]);
+    assert_eq!(e.stage, Stage::Open, "{e:?}");
+    assert!(
+        e.error.contains("Permission denied") && e.error.contains("unreadable.mp4"),
+        "{e:?}"
+    );
+    assert!(matches!(recs[1], Record::Ok(_)), "{:?}", recs[1]);
+}
+
+#[test]
 fn symlink_loop_is_reported_when_following_links() {
-    let out = bin()
-        .args(["predict", "-L", "-f", "jsonl", "-k", "1"])
+    let out = predict(&["-L", "-f", "jsonl", "-k", "1"])
         .arg(corpus().join("loopdir"))
-        .output()
-        .unwrap();
-    assert_code(&out, 1);
-    let text = String::from_utf8_lossy(&out.stdout);
+        .expect_code(1);
+    let text = out.stdout();
     assert!(text.contains("symbolic link loop"), "{text}");
     assert!(text.contains("inner.mp4\",\"model\""), "{text}");
 }
@@ -168,16 +240,10 @@ fn symlink_loop_is_reported_when_following_links() {
 #[test]
 fn per_file_time_limit_gives_up_and_carries_on() {
     let d = corpus();
-    let out = bin()
-        .args(["predict", "-f", "jsonl", "-k", "1", "--timeout", "0.3"])
+    let lines = predict(&["-f", "jsonl", "-k", "1", "--timeout", "0.3"])
         .args([d.join("8k.mp4"), d.join("good.mp4")])
-        .output()
-        .unwrap();
-    assert_code(&out, 1);
-    let lines: Vec<Record> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .expect_code(1)
+        .records();
     assert_eq!(lines.len(), 2);
     match &lines[0] {
         Record::Err(e) => assert!(e.error.contains("--timeout"), "{e:?}"),
