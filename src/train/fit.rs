@@ -60,6 +60,25 @@ pub struct State {
     pub history: Vec<EpochLog>,
     /// What the run was started with; a resume with anything else is refused.
     pub fingerprint: String,
+    /// The epoch in progress so far (kept across an interruption, so its log is whole).
+    #[serde(default)]
+    pub tally: Tally,
+}
+
+/// Running sums of an epoch's training steps.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Tally {
+    pub loss_sum: f64,
+    pub right: usize,
+    pub seen: usize,
+}
+
+impl Tally {
+    fn add(&mut self, t: Tally) {
+        self.loss_sum += t.loss_sum;
+        self.right += t.right;
+        self.seen += t.seen;
+    }
 }
 
 /// Where the run keeps its files: the best model so far and the checkpoint.
@@ -278,7 +297,6 @@ pub fn finetune(
 ) -> Result<(State, Stop)> {
     let (bank, plan) = (lp.bank, lp.plan);
     let train = bank.indices(Split::Train);
-    let val = bank.indices(Split::Val);
     let steps = train.len().div_ceil(plan.batch_size.max(1));
     if resumed {
         model.load_weights(&lp.files.model())?;
@@ -288,87 +306,117 @@ pub fn finetune(
         opt.load(&lp.files.optim())?;
     }
     let counts = super::data::per_class(bank_classes(bank), train.iter().map(|&i| bank.labels[i]));
-    let w_class = Tensor::from_slice(&class_weights(&counts))
+    let weights = Tensor::from_slice(&class_weights(&counts))
         .to_kind(Kind::Float)
         .to_device(model.device);
     lp.progress.set_length((plan.epochs * steps) as u64);
     lp.progress
         .set_position((state.epoch * steps + state.step) as u64);
     while state.epoch < plan.epochs {
-        let epoch = state.epoch;
         let mut order = train.clone();
-        Rng::new(plan.seed, &[epoch as u64, 0x0de7]).shuffle(&mut order);
+        Rng::new(plan.seed, &[state.epoch as u64, 0x0de7]).shuffle(&mut order);
         // From a pretrained model, normalisation layers keep their statistics (and dropout is
         // off): with a few dozen clips, batch statistics would pull the features away from
         // those the head was fitted on. From scratch they learn as usual.
         model.set_train(!plan.probe_first);
         let t0 = Instant::now();
-        let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
         while state.step < steps {
             if let Some(stop) = should_stop(lp.deadline) {
                 lp.files.save(model, &opt, &state)?;
                 return Ok((state, stop));
             }
-            let chunk = &order[state.step * plan.batch_size
+            let batch = &order[state.step * plan.batch_size
                 ..((state.step + 1) * plan.batch_size).min(order.len())];
-            let views: Vec<Tensor> = chunk
-                .iter()
-                .map(|&i| {
-                    let mut rng = Rng::new(plan.seed, &[epoch as u64, i as u64, 0xa09]);
-                    augmented_view(&bank.clips[i], lp.cfg, &mut rng)
-                })
-                .collect();
-            let y: Vec<i64> = chunk.iter().map(|&i| bank.labels[i] as i64).collect();
-            let y = Tensor::from_slice(&y).to_device(model.device);
-            tch::manual_seed((plan.seed ^ ((epoch * 100_003 + state.step) as u64)) as i64);
-            let logits = model.forward(&Tensor::stack(&views, 0))?;
-            let loss = logits.cross_entropy_loss(&y, Some(&w_class), Reduction::Mean, -100, 0.0);
-            opt.zero_grad();
-            loss.backward();
-            opt.step(lr_at(plan, epoch, state.step, steps));
-            loss_sum += loss.double_value(&[]) * chunk.len() as f64;
-            right += logits
-                .argmax(1, false)
-                .eq_tensor(&y)
-                .sum(Kind::Int64)
-                .int64_value(&[]) as usize;
-            seen += chunk.len();
+            let lr = lr_at(plan, state.epoch, state.step, steps);
+            let t = train_step(lp, model, &mut opt, &weights, batch, &state, lr)?;
+            state.tally.add(t);
             state.step += 1;
             lp.progress.inc(1);
         }
-        let secs = t0.elapsed().as_secs_f64();
-        if !plan.probe_first {
-            recalibrate_norms(model, bank, lp.cfg, &train, plan.batch_size)?;
-        }
-        let val_top1 = if val.is_empty() {
-            None
-        } else {
-            Some(evaluate(model, bank, lp.cfg, &val, plan.batch_size)?.0)
-        };
-        let log = EpochLog {
-            epoch: epoch + 1,
-            loss: loss_sum / seen.max(1) as f64,
-            train_top1: right as f64 / seen.max(1) as f64,
-            val_top1,
-            clips_per_s: seen as f64 / secs.max(1e-9),
-            seconds: secs,
-        };
-        let score = val_top1.unwrap_or(log.train_top1);
-        if state.best_epoch.is_none() || score > state.best_val {
-            state.best_val = score;
-            state.best_epoch = Some(epoch + 1);
-            model.save(&lp.files.best)?;
-        }
-        if !lp.quiet {
-            lp.progress
-                .suspend(|| eprintln!("vidcls: {}", describe(&log, plan.epochs)));
-        }
-        state.history.push(log);
-        state.epoch += 1;
-        state.step = 0;
+        end_epoch(lp, model, &mut state, &train, t0.elapsed().as_secs_f64())?;
         lp.files.save(model, &opt, &state)?;
     }
     Ok((state, Stop::Finished))
+}
+
+/// One optimisation step on `batch` (example indices); returns its share of the epoch's tally.
+fn train_step(
+    lp: &Loop,
+    model: &mut Trainable,
+    opt: &mut AdamW,
+    weights: &Tensor,
+    batch: &[usize],
+    state: &State,
+    lr: f64,
+) -> Result<Tally> {
+    let (bank, seed, epoch) = (lp.bank, lp.plan.seed, state.epoch as u64);
+    let views: Vec<Tensor> = batch
+        .iter()
+        .map(|&i| {
+            augmented_view(
+                &bank.clips[i],
+                lp.cfg,
+                &mut Rng::new(seed, &[epoch, i as u64, 0xa09]),
+            )
+        })
+        .collect();
+    let y: Vec<i64> = batch.iter().map(|&i| bank.labels[i] as i64).collect();
+    let y = Tensor::from_slice(&y).to_device(model.device);
+    tch::manual_seed((seed ^ (epoch * 100_003 + state.step as u64)) as i64);
+    let logits = model.forward(&Tensor::stack(&views, 0))?;
+    let loss = logits.cross_entropy_loss(&y, Some(weights), Reduction::Mean, -100, 0.0);
+    opt.zero_grad();
+    loss.backward();
+    opt.step(lr);
+    let right = logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64);
+    Ok(Tally {
+        loss_sum: loss.double_value(&[]) * batch.len() as f64,
+        right: right.int64_value(&[]) as usize,
+        seen: batch.len(),
+    })
+}
+
+/// Scores the epoch, keeps the model if it is the best so far, logs, and moves to the next.
+fn end_epoch(
+    lp: &Loop,
+    model: &mut Trainable,
+    state: &mut State,
+    train: &[usize],
+    secs: f64,
+) -> Result<()> {
+    let (bank, plan) = (lp.bank, lp.plan);
+    if !plan.probe_first {
+        recalibrate_norms(model, bank, lp.cfg, train, plan.batch_size)?;
+    }
+    let val = bank.indices(Split::Val);
+    let val_top1 = if val.is_empty() {
+        None
+    } else {
+        Some(evaluate(model, bank, lp.cfg, &val, plan.batch_size)?.0)
+    };
+    let t = std::mem::take(&mut state.tally);
+    let log = EpochLog {
+        epoch: state.epoch + 1,
+        loss: t.loss_sum / t.seen.max(1) as f64,
+        train_top1: t.right as f64 / t.seen.max(1) as f64,
+        val_top1,
+        clips_per_s: t.seen as f64 / secs.max(1e-9),
+        seconds: secs,
+    };
+    let score = val_top1.unwrap_or(log.train_top1);
+    if state.best_epoch.is_none() || score > state.best_val {
+        state.best_val = score;
+        state.best_epoch = Some(state.epoch + 1);
+        model.save(&lp.files.best)?;
+    }
+    if !lp.quiet {
+        lp.progress
+            .suspend(|| eprintln!("vidcls: {}", describe(&log, plan.epochs)));
+    }
+    state.history.push(log);
+    state.epoch += 1;
+    state.step = 0;
+    Ok(())
 }
 
 /// An optimiser over the model's parameters; the head learns at the full rate.

@@ -95,17 +95,9 @@ pub fn run(o: &TrainOptions) -> Result<Ended> {
     crate::interrupt::install_polled().context("cannot install signal handlers")?;
     let mut model = Trainable::open(&o.from, o.device)?;
     let cfg = trained_config(&model.config, &ds, o)?;
-    let frames = model.config.frames;
     let t0 = Instant::now();
-    let bar = progress(o.quiet, ds.examples.len(), "decoding");
-    let (bank, mut skipped) = bank::build(&ds, &cfg, frames, &o.decode, o.cache_bytes, &bar)?;
-    bar.finish_and_clear();
-    skipped.extend(ds.skipped.iter().cloned());
+    let (bank, skipped) = decode_all(o, &ds, &cfg, model.config.frames)?;
     let decode_seconds = t0.elapsed().as_secs_f64();
-    report_skipped(&skipped);
-    let usable = data::per_class(ds.labels.len(), bank.labels.iter().copied());
-    data::check(&ds, &usable)?;
-    warn_imbalance(&ds.labels, &usable);
     if let Some(sig) = crate::interrupt::requested() {
         return Ok(Ended::Interrupted(sig));
     }
@@ -117,22 +109,10 @@ pub fn run(o: &TrainOptions) -> Result<Ended> {
     let t1 = Instant::now();
     let (state, probe_val, resumed) =
         start_state(o, &mut model, &bank, &cfg, &files, &fingerprint)?;
-    let (state, stop) = if o.start == Start::Frozen {
-        (state, Stop::Finished)
-    } else {
-        let bar = progress(o.quiet, 0, "training");
-        let lp = fit::Loop {
-            bank: &bank,
-            cfg: &cfg,
-            plan: &o.plan,
-            files: &files,
-            deadline: fit::deadline(o.time_limit.map(|l| l.saturating_sub(t0.elapsed()))),
-            progress: &bar,
-            quiet: o.quiet,
-        };
-        let r = fit::finetune(&lp, &mut model, state, resumed)?;
-        bar.finish_and_clear();
-        r
+    let deadline = fit::deadline(o.time_limit.map(|l| l.saturating_sub(t0.elapsed())));
+    let (state, stop) = match o.start {
+        Start::Frozen => (state, Stop::Finished),
+        _ => fine_tune(o, &mut model, &bank, &cfg, &files, deadline, state, resumed)?,
     };
     if let Stop::Signal(sig) = stop {
         eprintln!(
@@ -142,36 +122,95 @@ pub fn run(o: &TrainOptions) -> Result<Ended> {
         return Ok(Ended::Interrupted(sig));
     }
     model.load_weights(&files.best)?;
-    let val = bank.indices(Split::Val);
-    let (val_top1, preds) = fit::evaluate(&mut model, &bank, &cfg, &val, o.plan.batch_size)?;
-    let truth: Vec<usize> = val.iter().map(|&i| bank.labels[i]).collect();
-    let confusion = fit::confusion(ds.labels.len(), &truth, &preds);
-    let metrics = Metrics {
-        labels: ds.labels.clone(),
-        start: o.start,
-        epochs: state.history.clone(),
-        best_epoch: state.best_epoch,
-        val_top1: (!val.is_empty()).then_some(val_top1),
-        probe_val_top1: probe_val,
-        confusion,
-        train_clips: data::per_class(
-            ds.labels.len(),
-            bank.indices(Split::Train).iter().map(|&i| bank.labels[i]),
-        ),
-        val_clips: data::per_class(ds.labels.len(), truth.iter().copied()),
-        skipped,
-        stopped: stop,
-        decode_seconds,
-        train_seconds: t1.elapsed().as_secs_f64(),
-        cache_mb: bank.bytes as f64 / 1e6,
-        data_fingerprint: fingerprint,
-    };
+    let mut metrics = score(o, &mut model, &bank, &cfg, &ds, state, stop)?;
+    metrics.probe_val_top1 = probe_val;
+    metrics.skipped = skipped;
+    metrics.decode_seconds = decode_seconds;
+    metrics.train_seconds = t1.elapsed().as_secs_f64();
+    metrics.data_fingerprint = fingerprint;
     write_outputs(o, &model, cfg, &metrics)?;
     if !o.quiet {
         eprintln!("{}", render_confusion(&metrics));
     }
     let _ = std::fs::remove_dir_all(&files.checkpoint);
     Ok(Ended::Complete)
+}
+
+/// Decodes every video once; lists what was skipped; refuses data that cannot train.
+fn decode_all(
+    o: &TrainOptions,
+    ds: &Dataset,
+    cfg: &ModelConfig,
+    frames: usize,
+) -> Result<(bank::Bank, Vec<Skipped>)> {
+    let bar = progress(o.quiet, ds.examples.len(), "decoding");
+    let (bank, mut skipped) = bank::build(ds, cfg, frames, &o.decode, o.cache_bytes, &bar)?;
+    bar.finish_and_clear();
+    skipped.extend(ds.skipped.iter().cloned());
+    report_skipped(&skipped);
+    let usable = data::per_class(ds.labels.len(), bank.labels.iter().copied());
+    data::check(ds, &usable)?;
+    warn_imbalance(&ds.labels, &usable);
+    Ok((bank, skipped))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fine_tune(
+    o: &TrainOptions,
+    model: &mut Trainable,
+    bank: &bank::Bank,
+    cfg: &ModelConfig,
+    files: &fit::Files,
+    deadline: Option<Instant>,
+    state: fit::State,
+    resumed: bool,
+) -> Result<(fit::State, Stop)> {
+    let bar = progress(o.quiet, 0, "training");
+    let lp = fit::Loop {
+        bank,
+        cfg,
+        plan: &o.plan,
+        files,
+        deadline,
+        progress: &bar,
+        quiet: o.quiet,
+    };
+    let r = fit::finetune(&lp, model, state, resumed)?;
+    bar.finish_and_clear();
+    Ok(r)
+}
+
+/// The best model's numbers on the validation clips (the run's timings are filled in after).
+fn score(
+    o: &TrainOptions,
+    model: &mut Trainable,
+    bank: &bank::Bank,
+    cfg: &ModelConfig,
+    ds: &Dataset,
+    state: fit::State,
+    stop: Stop,
+) -> Result<Metrics> {
+    let val = bank.indices(Split::Val);
+    let (val_top1, preds) = fit::evaluate(model, bank, cfg, &val, o.plan.batch_size)?;
+    let truth: Vec<usize> = val.iter().map(|&i| bank.labels[i]).collect();
+    let train = bank.indices(Split::Train);
+    Ok(Metrics {
+        labels: ds.labels.clone(),
+        start: o.start,
+        epochs: state.history,
+        best_epoch: state.best_epoch,
+        val_top1: (!val.is_empty()).then_some(val_top1),
+        probe_val_top1: None,
+        confusion: fit::confusion(ds.labels.len(), &truth, &preds),
+        train_clips: data::per_class(ds.labels.len(), train.iter().map(|&i| bank.labels[i])),
+        val_clips: data::per_class(ds.labels.len(), truth.iter().copied()),
+        skipped: Vec::new(),
+        stopped: stop,
+        decode_seconds: 0.0,
+        train_seconds: 0.0,
+        cache_mb: bank.bytes as f64 / 1e6,
+        data_fingerprint: String::new(),
+    })
 }
 
 fn list_data(source: &DataSource) -> Result<Dataset> {
@@ -259,6 +298,7 @@ fn start_state(
         best_val: 0.0,
         history: Vec::new(),
         fingerprint: fingerprint.to_string(),
+        tally: fit::Tally::default(),
     };
     if probe_val.is_some() || o.start == Start::Frozen {
         // The probe is "epoch 0": fine-tuning replaces it only with a better validation score.
