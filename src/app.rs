@@ -31,9 +31,12 @@ pub fn main() -> std::process::ExitCode {
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let pipe = Some(std::io::ErrorKind::BrokenPipe);
     err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().map(|e| e.kind()) == pipe
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|e| e.io_error_kind())
+                == pipe
     })
 }
 
@@ -256,42 +259,63 @@ fn models_cmd(args: ModelsArgs) -> Result<ExitCode> {
     for (path, why) in &catalogue.unreadable {
         eprintln!("vidcls: warning: skipped {}: {why}", path.display());
     }
-    let rows: Vec<ModelRow> = catalogue
-        .models
-        .into_iter()
-        .map(|l| {
-            let (file, bytes) = match &l.weights {
-                None => (
-                    "(built in)".to_string(),
-                    Some(model::builtin::WEIGHTS.len() as u64),
-                ),
-                Some(p) => (
-                    p.display().to_string(),
-                    std::fs::metadata(p).ok().map(|m| m.len()),
-                ),
-            };
-            ModelRow {
-                name: l.config.name.clone(),
-                architecture: l.config.architecture.clone(),
-                frames: l.config.frames,
-                size: l.config.crop,
-                min_frames: l.config.min_frames,
-                variable_frames: l.config.variable_frames,
-                parameters: l.config.parameters,
-                label_set: l.config.label_set.clone(),
-                classes: l.config.labels.len(),
-                file,
-                file_bytes: bytes,
-                weights: l.config.weights.source.clone(),
-            }
-        })
-        .collect();
+    let rows: Vec<ModelRow> = catalogue.models.iter().map(model_row).collect();
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &rows)?;
         writeln!(out)?;
         return Ok(ExitCode::Success);
     }
+    write_table(&mut out, &rows)?;
+    if rows.iter().any(|r| r.file_bytes.is_none()) {
+        writeln!(
+            out,
+            "\nmissing model files are made by scripts/export_models.py"
+        )?;
+    }
+    Ok(ExitCode::Success)
+}
+
+fn model_row(l: &model::Listed) -> ModelRow {
+    let (file, file_bytes) = match &l.weights {
+        None => (
+            "(built in)".to_string(),
+            Some(model::builtin::WEIGHTS.len() as u64),
+        ),
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::metadata(p).ok().map(|m| m.len()),
+        ),
+    };
+    let c = &l.config;
+    ModelRow {
+        name: c.name.clone(),
+        architecture: c.architecture.clone(),
+        frames: c.frames,
+        size: c.crop,
+        min_frames: c.min_frames,
+        variable_frames: c.variable_frames,
+        parameters: c.parameters,
+        label_set: c.label_set.clone(),
+        classes: c.labels.len(),
+        file,
+        file_bytes,
+        weights: c.weights.source.clone(),
+    }
+}
+
+/// The models as an aligned table for people.
+fn write_table(out: &mut impl Write, rows: &[ModelRow]) -> std::io::Result<()> {
+    let head = [
+        "NAME",
+        "ARCHITECTURE",
+        "FRAMESxSIZE",
+        "PARAMS",
+        "LABELS",
+        "FILE",
+        "WEIGHTS",
+    ]
+    .map(String::from);
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
@@ -308,16 +332,6 @@ fn models_cmd(args: ModelsArgs) -> Result<ExitCode> {
             ]
         })
         .collect();
-    let head = [
-        "NAME",
-        "ARCHITECTURE",
-        "FRAMESxSIZE",
-        "PARAMS",
-        "LABELS",
-        "FILE",
-        "WEIGHTS",
-    ]
-    .map(String::from);
     let mut widths = [0usize; 7];
     for row in std::iter::once(&head).chain(&table) {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -332,11 +346,5 @@ fn models_cmd(args: ModelsArgs) -> Result<ExitCode> {
             .collect();
         writeln!(out, "{}", cells.join("  ").trim_end())?;
     }
-    if rows.iter().any(|r| r.file_bytes.is_none()) {
-        writeln!(
-            out,
-            "\nmissing model files are made by scripts/export_models.py"
-        )?;
-    }
-    Ok(ExitCode::Success)
+    Ok(())
 }
