@@ -7,7 +7,7 @@ use crate::decode::{probe, VideoMeta};
 use crate::exit::ExitCode;
 use crate::inputs::{self, Input};
 use crate::model::{self, Model};
-use crate::pipeline::{self, Ending, Job, RecordSink};
+use crate::pipeline::{self, Ending, Job, RecordOut, RecordSink};
 use crate::report::{self, resume, FileError, RunSummary, Stage};
 use crate::sink::Sink;
 use anyhow::{Context, Result};
@@ -84,7 +84,10 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     crate::interrupt::install().context("cannot install signal handlers")?;
     let progress = progress_bar(req.chatter.quiet, jobs.len());
     let writer = report::writer(req.output.format, sink.out, done.has_header);
-    let mut consumer = RecordSink::new(settings.labelling.clone(), writer, progress.clone());
+    let mut consumer = RecordSink {
+        labelling: settings.labelling.clone(),
+        out: RecordOut::new(writer, progress.clone()),
+    };
     let prepare = pipeline::predict_prepare(
         model.config.clone(),
         settings.clips.clone(),
@@ -98,18 +101,9 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     if stats.ending == Ending::ClosedPipe {
         return Ok(ExitCode::Success);
     }
-    let counts = consumer.counts;
-    let summary = RunSummary {
-        inputs,
-        classified: counts.ok,
-        failed: counts.failed,
-        already_done: skipped,
-        records: counts.records,
-        views: stats.views,
-        elapsed_s: stats.elapsed.as_secs_f64(),
-    };
+    let summary = consumer.out.summary(inputs, skipped, &stats);
     print_summary(&summary, req.chatter);
-    Ok(ExitCode::from_failures(counts.failed > 0))
+    Ok(ExitCode::from_failures(summary.failed > 0))
 }
 
 fn train(args: &crate::cli::TrainArgs) -> Result<ExitCode> {

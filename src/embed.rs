@@ -14,12 +14,11 @@ use crate::config::{self, Request};
 use crate::exit::ExitCode;
 use crate::inputs::{fnv1a, Shard};
 use crate::model::Model;
-use crate::pipeline::{self, written, Consumer, Ending, FeaturesOf, Outcome, Scored, SinkCounts};
-use crate::report::{self, write_npy, Features, FileError, Format, Record, RecordWriter};
-use crate::report::{RunSummary, Stage, Window};
+use crate::pipeline::{self, Consumer, Ending, FeaturesOf, Outcome, RecordOut, Scored};
+use crate::report::{self, write_npy, Features, FileError, Format, Record};
+use crate::report::{Stage, Window};
 use crate::sink::Sink;
 use anyhow::{Context, Result};
-use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 
 /// Runs `vidcls embed`.
@@ -47,9 +46,10 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
         dir,
         model: model.config.name.clone(),
         width,
-        writer: Some(report::writer(Format::Jsonl, sink.out, false)),
-        progress: progress.clone(),
-        counts: SinkCounts::default(),
+        out: RecordOut::new(
+            report::writer(Format::Jsonl, sink.out, false),
+            progress.clone(),
+        ),
     };
     let prepare =
         pipeline::predict_prepare(model.config.clone(), settings.clips, settings.crops, None);
@@ -65,18 +65,9 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
     if stats.ending == Ending::ClosedPipe {
         return Ok(ExitCode::Success);
     }
-    let counts = consumer.counts;
-    let summary = RunSummary {
-        inputs,
-        classified: counts.ok,
-        failed: counts.failed,
-        already_done: skipped,
-        records: counts.records,
-        views: stats.views,
-        elapsed_s: stats.elapsed.as_secs_f64(),
-    };
+    let summary = consumer.out.summary(inputs, skipped, &stats);
     app::print_summary(&summary, req.chatter);
-    Ok(ExitCode::from_failures(counts.failed > 0))
+    Ok(ExitCode::from_failures(summary.failed > 0))
 }
 
 /// `embed`'s flags as the `predict` flags they share, so both are checked and mapped by the
@@ -172,9 +163,7 @@ pub struct FeatureSink {
     pub model: String,
     /// Feature width D.
     pub width: usize,
-    pub writer: Option<Box<dyn RecordWriter>>,
-    pub progress: ProgressBar,
-    pub counts: SinkCounts,
+    pub out: RecordOut,
 }
 
 impl FeatureSink {
@@ -209,28 +198,16 @@ impl Consumer for FeatureSink {
     fn take(&mut self, outcome: Outcome) -> Result<bool> {
         let record = match outcome.and_then(|s| self.save(s)) {
             Ok(f) => {
-                self.counts.ok += 1;
+                self.out.counts.ok += 1;
                 Record::Features(f)
             }
-            Err(e) => {
-                self.counts.failed += 1;
-                self.progress
-                    .suspend(|| eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error));
-                Record::Err(e)
-            }
+            Err(e) => self.out.failed(e),
         };
-        self.counts.records += 1;
-        let writer = self.writer.as_mut().expect("not finished");
-        let ok = written(writer.write_input(&[record]))?;
-        self.progress.inc(1);
-        Ok(ok)
+        self.out.write(&[record])
     }
 
     fn finish(&mut self) -> Result<bool> {
-        match self.writer.take() {
-            Some(w) => written(w.finish()),
-            None => Ok(true),
-        }
+        self.out.finish()
     }
 }
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .common import mean
 from .report_format import cell, fmt, gb, rx, stage, verdict
-from .results import BenchResult, to_json
+from .results import BenchResult, ModelBench, to_json
 from .setup import BATCH, PRECISIONS, RESOLUTIONS
 
 SECTION_TITLES = {
@@ -129,6 +129,14 @@ def _protocol(R: BenchResult, a) -> None:
     a("")
 
 
+def _precision_runs(res: ModelBench):
+    """For each precision of a model's measurement: the precision, its runs, and the vidcls, python
+    and model-alone runs among them."""
+    for p in PRECISIONS:
+        run = res.runs[p]
+        yield p, run, run.vidcls, run.python, run.model
+
+
 def _one_clip(R: BenchResult, a) -> None:
     a("## 1 clip per video")
     a("")
@@ -136,9 +144,7 @@ def _one_clip(R: BenchResult, a) -> None:
       "ffmpeg decode videos/s | vidcls / python | vidcls / model alone |")
     a("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for m, res in R.one_clip.items():
-        for p in PRECISIONS:
-            run = res.runs[p]
-            v, py, mo = run.vidcls, run.python, run.model
+        for p, run, v, py, mo in _precision_runs(res):
             a(f"| {m} | {p} | {res.videos} | {res.batch_size} | {cell(v, 'videos_per_s')} | {cell(v, 'clips_per_s')} | "
               f"{cell(py, 'videos_per_s')} | {cell(mo, 'views_per_s')} | {fmt(res.ffmpeg.videos_per_s)} | "
               f"{rx(run.vidcls_vs_python)} | {rx(run.vidcls_vs_model)} |")
@@ -149,9 +155,7 @@ def _one_clip(R: BenchResult, a) -> None:
       "python peak RSS (GB) | model alone peak RSS (GB) |")
     a("|---|---|---:|---:|---:|---:|---:|---:|")
     for m, res in R.one_clip.items():
-        for p in PRECISIONS:
-            run = res.runs[p]
-            v, py, mo = run.vidcls, run.python, run.model
+        for p, run, v, py, mo in _precision_runs(res):
             a(f"| {m} | {p} | {stage(v)} | {fmt(v.startup_s, 1)} | {gb(v.peak_rss_bytes)} | {stage(py)} | "
               f"{gb(py.peak_rss_bytes)} | {gb(mo.peak_rss_bytes)} |")
     a("")
@@ -192,9 +196,7 @@ def _multiview(R: BenchResult, a) -> None:
     a("| precision | vidcls videos/s | vidcls clips/s | vidcls views/s | python videos/s | model alone views/s | "
       "vidcls / python | vidcls / model alone | vidcls stages (ms per video) | vidcls peak RSS (GB) | python peak RSS (GB) |")
     a("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for p in PRECISIONS:
-        run = mv.runs[p]
-        v, py, mo = run.vidcls, run.python, run.model
+    for p, run, v, py, mo in _precision_runs(mv):
         a(f"| {p} | {cell(v, 'videos_per_s', 3)} | {cell(v, 'clips_per_s')} | {cell(v, 'views_per_s')} | "
           f"{cell(py, 'videos_per_s', 3)} | {cell(mo, 'views_per_s')} | {rx(run.vidcls_vs_python)} | "
           f"{rx(run.vidcls_vs_model)} | {stage(v)} | {gb(v.peak_rss_bytes)} | {gb(py.peak_rss_bytes)} |")

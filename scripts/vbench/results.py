@@ -142,9 +142,8 @@ class Throughput:
 
 
 @dataclass
-class ModelRun:
-    """The TorchScript model alone on random input (what vbench.model_alone prints, plus the
-    process's peak RSS and wall time)."""
+class ModelSetup:
+    """How the model alone was run: the process and the input's shape."""
     tool: str
     precision: str
     peak_rss_bytes: int | None
@@ -154,13 +153,13 @@ class ModelRun:
     torch: str | None = opt()
     frames: int | None = opt()
     crop: int | None = opt()
-    views: int | None = opt()
-    batches_run: int | None = opt()
-    batches_planned: int | None = opt()
-    seconds: float | None = opt()
-    views_per_s: float | None = opt()
-    batch_ms: list[float] | None = opt()
-    error: str | None = opt()
+
+
+@dataclass
+class ModelRun(Throughput, ModelSetup):
+    """The TorchScript model alone on random input (what vbench.model_alone prints, plus the
+    process's peak RSS and wall time). Dataclass fields follow the bases in reverse order, so the
+    JSON keeps ModelSetup's fields, then Throughput's, then `autocast`."""
     autocast: Throughput | None = opt()
 
 

@@ -17,7 +17,9 @@ mod runner;
 mod workers;
 
 pub use ordered::{Consumer, Ending};
-pub use predict::{predict_prepare, written, FeaturesOf, Labelling, RecordSink, SinkCounts};
+pub use predict::{
+    predict_prepare, written, FeaturesOf, Labelling, RecordOut, RecordSink, SinkCounts,
+};
 pub use prepare::{prepare, windows, ClipSettings, Prepared, Unit, WindowSpec};
 pub use runner::{Forward, Outcome, Scored, ScoredUnit};
 pub use workers::PrepareFn;

@@ -7,7 +7,7 @@ use super::runner::{Forward, Outcome, Scored};
 use super::workers::PrepareFn;
 use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
 use crate::report::{
-    segments, write_npy, FileError, Record, RecordWriter, SegmentRules, Stage, Timings,
+    segments, write_npy, FileError, Record, RecordWriter, RunSummary, SegmentRules, Stage, Timings,
     VideoResult, Window,
 };
 use anyhow::{Context, Result};
@@ -141,24 +141,70 @@ pub struct SinkCounts {
     pub records: usize,
 }
 
-/// The `predict` consumer: labels each scored input, writes its records, reports failures on
-/// stderr and moves the progress bar.
-pub struct RecordSink {
-    pub labelling: Labelling,
-    pub writer: Option<Box<dyn RecordWriter>>,
+/// What every record-writing consumer shares: writes each input's records, counts them,
+/// reports failures on stderr and moves the progress bar.
+pub struct RecordOut {
+    writer: Option<Box<dyn RecordWriter>>,
     pub progress: ProgressBar,
     pub counts: SinkCounts,
 }
 
-impl RecordSink {
-    pub fn new(labelling: Labelling, writer: Box<dyn RecordWriter>, progress: ProgressBar) -> Self {
-        RecordSink {
-            labelling,
+impl RecordOut {
+    pub fn new(writer: Box<dyn RecordWriter>, progress: ProgressBar) -> RecordOut {
+        RecordOut {
             writer: Some(writer),
             progress,
             counts: SinkCounts::default(),
         }
     }
+
+    /// Counts and reports a failed input; returns its error record.
+    pub fn failed(&mut self, e: FileError) -> Record {
+        self.counts.failed += 1;
+        self.progress
+            .suspend(|| eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error));
+        Record::Err(e)
+    }
+
+    /// Writes one input's records; `Ok(false)` when the reader went away.
+    pub fn write(&mut self, records: &[Record]) -> Result<bool> {
+        self.counts.records += records.len();
+        let writer = self.writer.as_mut().expect("not finished");
+        let ok = written(writer.write_input(records))?;
+        self.progress.inc(1);
+        Ok(ok)
+    }
+
+    pub fn finish(&mut self) -> Result<bool> {
+        match self.writer.take() {
+            Some(w) => written(w.finish()),
+            None => Ok(true),
+        }
+    }
+
+    /// The run summary from these counts and the pipeline's.
+    pub fn summary(
+        &self,
+        inputs: usize,
+        already_done: usize,
+        stats: &super::RunStats,
+    ) -> RunSummary {
+        RunSummary {
+            inputs,
+            classified: self.counts.ok,
+            failed: self.counts.failed,
+            already_done,
+            records: self.counts.records,
+            views: stats.views,
+            elapsed_s: stats.elapsed.as_secs_f64(),
+        }
+    }
+}
+
+/// The `predict` consumer: labels each scored input and writes its records.
+pub struct RecordSink {
+    pub labelling: Labelling,
+    pub out: RecordOut,
 }
 
 /// `Ok(false)` for a closed pipe, the error for any other write failure (for consumers that
@@ -175,27 +221,15 @@ impl Consumer for RecordSink {
     fn take(&mut self, outcome: Outcome) -> Result<bool> {
         let records = match outcome {
             Ok(s) => {
-                self.counts.ok += 1;
+                self.out.counts.ok += 1;
                 self.labelling.records(s)
             }
-            Err(e) => {
-                self.counts.failed += 1;
-                self.progress
-                    .suspend(|| eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error));
-                vec![Record::Err(e)]
-            }
+            Err(e) => vec![self.out.failed(e)],
         };
-        self.counts.records += records.len();
-        let writer = self.writer.as_mut().expect("not finished");
-        let ok = written(writer.write_input(&records))?;
-        self.progress.inc(1);
-        Ok(ok)
+        self.out.write(&records)
     }
 
     fn finish(&mut self) -> Result<bool> {
-        match self.writer.take() {
-            Some(w) => written(w.finish()),
-            None => Ok(true),
-        }
+        self.out.finish()
     }
 }
