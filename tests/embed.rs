@@ -3,7 +3,7 @@
 //! of three concatenated actions (and its subtitles), and where windows are placed.
 
 use crate::support::{
-    assert_code, bin, ffmpeg, python, root, run_ok, scratch, shared_dir, spawn_until_lines,
+    assert_code, bin, ffmpeg, fixture, python, root, run_ok, scratch, spawn_until_lines, Key,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -76,47 +76,46 @@ fn testsrc(name: &str, seconds: &str) -> PathBuf {
     )
 }
 
-/// FNV-1a of bytes, for fixture cache keys.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 const ACTIONS: [&str; 3] = ["move_left", "rotate_cw", "zoom_in"];
 
 /// Two clips of each of three actions from the motion generator (training style, a seed the
 /// model never saw, 10 fps, 128x128, H.264), concatenated action after action into one video;
-/// returns it with the true boundaries (s) between the actions. Cached under a key of the
-/// generator script's hash and these parameters.
+/// returns it with the true boundaries (s) between the actions. Cached by the shared fixture
+/// cache under a key of the generator's arguments and script, and the concat command.
 fn three_actions() -> &'static (PathBuf, [f64; 2]) {
     static V: OnceLock<(PathBuf, [f64; 2])> = OnceLock::new();
     V.get_or_init(|| {
-        let script = root().join("scripts/motion_dataset.py");
-        let params =
-            "n=2 seed=4242 labels=move_left,rotate_cw,zoom_in codec=h264 size=128x128 fps=10";
-        let key = fnv(&[std::fs::read(&script).unwrap(), params.as_bytes().to_vec()].concat());
-        let dir = shared_dir().join(format!("three-actions-{key:016x}"));
-        let video = dir.join("three.mp4");
-        if !video.exists() {
-            let tmp = shared_dir().join(format!("three-actions-{key:016x}.tmp"));
-            let _ = std::fs::remove_dir_all(&tmp);
-            run_ok(python().arg(&script).arg("--out").arg(&tmp).args([
-                "--n-per-class",
-                "2",
-                "--seed",
-                "4242",
-                "--labels",
-                "move_left",
-                "rotate_cw",
-                "zoom_in",
-                "--codec",
-                "h264",
-                "--size",
-                "128x128",
-                "--fps",
-                "10",
-            ]));
+        let gen = [
+            "--n-per-class",
+            "2",
+            "--seed",
+            "4242",
+            "--labels",
+            "move_left",
+            "rotate_cw",
+            "zoom_in",
+            "--codec",
+            "h264",
+            "--size",
+            "128x128",
+            "--fps",
+            "10",
+        ];
+        let concat = ["-c:v", "libx264", "-pix_fmt", "yuv420p"];
+        let key = Key::new()
+            .args(&gen)
+            .script("scripts/motion_dataset.py")
+            .python()
+            .args(&concat)
+            .ffmpeg();
+        let dir = fixture("three-actions", &key, |tmp| {
+            run_ok(
+                python()
+                    .arg(root().join("scripts/motion_dataset.py"))
+                    .arg("--out")
+                    .arg(tmp)
+                    .args(gen),
+            );
             let mut list = String::new();
             for a in ACTIONS {
                 let mut clips: Vec<PathBuf> = std::fs::read_dir(tmp.join(a))
@@ -126,27 +125,28 @@ fn three_actions() -> &'static (PathBuf, [f64; 2]) {
                 clips.sort();
                 assert_eq!(clips.len(), 2, "{a}");
                 for c in clips {
-                    list.push_str(&format!("file '{}'\n", c.display()));
+                    // Relative to list.txt: the directory is renamed once made.
+                    let rel = c.strip_prefix(tmp).unwrap();
+                    list.push_str(&format!("file '{}'\n", rel.display()));
                 }
             }
             std::fs::write(tmp.join("list.txt"), list).unwrap();
-            let out = tmp.join("three.mp4");
-            ffmpeg(&[
+            let mut args = vec![
                 "-f",
                 "concat",
                 "-safe",
                 "0",
                 "-i",
                 tmp.join("list.txt").to_str().unwrap(),
-                "-c:v",
-                "libx264",
-                "-pix_fmt",
-                "yuv420p",
-                out.to_str().unwrap(),
-            ]);
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::rename(&tmp, &dir).unwrap();
-        }
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+            args.extend(concat.iter().map(|a| a.to_string()));
+            args.push(tmp.join("three.mp4").to_str().unwrap().to_string());
+            ffmpeg(&args);
+        });
+        let video = dir.join("three.mp4");
         // The boundaries: the summed durations of each action's clips (as ffprobe reads them).
         let mut t = 0.0;
         let mut bounds = Vec::new();

@@ -2,32 +2,33 @@
 //! repeatable, an interrupted run resumes to the same model, and bad data is refused or
 //! skipped as documented (docs/TRAINING.md).
 
-use crate::support::{self, assert_code, bin, python, root, run_ok, scratch, shared_dir};
+use crate::support::{self, assert_code, bin, fixture, python, root, run_ok, scratch, Key};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use vidcls::report::Record;
 
-/// A labelled set from scripts/action_set.py, made once per (arguments, script version).
+/// A labelled set from scripts/action_set.py, cached by the shared fixture cache under a key of
+/// its arguments, the script and the Python environment.
 fn action_set(name: &str, args: &[&str]) -> PathBuf {
+    // Sets are made one at a time (each generator run uses every core).
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
-    let script = root().join("scripts/action_set.py");
-    let mut key = std::fs::read(&script).unwrap();
-    key.extend(args.join(" ").bytes());
-    let dir = shared_dir().join(format!(
-        "actions-{name}-{:016x}",
-        vidcls::inputs::fnv1a(&key, 0)
-    ));
-    if !dir.join("manifest.csv").exists() {
-        let tmp = dir.with_extension("tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
-        run_ok(python().arg(&script).arg("--out").arg(&tmp).args(args));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&tmp, &dir).unwrap();
-    }
-    dir
+    let key = Key::new()
+        .args(args)
+        .script("scripts/action_set.py")
+        .python()
+        .ffmpeg();
+    fixture(&format!("actions-{name}"), &key, |out| {
+        run_ok(
+            python()
+                .arg(root().join("scripts/action_set.py"))
+                .arg("--out")
+                .arg(out)
+                .args(args),
+        );
+    })
 }
 
 /// The small set most tests share: four actions, eight clips each.
@@ -245,10 +246,9 @@ fn freeze_trains_a_linear_probe() {
 /// Two labels that any frame tells apart (FFmpeg's test pattern and a fractal), in varied
 /// sizes, rates and start times: what a network trained from random weights can learn fast.
 fn easy_set() -> PathBuf {
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = shared_dir().join("train-easy-v1");
-    if !dir.join("done").exists() {
+    // Made by the commands below: keyed by this file's hash and FFmpeg's version.
+    let key = Key::new().script("tests/train.rs").ffmpeg();
+    fixture("train-easy", &key, |dir| {
         for (label, source) in [("pattern", "testsrc2"), ("fractal", "mandelbrot")] {
             std::fs::create_dir_all(dir.join(label)).unwrap();
             for i in 0..10 {
@@ -273,9 +273,7 @@ fn easy_set() -> PathBuf {
                 ]);
             }
         }
-        std::fs::write(dir.join("done"), b"").unwrap();
-    }
-    dir
+    })
 }
 
 #[test]
