@@ -96,10 +96,14 @@ impl Model {
         // The profiling executor runs the first calls unoptimised and later ones through a
         // re-optimised graph, so a video's scores would depend on its position in the batch.
         tch::jit::set_profiling_mode(false);
-        let (config, mut module) = read_module(&source)?;
         let kind = opts.precision.kind_on(opts.device)?;
+        let (config, mut module) = read_module(&source, opts.device)?;
         module.set_eval();
-        module.to(opts.device, kind, false);
+        if kind != Kind::Float {
+            // Only for another precision: libtorch's module-wide cast converts integer
+            // buffers too (swin3d's relative-position index), which breaks fp32 graphs.
+            module.to(opts.device, kind, false);
+        }
         let frames = check_frames(&config, opts.frames.unwrap_or(config.frames))?;
         let model = Model {
             config,
@@ -210,13 +214,13 @@ fn rows(out: &Tensor) -> Result<Vec<Vec<f64>>> {
         .collect())
 }
 
-/// Reads the config and the TorchScript graph (on the CPU) of a resolved model.
-fn read_module(source: &ModelSource) -> Result<(ModelConfig, CModule)> {
+/// Reads the config and the TorchScript graph of a resolved model onto `device`.
+pub(crate) fn read_module(source: &ModelSource, device: Device) -> Result<(ModelConfig, CModule)> {
     match source {
         ModelSource::BuiltIn => {
             let cfg = registry::builtin_config()?;
             let mut bytes = std::io::Cursor::new(builtin::WEIGHTS);
-            let m = CModule::load_data_on_device(&mut bytes, Device::Cpu)
+            let m = CModule::load_data_on_device(&mut bytes, device)
                 .context("cannot load the built-in model")?;
             Ok((cfg, m))
         }
@@ -229,7 +233,7 @@ fn read_module(source: &ModelSource) -> Result<(ModelConfig, CModule)> {
                     config.display()
                 );
             }
-            let m = CModule::load_on_device(weights, Device::Cpu).with_context(|| {
+            let m = CModule::load_on_device(weights, device).with_context(|| {
                 format!(
                     "cannot load TorchScript model {} (exported with torch {}; this vidcls has libtorch {})",
                     weights.display(),

@@ -5,7 +5,7 @@
 //! linear layer named `fc` (`fc.weight` D -> classes, `fc.bias`), so a new head is the same two
 //! parameters with another number of rows; `forward` keeps working because it only applies them.
 
-use super::registry::{self, builtin, ModelSource};
+use super::registry::ModelSource;
 use super::ModelConfig;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -21,22 +21,9 @@ impl Trainable {
     /// Opens a resolved model on `device` in fp32.
     pub fn open(source: &ModelSource, device: Device) -> Result<Trainable> {
         tch::jit::set_profiling_mode(false);
-        let (config, mut module) = match source {
-            ModelSource::BuiltIn => {
-                let mut bytes = std::io::Cursor::new(builtin::WEIGHTS);
-                let m = CModule::load_data_on_device(&mut bytes, Device::Cpu)
-                    .context("cannot load the built-in model")?;
-                (registry::builtin_config()?, m)
-            }
-            ModelSource::Files { config, weights } => {
-                let cfg = ModelConfig::from_file(config)?;
-                let m = CModule::load_on_device(weights, Device::Cpu).with_context(|| {
-                    format!("cannot load TorchScript model {}", weights.display())
-                })?;
-                (cfg, m)
-            }
-        };
-        module.to(device, Kind::Float, false);
+        // Exports are fp32: loading onto the device is all it takes (a module-wide cast would
+        // also convert integer buffers).
+        let (config, module) = super::read_module(source, device)?;
         let t = Trainable {
             config,
             module,
