@@ -106,45 +106,19 @@ pub struct PredictArgs {
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
 
-    /// Clips per video, spread uniformly over it (1 = the centre clip).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub clips: u32,
-
-    /// Spatial crops per clip: 1 (centre) or 3 (both ends and centre of the long side).
-    #[arg(long, default_value_t = 1, value_parser = parse_crops)]
-    pub crops: u8,
-
-    /// Frames per clip (default: the model's). Longer clips need a fully convolutional model.
-    #[arg(long)]
-    pub frames: Option<u32>,
-
-    /// Sampling rate in frames per second (default: the model's).
-    #[arg(long)]
-    pub fps: Option<f64>,
-
-    /// Take every N-th frame at the sampling rate (default: the model's).
-    #[arg(long)]
-    pub stride: Option<u32>,
+    #[command(flatten)]
+    pub views: ViewArgs,
 
     /// How views (clips x crops) are combined.
     #[arg(long, value_enum, default_value_t = Aggregate::Prob)]
     pub aggregate: Aggregate,
 
-    /// Views per forward pass.
-    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
-
     /// Numeric precision of the forward pass.
     #[arg(long, value_enum, default_value_t = Precision::Fp32)]
     pub precision: Precision,
 
-    /// Decode worker threads (default: 1 per 2 cores, at least 1).
-    #[arg(short = 'j', long)]
-    pub threads: Option<u32>,
-
-    /// Give up on an input whose decoding takes longer than this many seconds.
-    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
-    pub timeout: f64,
+    #[command(flatten)]
+    pub run: RunArgs,
 
     /// One record per window of the video instead of one per video.
     #[arg(long)]
@@ -195,6 +169,13 @@ pub struct PredictArgs {
     #[arg(long, value_name = "DIR", hide = true)]
     pub dump_inputs: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub chatter: ChatterArgs,
+}
+
+/// What a run says on stderr: shared by `predict` and `embed`.
+#[derive(Debug, Clone, Args)]
+pub struct ChatterArgs {
     /// No progress bar, no summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -207,6 +188,46 @@ pub struct PredictArgs {
     /// Say which device, threads and model were chosen.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// How each video (or window) becomes views: shared by `predict` and `embed`.
+#[derive(Debug, Clone, Args)]
+pub struct ViewArgs {
+    /// Clips per video (or per window), spread uniformly over it (1 = the centre clip).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub clips: u32,
+
+    /// Spatial crops per clip: 1 (centre) or 3 (both ends and centre of the long side).
+    #[arg(long, default_value_t = 1, value_parser = parse_crops)]
+    pub crops: u8,
+
+    /// Frames per clip (default: the model's). Longer clips need a fully convolutional model.
+    #[arg(long)]
+    pub frames: Option<u32>,
+
+    /// Sampling rate in frames per second (default: the model's).
+    #[arg(long)]
+    pub fps: Option<f64>,
+
+    /// Take every N-th frame at the sampling rate (default: the model's).
+    #[arg(long)]
+    pub stride: Option<u32>,
+}
+
+/// How the pipeline runs: shared by `predict` and `embed`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Views per forward pass.
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+
+    /// Decode worker threads (default: 1 per 2 cores, at least 1).
+    #[arg(short = 'j', long)]
+    pub threads: Option<u32>,
+
+    /// Give up on an input whose decoding takes longer than this many seconds.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -241,37 +262,11 @@ pub struct EmbedArgs {
     #[arg(long, requires = "window", value_name = "SECS")]
     pub hop: Option<f64>,
 
-    /// Clips per row, spread uniformly over its span; a row is the mean of its views' features.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub clips: u32,
+    #[command(flatten)]
+    pub views: ViewArgs,
 
-    /// Spatial crops per clip: 1 (centre) or 3 (both ends and centre of the long side).
-    #[arg(long, default_value_t = 1, value_parser = parse_crops)]
-    pub crops: u8,
-
-    /// Frames per clip (default: the model's).
-    #[arg(long)]
-    pub frames: Option<u32>,
-
-    /// Sampling rate in frames per second (default: the model's).
-    #[arg(long)]
-    pub fps: Option<f64>,
-
-    /// Take every N-th frame at the sampling rate (default: the model's).
-    #[arg(long)]
-    pub stride: Option<u32>,
-
-    /// Views per forward pass.
-    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
-
-    /// Decode worker threads (default: 1 per 2 cores, at least 1).
-    #[arg(short = 'j', long)]
-    pub threads: Option<u32>,
-
-    /// Give up on an input whose decoding takes longer than this many seconds.
-    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
-    pub timeout: f64,
+    #[command(flatten)]
+    pub run: RunArgs,
 
     /// Only this part of the inputs, K of N (1-based), by a stable hash of each path.
     #[arg(long, value_name = "K/N")]
@@ -293,17 +288,8 @@ pub struct EmbedArgs {
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
 
-    /// No progress bar, no summary.
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// End stderr with the run summary as one JSON object on one line (even with --quiet).
-    #[arg(long)]
-    pub summary_json: bool,
-
-    /// Say which device, threads and model were chosen.
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub chatter: ChatterArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -449,12 +435,12 @@ mod tests {
         let p = predict(&["a.mp4"]).unwrap();
         assert_eq!(p.format, Format::Text);
         assert_eq!(p.top_k, 5);
-        assert_eq!((p.clips, p.crops, p.batch_size), (1, 1, 8));
+        assert_eq!((p.views.clips, p.views.crops, p.run.batch_size), (1, 1, 8));
         assert_eq!(p.device, "auto");
         assert_eq!(p.precision, Precision::Fp32);
         assert_eq!(p.aggregate, Aggregate::Prob);
         assert!(p.model.is_none() && p.output.is_none() && !p.resume && !p.timeline);
-        assert!(!p.retry_failed && !p.summary_json);
+        assert!(!p.retry_failed && !p.chatter.summary_json);
     }
 
     #[test]
@@ -502,17 +488,20 @@ mod tests {
         .unwrap();
         assert_eq!(p.model.as_deref(), Some("r2plus1d_18"));
         assert_eq!(
-            (p.format, p.top_k, p.clips, p.crops),
+            (p.format, p.top_k, p.views.clips, p.views.crops),
             (Format::Jsonl, 3, 10, 3)
         );
-        assert_eq!((p.frames, p.fps, p.stride), (Some(32), Some(7.5), Some(2)));
         assert_eq!(
-            (p.aggregate, p.batch_size, p.precision),
+            (p.views.frames, p.views.fps, p.views.stride),
+            (Some(32), Some(7.5), Some(2))
+        );
+        assert_eq!(
+            (p.aggregate, p.run.batch_size, p.precision),
             (Aggregate::Logit, 4, Precision::Bf16)
         );
-        assert_eq!((p.threads, p.shard.as_deref()), (Some(3), Some("2/4")));
-        assert!(p.resume && p.retry_failed && p.summary_json);
-        assert!(p.follow && p.all_scores && p.quiet);
+        assert_eq!((p.run.threads, p.shard.as_deref()), (Some(3), Some("2/4")));
+        assert!(p.resume && p.retry_failed && p.chatter.summary_json);
+        assert!(p.follow && p.all_scores && p.chatter.quiet);
         assert_eq!(p.inputs.len(), 2);
         assert_eq!(p.device, "cuda:1");
         let t = predict(&["--timeline", "--window", "2", "--hop", "1", "v"]).unwrap();
@@ -570,9 +559,9 @@ mod tests {
         let e = embed(&["-o", "out", "a.mp4"]).unwrap();
         assert_eq!(e.output, PathBuf::from("out"));
         assert!(e.window.is_none() && e.hop.is_none() && e.model.is_none());
-        assert_eq!((e.clips, e.crops, e.batch_size), (1, 1, 8));
+        assert_eq!((e.views.clips, e.views.crops, e.run.batch_size), (1, 1, 8));
         assert_eq!((e.device.as_str(), e.precision), ("auto", Precision::Fp32));
-        assert!(!e.resume && !e.force && !e.quiet && !e.summary_json && !e.follow);
+        assert!(!e.resume && !e.force && !e.chatter.quiet && !e.chatter.summary_json && !e.follow);
         let e = embed(&[
             "-o",
             "d",
@@ -617,12 +606,22 @@ mod tests {
         assert_eq!(e.model.as_deref(), Some("s3d"));
         assert_eq!((e.window, e.hop), (Some(2.0), Some(1.0)));
         assert_eq!(
-            (e.clips, e.crops, e.frames, e.fps),
+            (e.views.clips, e.views.crops, e.views.frames, e.views.fps),
             (2, 3, Some(16), Some(5.0))
         );
-        assert_eq!((e.stride, e.batch_size, e.threads), (Some(2), 4, Some(2)));
-        assert_eq!((e.timeout, e.shard.as_deref()), (9.0, Some("1/2")));
-        assert!(e.follow && e.resume && e.retry_failed && e.quiet && e.summary_json && e.verbose);
+        assert_eq!(
+            (e.views.stride, e.run.batch_size, e.run.threads),
+            (Some(2), 4, Some(2))
+        );
+        assert_eq!((e.run.timeout, e.shard.as_deref()), (9.0, Some("1/2")));
+        assert!(
+            e.follow
+                && e.resume
+                && e.retry_failed
+                && e.chatter.quiet
+                && e.chatter.summary_json
+                && e.chatter.verbose
+        );
         assert_eq!(e.precision, Precision::Bf16);
         assert_eq!(e.inputs.len(), 2);
         for bad in [

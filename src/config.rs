@@ -105,17 +105,17 @@ fn positive(flag: &str, v: f64, unit: &str) -> Result<f64> {
 
 impl Request {
     pub fn from_args(args: PredictArgs) -> Result<Request> {
-        if args.frames == Some(0) {
+        if args.views.frames == Some(0) {
             bail!("--frames 0: must be at least 1");
         }
-        if args.stride == Some(0) {
+        if args.views.stride == Some(0) {
             bail!("--stride 0: must be at least 1");
         }
-        if let Some(f) = args.fps {
+        if let Some(f) = args.views.fps {
             positive("--fps", f, "")?;
         }
-        positive("--timeout", args.timeout, " of seconds")?;
-        if args.threads == Some(0) {
+        positive("--timeout", args.run.timeout, " of seconds")?;
+        if args.run.threads == Some(0) {
             bail!("--threads 0: need at least one decode worker");
         }
         window_spec(&args)?;
@@ -128,7 +128,7 @@ impl Request {
             load: LoadOptions {
                 device,
                 precision: args.precision.into(),
-                frames: args.frames.map(|f| f as usize),
+                frames: args.views.frames.map(|f| f as usize),
             },
             inputs: args.inputs.clone(),
             follow_links: args.follow,
@@ -141,9 +141,9 @@ impl Request {
                 retry_failed: args.retry_failed,
             },
             chatter: Chatter {
-                quiet: args.quiet,
-                verbose: args.verbose,
-                summary_json: args.summary_json,
+                quiet: args.chatter.quiet,
+                verbose: args.chatter.verbose,
+                summary_json: args.chatter.summary_json,
             },
             args,
         })
@@ -154,27 +154,31 @@ impl Request {
         let (a, cfg) = (&self.args, &model.config);
         let spec = SamplingSpec {
             frames: model.frames,
-            fps: a.fps.or(cfg.sampling.fps),
-            stride: a.stride.map_or(cfg.sampling.stride, |s| s as usize).max(1),
-            clips: a.clips as usize,
+            fps: a.views.fps.or(cfg.sampling.fps),
+            stride: a
+                .views
+                .stride
+                .map_or(cfg.sampling.stride, |s| s as usize)
+                .max(1),
+            clips: a.views.clips as usize,
         };
         Settings {
             clips: ClipSettings {
                 spec,
                 windows: window_spec(a).expect("checked in from_args"),
             },
-            crops: a.crops as usize,
+            crops: a.views.crops as usize,
             run: RunSettings {
-                threads: a.threads.map_or_else(default_threads, |n| n as usize),
-                batch_size: a.batch_size as usize,
-                timeout: Duration::from_secs_f64(a.timeout),
+                threads: a.run.threads.map_or_else(default_threads, |n| n as usize),
+                batch_size: a.run.batch_size as usize,
+                timeout: Duration::from_secs_f64(a.run.timeout),
             },
             labelling: Labelling {
                 model: cfg.name.clone(),
                 labels: cfg.labels.clone(),
                 aggregate: a.aggregate.into(),
                 top_k: a.top_k as usize,
-                crops: a.crops as usize,
+                crops: a.views.crops as usize,
                 all_scores: a.all_scores,
                 segments: segment_rules(a).expect("checked in from_args"),
             },

@@ -38,31 +38,11 @@ fn spans(ws: &[Window]) -> Vec<[f64; 2]> {
     ws.iter().map(|&w| w.into()).collect()
 }
 
-/// The shape and float32 data of a `.npy` file, checking its header as numpy would.
+/// The shape and float32 data of a `.npy` file vidcls wrote (format 1.0, as numpy reads it).
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let b = std::fs::read(path).unwrap();
     assert_eq!(&b[..8], b"\x93NUMPY\x01\x00", "{}", path.display());
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
-    assert!(header.contains("'descr': '<f4'"), "{header}");
-    let dims = header.split("'shape': (").nth(1).unwrap();
-    let dims = &dims[..dims.find(')').unwrap()];
-    let shape: Vec<usize> = dims
-        .split(',')
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| d.trim().parse().unwrap())
-        .collect();
-    let data: Vec<f32> = b[10 + hlen..]
-        .chunks(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    assert_eq!(
-        data.len(),
-        shape.iter().product::<usize>(),
-        "{}",
-        path.display()
-    );
-    (shape, data)
+    crate::support::read_npy(path)
 }
 
 /// A `testsrc` video (25 fps) of `seconds`, made once per checkout.

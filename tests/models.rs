@@ -98,41 +98,6 @@ fn exported_channels_last() -> &'static Path {
     })
 }
 
-/// Reads a little-endian float32 `.npy` file: (shape, values).
-fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not .npy", path.display());
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
-            12,
-        )
-    };
-    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
-    assert!(
-        header.contains("'<f4'") && header.contains("'fortran_order': False"),
-        "{header}"
-    );
-    let shape_txt = &header[header.find("'shape': (").unwrap() + 10..];
-    let shape: Vec<usize> = shape_txt[..shape_txt.find(')').unwrap()]
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let data: Vec<f32> = bytes[start + hlen..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    assert_eq!(
-        data.len(),
-        shape.iter().product::<usize>(),
-        "{}",
-        path.display()
-    );
-    (shape, data)
-}
-
 /// One pipeline's results on the parity videos, with the model inputs it dumped.
 struct Side {
     results: Vec<VideoResult>,
@@ -200,8 +165,8 @@ fn compare_frames(m: &VideoResult, r: &VideoResult) -> Result<(), String> {
 
 /// Same model input within `tol` per value.
 fn compare_inputs(a: &Path, b: &Path, tol: f64) -> Result<(), String> {
-    let (sa, a) = read_npy(a);
-    let (sb, b) = read_npy(b);
+    let (sa, a) = crate::support::read_npy(a);
+    let (sb, b) = crate::support::read_npy(b);
     if sa != sb {
         return Err(format!("input shapes {sa:?} and {sb:?}"));
     }

@@ -23,20 +23,16 @@ pub use summary::RunSummary;
 pub use crate::model::Prediction;
 use std::io::{self, Write};
 
-/// Output formats.
+/// Output formats: aligned text for people, one JSON array (written at the end), JSON Lines and
+/// CSV (appended and flushed per input, so resumable), SubRip and WebVTT subtitles (one cue per
+/// segment). Each has its writer in this folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Aligned text for people.
     Text,
-    /// One JSON array of all records.
     Json,
-    /// One JSON object per line, flushed per input.
     Jsonl,
-    /// One row per (video, rank).
     Csv,
-    /// SubRip subtitles: one cue per segment.
     Srt,
-    /// WebVTT subtitles: one cue per segment.
     Vtt,
 }
 
