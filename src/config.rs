@@ -266,7 +266,6 @@ pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
             backbone_lr: if scratch { 1.0 } else { 0.05 },
             weight_decay: 1e-4,
             seed: a.seed,
-            freeze: start == Start::Frozen,
             probe_first: !scratch,
         },
         val_fraction: a.val_fraction,

@@ -138,11 +138,17 @@ fn learns_actions_the_builtin_model_never_saw() {
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["labels"].as_array().unwrap().len(), 5);
     assert!(cfg["provenance"]["data_fingerprint"].is_string());
-    // On the model path, `vidcls models` lists it.
-    let listed = run_ok(bin().arg("models").env("VIDCLS_MODEL_PATH", &out));
+    // On the model path, `vidcls models` lists it (the folder's name is the model's name).
+    let listed = run_ok(
+        bin()
+            .args(["models", "--json"])
+            .env("VIDCLS_MODEL_PATH", &out),
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
     assert!(
-        String::from_utf8_lossy(&listed.stdout).contains("model "),
-        "{listed:?}"
+        rows.iter()
+            .any(|r| r["name"] == "model" && r["classes"] == 5),
+        "{rows:?}"
     );
 }
 

@@ -23,8 +23,6 @@ pub struct Plan {
     pub backbone_lr: f64,
     pub weight_decay: f64,
     pub seed: u64,
-    /// Train only the new head on frozen features.
-    pub freeze: bool,
     /// Start the head from a linear probe before fine-tuning.
     pub probe_first: bool,
 }
@@ -165,11 +163,7 @@ pub fn probe(
     }
     let x = features_of(model, &views, plan.batch_size)?;
     let y = Tensor::from_slice(&ys);
-    let classes = ys
-        .iter()
-        .max()
-        .map_or(0, |m| *m as usize + 1)
-        .max(bank_classes(bank));
+    let classes = cfg.labels.len();
     let counts = super::data::per_class(classes, ys.iter().map(|&l| l as usize));
     let w_class = Tensor::from_slice(&class_weights(&counts)).to_kind(Kind::Float);
     tch::manual_seed(plan.seed as i64);
@@ -202,10 +196,6 @@ pub fn probe(
 
 /// Full-batch steps of the linear probe.
 const PROBE_STEPS: usize = 300;
-
-fn bank_classes(bank: &Bank) -> usize {
-    bank.labels.iter().max().map_or(0, |m| m + 1)
-}
 
 /// Top-1 on `idx` (centre clip, centre crop: what `predict` sees) and the predictions.
 pub fn evaluate(
@@ -254,10 +244,8 @@ fn recalibrate_norms(
         .map(|&i| centre_view(&bank.clips[i], cfg))
         .collect();
     let chunks: Vec<&[Tensor]> = views.chunks(batch.max(2)).filter(|c| c.len() > 1).collect();
-    for k in 0..NORM_PASSES.min(chunks.len() * NORM_PASSES) {
-        if let Some(c) = chunks.get(k % chunks.len().max(1)) {
-            let _ = model.forward(&Tensor::stack(c, 0))?;
-        }
+    for c in chunks.iter().cycle().take(NORM_PASSES) {
+        let _ = model.forward(&Tensor::stack(c, 0))?;
     }
     Ok(())
 }
@@ -305,7 +293,7 @@ pub fn finetune(
     if resumed {
         opt.load(&lp.files.optim())?;
     }
-    let counts = super::data::per_class(bank_classes(bank), train.iter().map(|&i| bank.labels[i]));
+    let counts = super::data::per_class(lp.cfg.labels.len(), train.iter().map(|&i| bank.labels[i]));
     let weights = Tensor::from_slice(&class_weights(&counts))
         .to_kind(Kind::Float)
         .to_device(model.device);
