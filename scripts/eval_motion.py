@@ -70,8 +70,9 @@ def predict_python(files, cfg, frames=None, threads=2):
     with torch.no_grad():
         for f in files:
             try:
-                logits = model(clip_tensor(f, cfg, frames))[0]
-                preds[f] = [cfg["labels"][i] for i in logits.argsort(descending=True).tolist()]
+                probs = model(clip_tensor(f, cfg, frames))[0].softmax(0)
+                preds[f] = ([cfg["labels"][i] for i in probs.argsort(descending=True).tolist()],
+                            float(probs.max()))
             except Exception as e:  # one bad file is one wrong answer, not a stopped run
                 print(f"eval: {f}: {e}", file=sys.stderr)
                 preds[f] = None
@@ -94,7 +95,7 @@ def predict_vidcls(files, config_path, binary, batch=200):
             top = rec.get("top_k") or []
             path = rec.get("path")
             if path in preds and top:
-                preds[path] = [t["label"] for t in top]
+                preds[path] = ([t["label"] for t in top], top[0]["score"])
     return preds
 
 
@@ -131,8 +132,10 @@ def reverse_all(rows, data: Path, out: Path, jobs: int):
 # Scores.
 
 
-def score(truth, rankings):
-    """rankings: for each clip the labels best first (None where the clip failed)."""
+def score(truth, preds):
+    """preds: for each clip (labels best first, top-1 score), or None where the clip failed."""
+    rankings = [p[0] if p else None for p in preds]
+    top_scores = [p[1] for p in preds if p]
     labels = md.LABELS
     n = len(labels)
     cm = np.zeros((n, n + 1), int)               # last column: no prediction
@@ -168,6 +171,7 @@ def score(truth, rankings):
             "within_pair_top1": round(correct / same_pair, 4) if same_pair else None,
             "classes_answered": int((answered > 0).sum()),
             "commonest": [labels[int(answered.argmax())], int(answered.max())],
+            "mean_top1_score": round(float(np.mean(top_scores)), 4) if top_scores else None,
             "confusion": cm.tolist(), "pairs": pairs}
 
 
@@ -178,7 +182,8 @@ def print_report(title, s, out=sys.stdout):
     within = "n/a" if s["within_pair_top1"] is None else f"{s['within_pair_top1']:.2%}"
     print(f"   top-1 in the right pair {s['pair_found']:.2%}, right within the pair {within}; "
           f"{s['classes_answered']} of {len(labels)} classes answered, the commonest "
-          f"{s['commonest'][0]} for {s['commonest'][1]} clips", file=out)
+          f"{s['commonest'][0]} for {s['commonest'][1]} clips; mean top-1 score "
+          f"{s['mean_top1_score']}", file=out)
     short = [lab.replace("move_", "m_").replace("rotate_", "r_").replace("zoom_", "z_")
              for lab in labels]
     w = max(len(x) for x in labels) + 1
@@ -231,7 +236,7 @@ def main(argv=None):
               "frames": args.frames or cfg["frames"],
               "forward": score(truth, [preds[f] for f in files])}
     clips = [{"path": r["path"], "label": r["label"],
-              "predicted": (preds[f] or [None])[0]} for r, f in zip(rows, files)]
+              "predicted": (preds[f] or [[None]])[0][0]} for r, f in zip(rows, files)]
     print_report(f"{cfg['name']} on {args.data}", result["forward"])
     if args.reverse:
         with tempfile.TemporaryDirectory(prefix="motion-rev-") as tmp:
@@ -241,7 +246,7 @@ def main(argv=None):
         opposite = [md.OPPOSITE[t] for t in truth]
         result["reversed"] = score(opposite, [rpreds[f] for f in rfiles])
         for c, f in zip(clips, rfiles):
-            c["reversed_predicted"] = (rpreds[f] or [None])[0]
+            c["reversed_predicted"] = (rpreds[f] or [[None]])[0][0]
         print_report("reversed in time (truth = the opposite action)", result["reversed"])
     result["clips"] = clips
     result["seconds"] = round(time.time() - t0, 1)

@@ -557,3 +557,27 @@ fn precision_without_kernels_is_a_clear_load_error() {
     let err = predict_fails(&cfg, &["--precision", "fp16", "--device", "cpu"]);
     assert!(err.contains("fp16 needs a CUDA device"), "{err}");
 }
+
+/// The configs in `configs/` are what `scripts/export_models.py --random-init --seed 0` writes
+/// next to the graphs a user makes with it (weights source included), except for `frames` where
+/// the fixture exports a shorter clip to save time.
+#[test]
+fn committed_configs_are_what_the_exporter_writes() {
+    let exports: Vec<(&str, PathBuf)> = ["r2plus1d_18", "r3d_18", "mc3_18", "s3d", "i3d"]
+        .into_iter()
+        .map(|n| (n, exported().to_path_buf()))
+        .chain(["mvit_v1_b", "swin3d_t", "i3d_r50"].map(|n| (n, exported_large(n))))
+        .collect();
+    for (name, dir) in exports {
+        let read = |p: PathBuf| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
+        };
+        let committed = read(root().join(format!("configs/{name}.json")));
+        let mut written = read(dir.join(format!("configs/{name}.json")));
+        written["frames"] = committed["frames"].clone();
+        assert_eq!(
+            committed, written,
+            "configs/{name}.json differs from what the exporter writes"
+        );
+    }
+}

@@ -158,13 +158,6 @@ fn default_model_recognises_unseen_motion_and_its_reversal() {
     );
 }
 
-/// The pair (axis) an action belongs to: `move_left` and `move_right` are one pair.
-fn pair_of(label: &str) -> [&str; 2] {
-    let mut p = [label, opposite(label)];
-    p.sort_unstable();
-    p
-}
-
 /// What the single-frame baseline predicts on the held-out clips: (true label, top-1 label,
 /// scores by label).
 fn single_frame_predictions(config: &Path) -> Vec<(String, String, HashMap<String, f64>)> {
@@ -186,21 +179,23 @@ fn single_frame_predictions(config: &Path) -> Vec<(String, String, HashMap<Strin
         .collect()
 }
 
-/// What one frame can and cannot tell, measured through vidcls with `configs/motion_2d.json`
+/// What one frame can tell, measured through vidcls with `configs/motion_2d.json`
 /// (`VIDCLS_MOTION_2D_CONFIG` points it at another config, e.g. an older model).
 ///
-/// - Not collapsed: its answers spread over the classes. Without this, the direction check below
-///   cannot fail: a model that answers the same scores for every clip ranks the right action of
-///   a pair above its opposite for exactly half of the clips.
-/// - It cannot tell the direction within the pair: the right action scores above its opposite
-///   for about half of the clips, whichever way it errs.
+/// The generator draws the object's state in the middle of a clip without looking at the class
+/// (docs/MOTION.md), so one frame carries no evidence for any of the 8 classes. The best a
+/// single-frame model can do is to say so: scores near 1/8 for every class, whatever the clip.
 ///
-/// How often its top-1 lies in the right pair is printed; it is not asserted, because no 2D
-/// baseline trained so far has learned anything to set a threshold from.
+/// - It says it does not know: the mean top-1 score stays under 0.2 (uniform is 0.125) and no
+///   class gets a mean score above 0.2. A model that collapsed onto one answer with confidence
+///   fails this, as does one that found a cue the generator should not leave.
+/// - It is no better than chance: top-1 is right for at most 10 of the 32 clips (chance is 4;
+///   10 or more happens by luck with probability under 1 %).
+///
+/// Which label ranks first is near-arbitrary when every score is close to 1/8, so the spread of
+/// the top-1 answers and the direction within each pair are printed, not asserted.
 #[test]
-#[ignore = "models/motion_2d.pt is collapsed (27 of the 32 clips answered move_right): it learned \
-            nothing from single frames, so it cannot show what one frame tells; see docs/MOTION.md"]
-fn single_frame_baseline_is_not_collapsed_and_cannot_tell_direction() {
+fn single_frame_baseline_knows_it_cannot_tell() {
     let config = std::env::var_os("VIDCLS_MOTION_2D_CONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("configs/motion_2d.json"));
@@ -209,29 +204,35 @@ fn single_frame_baseline_is_not_collapsed_and_cannot_tell_direction() {
     assert_eq!(n, 32);
 
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for (_, top, _) in &preds {
+    let mut mean_score: HashMap<&str, f64> = HashMap::new();
+    for (_, top, scores) in &preds {
         *counts.entry(top.as_str()).or_default() += 1;
+        for (label, s) in scores {
+            *mean_score.entry(label.as_str()).or_default() += s / n as f64;
+        }
     }
-    let most = counts.values().copied().max().unwrap_or(0);
-    let pair_right = preds
-        .iter()
-        .filter(|(l, top, _)| pair_of(l) == pair_of(top))
-        .count();
+    let mean_top1 = preds.iter().map(|(_, top, s)| s[top.as_str()]).sum::<f64>() / n as f64;
+    let right = preds.iter().filter(|(l, top, _)| l == top).count();
     let direction_right = preds
         .iter()
         .filter(|(l, _, s)| s[l.as_str()] > s[opposite(l)])
         .count();
     eprintln!(
-        "2D baseline: top-1 answers {counts:?}; top-1 in the right pair {pair_right}/{n}; right \
-         direction within the pair {direction_right}/{n}"
+        "2D baseline: mean top-1 score {mean_top1:.3}; mean score by class {mean_score:.3?}; \
+         top-1 answers {counts:?}; top-1 right {right}/{n}; right direction within the pair \
+         {direction_right}/{n}"
     );
     assert!(
-        counts.len() >= 6 && most * 100 <= 40 * n,
-        "the 2D baseline has collapsed: {} of 8 classes predicted, the commonest {most}/{n} times",
-        counts.len()
+        mean_top1 < 0.2,
+        "one frame cannot tell the class, yet the mean top-1 score is {mean_top1:.3}"
+    );
+    let (class, most) = mean_score.iter().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+    assert!(
+        *most < 0.2,
+        "the 2D baseline leans on {class}: mean score {most:.3}"
     );
     assert!(
-        direction_right * 100 >= 25 * n && direction_right * 100 <= 75 * n,
-        "a single frame tells direction: right within the pair for {direction_right}/{n}"
+        right <= 10,
+        "one frame told the class for {right}/{n} clips"
     );
 }
