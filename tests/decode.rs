@@ -928,6 +928,49 @@ fn corrupt_packets_are_skipped_and_counted() {
     assert_eq!(video.warnings(), ["skipped 2 corrupt packets"]);
 }
 
+/// A damaged stretch of the container, not of a picture: the yuv4mpeg demuxer returns
+/// INVALIDDATA for a frame header without its `FRAME` magic, and for every 80 bytes it reads
+/// without finding the end of a header line. With no newline byte in the pictures, it resyncs
+/// at the next header: one damaged header plus 5760 / 80 = 72 chunks of the picture after it.
+#[test]
+fn damaged_container_stretches_are_skipped_and_counted() {
+    let dir = support::scratch("decode-damaged-y4m");
+    let clean = dir.join("clean.y4m");
+    encode(
+        &clean,
+        "80x48",
+        "25",
+        40,
+        "-pix_fmt yuv420p -f yuv4mpegpipe",
+    );
+    let mut bytes = std::fs::read(&clean).unwrap();
+    let headers: Vec<usize> = (0..bytes.len() - 6)
+        .filter(|&i| &bytes[i..i + 6] == b"FRAME\n")
+        .collect();
+    assert_eq!(headers.len(), 40);
+    for &h in &headers {
+        let picture = h + 6..h + 6 + 80 * 48 * 3 / 2;
+        bytes[picture]
+            .iter_mut()
+            .filter(|b| **b == b'\n')
+            .for_each(|b| *b = b'\x0b');
+    }
+    bytes[headers[10]] = b'X';
+    let path = dir.join("damaged.y4m");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let mut video = Video::open(&path).unwrap();
+    let times: Vec<f64> = (0..40).map(|k| k as f64 / 25.0).collect();
+    let clip = video.read_clip(&at(&times)).unwrap();
+    let mut want: Vec<u32> = (0..40).collect();
+    want[10] = 9;
+    assert_eq!(indices(&clip), want);
+    assert_eq!(
+        video.warnings(),
+        ["skipped 73 damaged stretches of the container"]
+    );
+}
+
 /// Stream-copies an MP4 with its index moved to the front.
 fn faststart_copy(src: &Path, dst: &Path) {
     let (src, dst) = (src.to_str().unwrap(), dst.to_str().unwrap());
