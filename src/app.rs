@@ -86,7 +86,12 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     crate::interrupt::remove_on_interrupt(sink.rename.as_ref().map(|(tmp, _)| tmp.clone()));
     crate::interrupt::install().context("cannot install signal handlers")?;
     let progress = progress_bar(req.chatter.quiet, jobs.len());
-    let writer = report::writer(req.output.format, sink.out, done.has_header);
+    let about = report::About {
+        model: model.config.name.clone(),
+        precision: model.precision.name().to_string(),
+        device: format!("{:?}", model.device),
+    };
+    let writer = report::writer(req.output.format, sink.out, done.has_header, &about);
     let mut consumer = RecordSink {
         labelling: settings.labelling.clone(),
         out: RecordOut::new(writer, progress.clone()),

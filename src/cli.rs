@@ -46,6 +46,10 @@ pub enum Format {
     Srt,
     /// WebVTT subtitles, one cue per segment (implies --segments; one video).
     Vtt,
+    /// One self-contained HTML page with pictures of the frames the model saw, score bars, a
+    /// chart per video with --timeline/--segments and a sortable table; written whole at the
+    /// end, to -o FILE or to stdout when it is not a terminal.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -542,6 +546,7 @@ mod tests {
         );
         assert_eq!(p.format, Format::Srt);
         assert_eq!(predict(&["-f", "vtt", "v"]).unwrap().format, Format::Vtt);
+        assert_eq!(predict(&["-f", "html", "v"]).unwrap().format, Format::Html);
         assert!(predict(&["--hop", "1", "v"]).is_err());
     }
 
