@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod decode;
 mod embed;
+mod html;
 mod models;
 mod motion;
 mod package;
