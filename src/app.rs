@@ -89,7 +89,10 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     let about = report::About {
         model: model.config.name.clone(),
         precision: model.precision.name().to_string(),
-        device: format!("{:?}", model.device),
+        device: match model.device {
+            tch::Device::Cuda(n) => format!("cuda:{n}"),
+            d => format!("{d:?}").to_lowercase(),
+        },
     };
     let writer = report::writer(req.output.format, sink.out, done.has_header, &about);
     let mut consumer = RecordSink {
