@@ -47,8 +47,8 @@ pub enum Format {
     /// WebVTT subtitles, one cue per segment (implies --segments; one video).
     Vtt,
     /// One self-contained HTML page with pictures of the frames the model saw, score bars, a
-    /// chart per video with --timeline/--segments and a sortable table; written whole at the
-    /// end, to -o FILE or to stdout when it is not a terminal.
+    /// chart per video with --timeline/--segments and a sortable table; to -o FILE (renamed
+    /// into place at the end) or to stdout when it is not a terminal.
     Html,
 }
 
