@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Predict(args) => predict(*args),
         Command::Train(args) => train(&args),
         Command::Embed(args) => crate::embed::run(*args),
+        Command::Annotate(args) => crate::annotate::run(*args),
         Command::Probe(args) => probe_cmd(args),
         Command::Models(args) => models_cmd(args),
         Command::Version => {
