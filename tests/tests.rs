@@ -2,6 +2,7 @@
 
 mod support;
 
+mod annotate;
 mod cli;
 mod decode;
 mod embed;

@@ -9,6 +9,8 @@
 
 mod graph;
 
+pub use graph::band;
+
 use anyhow::{bail, Context, Result};
 use ffmpeg_next::codec::context::Context as AvCodecContext;
 use ffmpeg_next::decoder::Video as AvDecoder;
