@@ -1,7 +1,7 @@
 //! `vidcls annotate`: the copy decodes with the input's frames, timestamps and duration, keeps
 //! its audio, is upright, and differs from the input only inside the caption band.
 
-use crate::support::{ffmpeg, fixture, scratch, vidcls, Key};
+use crate::support::{ffmpeg, fixture, root, scratch, vidcls, Key};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -238,4 +238,76 @@ fn differs_only_in_band(input: &Path, out: &Path, size: (usize, usize)) {
             "frame {i}: changed outside the band ({outside:.2})"
         );
     }
+}
+
+/// The built-in motion model under a config whose labels are full of characters that mean
+/// something to FFmpeg's option parser, drawtext, HTML or CSV.
+pub fn hostile_label_model(dir: &Path) -> PathBuf {
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("configs/motion.json")).unwrap())
+            .unwrap();
+    cfg["labels"] = serde_json::json!([
+        "it's: 100%",
+        "a\\b:c",
+        "%{pts}",
+        "<b>bold</b>",
+        "x,y;z [in]",
+        "'",
+        "=k=v",
+        "\"q\""
+    ]);
+    cfg["file"] = root().join("models/motion.pt").to_string_lossy().into();
+    let path = dir.join("hostile.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn hostile_labels_are_drawn_without_breaking_the_filters() {
+    let input = source();
+    let dir = scratch("annotate-hostile");
+    let out = dir.join("out.mp4");
+    vidcls(&["annotate", "-q", "-k", "5", "-m"])
+        .arg(hostile_label_model(&dir))
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .ok();
+    assert_eq!(facts(&out).0, 40);
+    differs_only_in_band(&input, &out, (160, 120));
+}
+
+#[test]
+fn bad_input_or_existing_output_is_a_clear_error() {
+    let dir = scratch("annotate-errors");
+    let junk = dir.join("junk.mp4");
+    std::fs::write(&junk, "not a video").unwrap();
+    let out = dir.join("out.mp4");
+    let run = vidcls(&["annotate", "-q"])
+        .arg(&junk)
+        .arg("-o")
+        .arg(&out)
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("junk.mp4: open failed"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "nothing written"
+    );
+    std::fs::write(&out, "keep").unwrap();
+    let run = vidcls(&["annotate", "-q"])
+        .arg(source())
+        .arg("-o")
+        .arg(&out)
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("exists: use --force"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep");
 }

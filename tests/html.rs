@@ -177,3 +177,32 @@ fn a_browser_renders_the_page_without_console_messages() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Uncaught ReferenceError"));
 }
+
+#[test]
+fn hostile_labels_are_text_in_the_page() {
+    let dir = scratch("html-hostile-labels");
+    let model = crate::annotate::hostile_label_model(&dir);
+    let page = dir.join("p.html");
+    let clip = video("testsrc.mp4", "testsrc=size=160x120:rate=10", "3");
+    predict(&["-q", "-f", "html", "-k", "8", "-m"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&page)
+        .arg(&clip)
+        .ok();
+    let p = check(&page);
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert!(!p.counts.contains_key("b"), "a label became an element");
+    let text = std::fs::read_to_string(&page).unwrap();
+    for label in [
+        "&lt;b&gt;bold&lt;/b&gt;",
+        "it&#39;s: 100%",
+        "&quot;q&quot;",
+        "%{pts}",
+    ] {
+        assert!(
+            text.contains(&format!("<td>{label}</td>")),
+            "{label} not shown"
+        );
+    }
+}
