@@ -177,11 +177,24 @@ fn entry(n: usize, records: &[Record], about: &About) -> (String, Row) {
     } else {
         " class=\"failed\""
     };
-    let mut h = format!(
-        "<article id=\"v{n}\"{class}>\n<h3><a href=\"#v{n}\">{}.</a> {}</h3>\n",
+    let h = format!(
+        "<article id=\"v{n}\"{class}>\n<h3><a href=\"#v{n}\">{}.</a> {}</h3>\n{}</article>\n",
         n + 1,
-        esc(&path)
+        esc(&path),
+        body(&p, about)
     );
+    let row = Row {
+        path,
+        top: top_of(&p),
+        windows: p.windows.len(),
+        segments: p.segments.len(),
+    };
+    (h, row)
+}
+
+/// An entry's sections: errors, what the run used, pictures, labels, time line, segments.
+fn body(p: &Parts, about: &About) -> String {
+    let mut h = String::new();
     for e in &p.errors {
         let _ = writeln!(
             h,
@@ -206,14 +219,7 @@ fn entry(n: usize, records: &[Record], about: &About) -> (String, Row) {
     for r in &p.other {
         let _ = writeln!(h, "<p class=\"note\">{}</p>", esc(&format!("{r:?}")));
     }
-    h.push_str("</article>\n");
-    let row = Row {
-        path,
-        top: top_of(&p),
-        windows: p.windows.len(),
-        segments: p.segments.len(),
-    };
-    (h, row)
+    h
 }
 
 /// Model, precision, duration, views, padding and warnings of a classified input.
