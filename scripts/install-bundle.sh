@@ -8,8 +8,9 @@
 set -euo pipefail
 
 # The packages owning the FFmpeg libraries bin/vidcls links (libavcodec.so.59, libavformat.so.59,
-# libavutil.so.57, libswscale.so.6 on Debian 12); apt brings what they depend on.
-debs=(libavcodec59 libavformat59 libavutil57 libswscale6)
+# libavutil.so.57, libswscale.so.6, libavfilter.so.8 on Debian 12); apt brings what they depend
+# on. fonts-dejavu-core holds the font `vidcls annotate` draws labels with by default.
+debs=(libavcodec59 libavformat59 libavutil57 libswscale6 libavfilter8 fonts-dejavu-core)
 
 say() { printf '[install-bundle] %s\n' "$*" >&2; }
 die() { printf '[install-bundle] error: %s\n' "$*" >&2; exit 1; }

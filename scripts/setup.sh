@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything vidcls needs to build, test and run on Debian 12, idempotently:
-#   1. Debian packages: FFmpeg development libraries and CLI, pkg-config, clang/libclang.
+#   1. Debian packages: FFmpeg development libraries and CLI, pkg-config, clang/libclang;
+#      chromium (the tests render the HTML report headless) and fonts-dejavu-core (the font
+#      `vidcls annotate` draws labels with).
 #   2. A Python environment with libtorch (pinned torch wheel), torchvision, PyAV and numpy,
 #      cached under ${XDG_CACHE_HOME:-$HOME/.cache}/vidcls/ and keyed by the requirements' hash.
 #   3. Links .venv (that environment) and .libtorch (its torch package) into the repository;
@@ -14,7 +16,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # --- 1. Debian packages -------------------------------------------------------------------
 debs=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev pkg-config clang libclang-dev python3 python3-venv ca-certificates
-      time)
+      time chromium fonts-dejavu-core)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Predict(args) => predict(*args),
         Command::Train(args) => train(&args),
         Command::Embed(args) => crate::embed::run(*args),
+        Command::Annotate(args) => crate::annotate::run(*args),
         Command::Probe(args) => probe_cmd(args),
         Command::Models(args) => models_cmd(args),
         Command::Version => {
@@ -86,7 +87,15 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     crate::interrupt::remove_on_interrupt(sink.rename.as_ref().map(|(tmp, _)| tmp.clone()));
     crate::interrupt::install().context("cannot install signal handlers")?;
     let progress = progress_bar(req.chatter.quiet, jobs.len());
-    let writer = report::writer(req.output.format, sink.out, done.has_header);
+    let about = report::About {
+        model: model.config.name.clone(),
+        precision: model.precision.name().to_string(),
+        device: match model.device {
+            tch::Device::Cuda(n) => format!("cuda:{n}"),
+            d => format!("{d:?}").to_lowercase(),
+        },
+    };
+    let writer = report::writer(req.output.format, sink.out, done.has_header, &about);
     let mut consumer = RecordSink {
         labelling: settings.labelling.clone(),
         out: RecordOut::new(writer, progress.clone()),

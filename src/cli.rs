@@ -20,6 +20,9 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Write each video's pooled features (the model's penultimate layer) as float32 .npy files.
     Embed(Box<EmbedArgs>),
+    /// Write a copy of a video with the top label and score of each window drawn on its frames
+    /// (H.264 in MP4, audio copied).
+    Annotate(Box<AnnotateArgs>),
     /// Print each video's metadata as JSON (one object per line).
     Probe(ProbeArgs),
     /// List the models available (built-in and in the model directories).
@@ -46,6 +49,10 @@ pub enum Format {
     Srt,
     /// WebVTT subtitles, one cue per segment (implies --segments; one video).
     Vtt,
+    /// One self-contained HTML page with pictures of the frames the model saw, score bars, a
+    /// chart per video with --timeline/--segments and a sortable table; to -o FILE (renamed
+    /// into place at the end) or to stdout when it is not a terminal.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -287,6 +294,68 @@ pub struct EmbedArgs {
     /// Start a new index even if one exists (its .npy files are overwritten as they come).
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+
+    #[command(flatten)]
+    pub chatter: ChatterArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AnnotateArgs {
+    /// The video to annotate.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The annotated copy (an MP4 file; refuses to overwrite without --force).
+    #[arg(short, long, value_name = "OUT.mp4")]
+    pub output: PathBuf,
+
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Model name (from the model directories), a config .json or a TorchScript .pt file.
+    /// Default: the built-in motion model.
+    #[arg(short, long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// Numeric precision of the forward pass.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+
+    /// Labels drawn per window.
+    #[arg(short = 'k', long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5))]
+    pub top_k: u16,
+
+    /// Window length in seconds: each window's labels show over the part of the video nearest
+    /// to it.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub window: f64,
+
+    /// Seconds between window starts (default: the window length).
+    #[arg(long, value_name = "SECS")]
+    pub hop: Option<f64>,
+
+    /// TrueType font for the labels.
+    #[arg(
+        long,
+        value_name = "FILE.ttf",
+        default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+    )]
+    pub font: PathBuf,
+
+    /// libx264 quality: constant rate factor, 0 (lossless) to 51.
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
+    pub crf: u8,
+
+    #[command(flatten)]
+    pub views: ViewArgs,
+
+    #[command(flatten)]
+    pub run: RunArgs,
 
     #[command(flatten)]
     pub chatter: ChatterArgs,
@@ -542,6 +611,7 @@ mod tests {
         );
         assert_eq!(p.format, Format::Srt);
         assert_eq!(predict(&["-f", "vtt", "v"]).unwrap().format, Format::Vtt);
+        assert_eq!(predict(&["-f", "html", "v"]).unwrap().format, Format::Html);
         assert!(predict(&["--hop", "1", "v"]).is_err());
     }
 
@@ -718,6 +788,67 @@ mod tests {
             vec!["vidcls", "train", "d", "-o", "m", "--epochs", "0"],
         ] {
             assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn annotate_flags() {
+        let parse = |args: &[&str]| -> Result<AnnotateArgs, clap::Error> {
+            let all = ["vidcls", "annotate"].iter().chain(args);
+            match Cli::try_parse_from(all)?.command {
+                Command::Annotate(a) => Ok(*a),
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        let a = parse(&["in.mp4", "-o", "out.mp4"]).unwrap();
+        assert_eq!((a.top_k, a.window, a.hop, a.crf), (1, 1.0, None, 18));
+        assert!(a.font.ends_with("DejaVuSans-Bold.ttf") && !a.force && a.model.is_none());
+        let a = parse(&[
+            "in.mp4",
+            "-o",
+            "o.mp4",
+            "--force",
+            "-m",
+            "s3d",
+            "--device",
+            "cpu",
+            "--precision",
+            "bf16",
+            "-k",
+            "3",
+            "--window",
+            "2",
+            "--hop",
+            "1",
+            "--font",
+            "f.ttf",
+            "--crf",
+            "23",
+            "--clips",
+            "2",
+            "-b",
+            "4",
+            "-q",
+        ])
+        .unwrap();
+        assert_eq!((a.top_k, a.window, a.hop, a.crf), (3, 2.0, Some(1.0), 23));
+        assert_eq!(
+            (a.model.as_deref(), a.device.as_str()),
+            (Some("s3d"), "cpu")
+        );
+        assert_eq!(
+            (a.precision, a.views.clips, a.run.batch_size),
+            (Precision::Bf16, 2, 4)
+        );
+        assert!(a.force && a.chatter.quiet && a.font == std::path::Path::new("f.ttf"));
+        for bad in [
+            vec!["in.mp4"],
+            vec!["-o", "o.mp4"],
+            vec!["in.mp4", "-o", "o.mp4", "-k", "6"],
+            vec!["in.mp4", "-o", "o.mp4", "--crf", "52"],
+            vec!["a.mp4", "b.mp4", "-o", "o.mp4"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -7,7 +7,7 @@ use crate::decode::SamplingSpec;
 use crate::inputs::Shard;
 use crate::model::{self, Aggregate, LoadOptions, ModelSource, Precision};
 use crate::pipeline::{ClipSettings, Labelling, RunSettings, WindowSpec};
-use crate::report::{Format, SegmentRules};
+use crate::report::{Format, SegmentRules, ThumbSpec};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +21,7 @@ impl From<cli::Format> for Format {
             cli::Format::Csv => Format::Csv,
             cli::Format::Srt => Format::Srt,
             cli::Format::Vtt => Format::Vtt,
+            cli::Format::Html => Format::Html,
         }
     }
 }
@@ -120,6 +121,7 @@ impl Request {
         }
         window_spec(&args)?;
         segment_rules(&args)?;
+        check_page_destination(&args)?;
         let shard = args.shard.as_deref().map(str::parse).transpose()?;
         let model = model::resolve(args.model.as_deref())?;
         let device = model::parse_device(&args.device).context("--device")?;
@@ -162,10 +164,13 @@ impl Request {
                 .max(1),
             clips: a.views.clips as usize,
         };
+        let windows = window_spec(a).expect("checked in from_args");
+        let pictures = a.format == cli::Format::Html;
         Settings {
             clips: ClipSettings {
                 spec,
-                windows: window_spec(a).expect("checked in from_args"),
+                windows,
+                thumbnails: pictures.then(|| thumb_spec(windows.is_some())),
             },
             crops: a.views.crops as usize,
             run: RunSettings {
@@ -179,12 +184,32 @@ impl Request {
                 aggregate: a.aggregate.into(),
                 top_k: a.top_k as usize,
                 crops: a.views.crops as usize,
-                all_scores: a.all_scores,
+                // The page charts every plotted class over the windows.
+                all_scores: a.all_scores || (pictures && windows.is_some()),
                 segments: segment_rules(a).expect("checked in from_args"),
+                windows_too: pictures,
             },
             dump_inputs: a.dump_inputs.clone(),
         }
     }
+}
+
+/// The report's pictures: a strip of frames per video, or one frame per window.
+fn thumb_spec(windowed: bool) -> ThumbSpec {
+    ThumbSpec {
+        height: 96,
+        per_unit: if windowed { 1 } else { 8 },
+    }
+}
+
+/// An HTML page is for a file (or a pipe), not for a terminal.
+fn check_page_destination(args: &PredictArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    if args.format == cli::Format::Html && args.output.is_none() && std::io::stdout().is_terminal()
+    {
+        bail!("--format html writes a whole page: give -o FILE.html (or redirect stdout)");
+    }
+    Ok(())
 }
 
 /// Whether records are segments: `--segments`, or a subtitle format (which shows segments).

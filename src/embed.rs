@@ -47,7 +47,7 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
         model: model.config.name.clone(),
         width,
         out: RecordOut::new(
-            report::writer(Format::Jsonl, sink.out, false),
+            report::writer(Format::Jsonl, sink.out, false, &Default::default()),
             progress.clone(),
         ),
     };
@@ -235,6 +235,7 @@ mod tests {
             frame_times: vec![],
             clips: 1,
             padded: 0,
+            thumbnails: vec![],
         };
         let s = Scored {
             path: "v".into(),

@@ -4,6 +4,7 @@
 //! clips -> scores) and [`report`] (typed results -> text, JSON, JSON Lines, CSV), joined by
 //! [`pipeline`]; [`app`] is the command line on top.
 
+pub mod annotate;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod exit;
 pub mod inputs;
 pub mod interrupt;
 pub mod model;
+pub mod overlay;
 pub mod pipeline;
 pub mod report;
 pub mod sink;

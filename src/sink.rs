@@ -2,7 +2,6 @@
 //! a temporary file renamed at the end so a reader never sees half an array.
 
 use crate::config::Output;
-use crate::report::Format;
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -40,7 +39,7 @@ impl Sink {
                 path.display()
             );
         }
-        let (target, rename) = if o.format == Format::Json {
+        let (target, rename) = if o.format.renamed_at_end() {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

@@ -2,9 +2,11 @@
 
 mod support;
 
+mod annotate;
 mod cli;
 mod decode;
 mod embed;
+mod html;
 mod models;
 mod motion;
 mod package;

@@ -75,20 +75,29 @@ pub struct Labelling {
     pub all_scores: bool,
     /// Merge the windows' scores into action segments instead of a record per window.
     pub segments: Option<SegmentRules>,
+    /// With segments: the window records too, before the segments (for reports that draw
+    /// the time line the segments come from).
+    pub windows_too: bool,
 }
 
 impl Labelling {
     /// One record per unit (the video, or each window), or the video's segments.
     pub fn records(&self, s: Scored) -> Vec<Record> {
         match &self.segments {
-            Some(rules) => self.segment_records(s, rules),
+            Some(rules) if self.windows_too => {
+                let segments = self.segment_records(&s, rules);
+                let mut all = self.unit_records(s);
+                all.extend(segments);
+                all
+            }
+            Some(rules) => self.segment_records(&s, rules),
             None => self.unit_records(s),
         }
     }
 
     /// The segments of one video, from each window's aggregated scores (a unit without a
     /// window stands for the whole video).
-    fn segment_records(&self, s: Scored, rules: &SegmentRules) -> Vec<Record> {
+    fn segment_records(&self, s: &Scored, rules: &SegmentRules) -> Vec<Record> {
         let (windows, scores): (Vec<Window>, Vec<Vec<f64>>) = s
             .units
             .iter()
@@ -127,6 +136,7 @@ impl Labelling {
                     warnings: s.warnings.clone(),
                     scores: self.all_scores.then_some(scores),
                     timings: timings.clone(),
+                    thumbnails: u.thumbnails,
                 })
             })
             .collect()

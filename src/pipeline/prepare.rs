@@ -2,7 +2,7 @@
 //! them and turn each clip into views with the caller's function.
 
 use crate::decode::{plan_clips, ClipPlan, Frame, SamplingSpec, Video};
-use crate::report::{FileError, Stage, Window};
+use crate::report::{spread, thumbnails_in, FileError, Stage, ThumbSpec, Thumbnail, Window};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,8 @@ pub struct ClipSettings {
     pub spec: SamplingSpec,
     /// One group of clips per window instead of one for the whole video.
     pub windows: Option<WindowSpec>,
+    /// Small pictures of the frames each unit's clips used (for reports that show them).
+    pub thumbnails: Option<ThumbSpec>,
 }
 
 /// A group of views that yields one result: a whole video, or one window of it.
@@ -31,6 +33,8 @@ pub struct Unit<V> {
     pub clips: usize,
     /// Frames repeated because the video ended inside a clip.
     pub padded: usize,
+    /// Pictures of some of those frames (empty unless [`ClipSettings::thumbnails`] asks).
+    pub thumbnails: Vec<Thumbnail>,
 }
 
 /// A decoded, preprocessed input.
@@ -132,12 +136,21 @@ pub fn prepare<V>(
             frame_times: Vec::new(),
             clips: 0,
             padded: 0,
+            thumbnails: Vec::new(),
         };
+        let picks = thumbnail_picks(&plans, clips.thumbnails);
+        let mut seen = 0;
         for plan in &plans {
             let clip = video.read_clip(plan).map_err(|e| fail(Stage::Decode, e))?;
             clock.decoded();
             unit.views
                 .extend(make_views(&clip.frames).map_err(|e| fail(Stage::Preprocess, e))?);
+            if let Some(t) = clips.thumbnails {
+                let pictures = thumbnails_in(&clip.frames, seen, &picks, t.height);
+                unit.thumbnails
+                    .extend(pictures.map_err(|e| fail(Stage::Preprocess, e))?);
+            }
+            seen += clip.frames.len();
             unit.frame_times
                 .push(clip.frames.iter().map(|f| f.time).collect());
             unit.clips += 1;
@@ -154,6 +167,12 @@ pub fn prepare<V>(
         decode_ms: clock.decode.as_secs_f64() * 1e3,
         preprocess_ms: clock.preprocess.as_secs_f64() * 1e3,
     })
+}
+
+/// Which of a unit's frames (counted over its clips) become thumbnails.
+fn thumbnail_picks(plans: &[ClipPlan], spec: Option<ThumbSpec>) -> Vec<usize> {
+    let frames = plans.iter().map(|p| p.times.len()).sum();
+    spec.map_or_else(Vec::new, |t| spread(frames, t.per_unit))
 }
 
 /// The clip plans of each unit: one unit for the whole video, or one per window.

@@ -4,7 +4,7 @@
 
 use super::prepare::{Prepared, Unit};
 use super::workers::InOrder;
-use crate::report::{FileError, Stage, Window};
+use crate::report::{FileError, Stage, Thumbnail, Window};
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
@@ -23,6 +23,7 @@ pub struct ScoredUnit {
     pub frame_times: Vec<Vec<f64>>,
     pub clips: usize,
     pub padded: usize,
+    pub thumbnails: Vec<Thumbnail>,
 }
 
 /// An input whose every view went through the model.
@@ -125,6 +126,7 @@ impl<'a, F: Forward> Runner<'a, F> {
                 frame_times,
                 clips,
                 padded,
+                thumbnails,
             } = unit;
             units.push(ScoredUnit {
                 window,
@@ -132,6 +134,7 @@ impl<'a, F: Forward> Runner<'a, F> {
                 frame_times,
                 clips,
                 padded,
+                thumbnails,
             });
             for (v, data) in views.into_iter().enumerate() {
                 self.queue.push_back(Pending {

@@ -61,6 +61,7 @@ fn fake_prepare() -> Box<PrepareFn<Prepared<View>>> {
                 frame_times: vec![],
                 clips: 1,
                 padded: 0,
+                thumbnails: vec![],
             }],
             decode_ms: 0.0,
             preprocess_ms: 0.0,

@@ -6,6 +6,7 @@
 //! cuts off).
 
 mod csv;
+mod html;
 mod json;
 mod npy;
 mod record;
@@ -14,18 +15,20 @@ mod segments;
 mod subtitles;
 mod summary;
 mod text;
+mod thumbnail;
 
 pub use npy::{npy_bytes, write_npy};
 pub use record::{Features, FileError, Record, Segment, Stage, Timings, VideoResult, Window};
 pub use segments::{segments, window_spans, SegmentRules};
 pub use summary::RunSummary;
+pub use thumbnail::{spread, thumbnail, thumbnails_in, ThumbSpec, Thumbnail};
 
 pub use crate::model::Prediction;
 use std::io::{self, Write};
 
 /// Output formats: aligned text for people, one JSON array (written at the end), JSON Lines and
 /// CSV (appended and flushed per input, so resumable), SubRip and WebVTT subtitles (one cue per
-/// segment). Each has its writer in this folder.
+/// segment), and one self-contained HTML page with pictures. Each has its writer in this folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
@@ -34,12 +37,19 @@ pub enum Format {
     Csv,
     Srt,
     Vtt,
+    Html,
 }
 
 impl Format {
     /// Whether records are appended one input at a time (so a run can be resumed).
     pub fn streams(self) -> bool {
         matches!(self, Format::Jsonl | Format::Csv)
+    }
+
+    /// Whether a file is written whole: into a temporary file renamed at the end, so a reader
+    /// never sees half an array or half a page.
+    pub fn renamed_at_end(self) -> bool {
+        matches!(self, Format::Json | Format::Html)
     }
 
     /// Subtitles: segments of one video, shown over it by a player.
@@ -56,11 +66,22 @@ pub trait RecordWriter: Send {
     fn finish(self: Box<Self>) -> io::Result<()>;
 }
 
+/// What a report says about the run as a whole (the HTML page's heading; other formats carry
+/// it in each record or not at all).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct About {
+    pub model: String,
+    /// Numeric precision of the forward pass (`fp32`, ...).
+    pub precision: String,
+    pub device: String,
+}
+
 /// The writer for `format`. `csv_header_done`: the sink already holds a CSV header (resuming).
 pub fn writer(
     format: Format,
     out: Box<dyn Write + Send>,
     csv_header_done: bool,
+    about: &About,
 ) -> Box<dyn RecordWriter> {
     match format {
         Format::Text => Box::new(text::TextWriter::new(out)),
@@ -69,6 +90,7 @@ pub fn writer(
         Format::Csv => Box::new(csv::CsvWriter::new(out, csv_header_done)),
         Format::Srt => Box::new(subtitles::SubtitleWriter::srt(out)),
         Format::Vtt => Box::new(subtitles::SubtitleWriter::vtt(out)),
+        Format::Html => Box::new(html::HtmlWriter::new(out, about.clone())),
     }
 }
 
@@ -111,6 +133,7 @@ pub(crate) mod fixtures {
             warnings: vec![],
             scores: None,
             timings: Timings::default(),
+            thumbnails: vec![],
         })
     }
 
@@ -142,7 +165,12 @@ pub(crate) mod fixtures {
     /// As [`render`], into a sink that already holds a CSV header when `header_done`.
     pub fn render_appending(format: Format, inputs: &[Vec<Record>], header_done: bool) -> String {
         let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut w = writer(format, Box::new(Shared(sink.clone())), header_done);
+        let mut w = writer(
+            format,
+            Box::new(Shared(sink.clone())),
+            header_done,
+            &About::default(),
+        );
         for recs in inputs {
             w.write_input(recs).unwrap();
         }

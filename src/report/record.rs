@@ -1,5 +1,6 @@
 //! The typed results that travel from the model stage to the writers.
 
+use super::Thumbnail;
 use crate::model::Prediction;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +62,10 @@ pub struct VideoResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<Vec<f64>>,
     pub timings: Timings,
+    /// Small pictures of frames the model saw (only for reports that show them; never
+    /// serialised).
+    #[serde(skip)]
+    pub thumbnails: Vec<Thumbnail>,
 }
 
 /// Where an input failed.

@@ -44,6 +44,7 @@ pub fn clip_settings(cfg: &ModelConfig, frames: usize) -> ClipSettings {
             clips: CLIPS_PER_VIDEO,
         },
         windows: None,
+        thumbnails: None,
     }
 }
 

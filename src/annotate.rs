@@ -1,0 +1,266 @@
+//! `vidcls annotate IN -o OUT.mp4`: a copy of a video with the top labels of the moment drawn on
+//! every frame.
+//!
+//! The labels come from `predict`'s own pipeline with windows (as `--timeline`): the same
+//! decoding, sampling, preprocessing, model and aggregation. Each window's labels show over the
+//! part of the video nearest to it (the rule segments use, `report::window_spans`). The overlay
+//! stage then decodes the video again, draws them and encodes the copy.
+
+use crate::cli::{self, AnnotateArgs, PredictArgs};
+use crate::config::{self, Request};
+use crate::decode::Video;
+use crate::exit::ExitCode;
+use crate::model::Model;
+use crate::overlay::{self, Caption, Style};
+use crate::pipeline::{self, Consumer, Labelling, Outcome};
+use crate::report::{window_spans, FileError, Record, VideoResult, Window};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Runs `vidcls annotate`.
+pub fn run(args: AnnotateArgs) -> Result<ExitCode> {
+    tch::set_num_threads(config::cores() as i32);
+    check_paths(&args)?;
+    let req = Request::from_args(predict_args(&args))?;
+    let model = Model::load(req.model.clone(), &req.load)?;
+    let settings = req.settings(&model);
+    let windows = match label_windows(&args.input, &model, &settings)? {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error);
+            return Ok(ExitCode::from_failures(true));
+        }
+    };
+    let rotation = Video::open(&args.input)?.meta().rotation;
+    let style = Style {
+        font: args.font.clone(),
+        crf: args.crf,
+    };
+    let written = write_whole(&args.output, |tmp| {
+        overlay::annotate(&args.input, tmp, &captions(&windows), rotation, &style)
+    })
+    .with_context(|| format!("cannot annotate {}", args.input.display()))?;
+    if !args.chatter.quiet {
+        eprintln!(
+            "vidcls: wrote {}: {} frames, {} window(s){}",
+            args.output.display(),
+            written.frames,
+            windows.len(),
+            if written.audio { ", audio copied" } else { "" }
+        );
+    }
+    Ok(ExitCode::Success)
+}
+
+/// The output may be written and the font exists.
+fn check_paths(a: &AnnotateArgs) -> Result<()> {
+    if a.output.exists() && !a.force {
+        bail!("{} exists: use --force to overwrite it", a.output.display());
+    }
+    if !a.font.is_file() {
+        bail!(
+            "--font {}: no such file (Debian's fonts-dejavu-core has the default)",
+            a.font.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `write` into a temporary file beside `dest` and moves it into place when it succeeds,
+/// so `dest` is never half written.
+fn write_whole<T>(dest: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp: PathBuf = dest.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = write(&tmp).and_then(|t| {
+        std::fs::rename(&tmp, dest)
+            .with_context(|| format!("cannot move the copy to {}", dest.display()))?;
+        Ok(t)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Each window's record (top labels), from `predict`'s pipeline, or the input's error.
+fn label_windows(
+    input: &Path,
+    model: &Model,
+    settings: &config::Settings,
+) -> Result<std::result::Result<Vec<VideoResult>, FileError>> {
+    let prepare = pipeline::predict_prepare(
+        model.config.clone(),
+        settings.clips.clone(),
+        settings.crops,
+        None,
+    );
+    let mut keep = Keep {
+        labelling: settings.labelling.clone(),
+        got: None,
+    };
+    let jobs = vec![Ok(input.to_path_buf())];
+    pipeline::run(jobs, prepare, model, &mut keep, &settings.run)?;
+    let records = keep.got.context("the pipeline returned no result")?;
+    Ok(records.map(|recs| {
+        recs.into_iter()
+            .filter_map(|r| match r {
+                Record::Ok(v) => Some(v),
+                _ => None,
+            })
+            .collect()
+    }))
+}
+
+/// Keeps the one input's records.
+struct Keep {
+    labelling: Labelling,
+    got: Option<std::result::Result<Vec<Record>, FileError>>,
+}
+
+impl Consumer for Keep {
+    fn take(&mut self, outcome: Outcome) -> Result<bool> {
+        self.got = Some(outcome.map(|s| self.labelling.records(s)));
+        Ok(true)
+    }
+
+    fn finish(&mut self) -> Result<bool> {
+        Ok(true)
+    }
+}
+
+/// A caption per window ("label 97%", several joined by " | "), from the start of the part
+/// of the video nearest to it.
+fn captions(windows: &[VideoResult]) -> Vec<Caption> {
+    let spans: Vec<Window> = windows.iter().filter_map(|v| v.window).collect();
+    window_spans(&spans)
+        .into_iter()
+        .zip(windows)
+        .map(|(span, v)| Caption {
+            start: span.start,
+            text: caption_text(v),
+        })
+        .collect()
+}
+
+fn caption_text(v: &VideoResult) -> String {
+    let labels: Vec<String> = v
+        .top_k
+        .iter()
+        .map(|p| format!("{} {:.0}%", p.label, p.score * 100.0))
+        .collect();
+    labels.join(" | ")
+}
+
+/// `annotate`'s flags as the `predict` flags they share, so both are checked and mapped by the
+/// same code (`config::Request`): windows as with `--timeline`.
+fn predict_args(a: &AnnotateArgs) -> PredictArgs {
+    PredictArgs {
+        inputs: vec![a.input.clone()],
+        model: a.model.clone(),
+        device: a.device.clone(),
+        format: cli::Format::Jsonl,
+        top_k: a.top_k,
+        output: None,
+        force: a.force,
+        resume: false,
+        retry_failed: false,
+        views: a.views.clone(),
+        aggregate: cli::Aggregate::Prob,
+        precision: a.precision,
+        run: a.run.clone(),
+        timeline: true,
+        window: a.window,
+        hop: a.hop,
+        segments: false,
+        seg_on: 0.5,
+        seg_off: 0.3,
+        min_duration: 0.0,
+        max_gap: 0.0,
+        shard: None,
+        follow: false,
+        all_scores: false,
+        dump_inputs: None,
+        chatter: a.chatter.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Prediction;
+
+    fn window(start: f64, end: f64, label: &str, score: f64) -> VideoResult {
+        VideoResult {
+            path: "v".into(),
+            model: "m".into(),
+            top_k: vec![Prediction {
+                label: label.into(),
+                index: 0,
+                score,
+            }],
+            clips: 1,
+            crops: 1,
+            duration: 4.0,
+            window: Some(Window::new(start, end)),
+            frame_times: vec![],
+            padded_frames: 0,
+            warnings: vec![],
+            scores: None,
+            timings: Default::default(),
+            thumbnails: vec![],
+        }
+    }
+
+    #[test]
+    fn captions_start_where_windows_become_nearest() {
+        // Overlapping 2-s windows every second: each takes over halfway through the overlap.
+        let w = [
+            window(0.0, 2.0, "a", 0.5),
+            window(1.0, 3.0, "b", 0.966),
+            window(2.0, 4.0, "c", 1.0),
+        ];
+        let got: Vec<(f64, String)> = captions(&w)
+            .into_iter()
+            .map(|c| (c.start, c.text))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0.0, "a 50%".to_string()),
+                (1.5, "b 97%".to_string()),
+                (2.5, "c 100%".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn several_labels_share_a_caption() {
+        let mut v = window(0.0, 1.0, "zoom_in", 0.9);
+        v.top_k.push(Prediction {
+            label: "move_up".into(),
+            index: 1,
+            score: 0.05,
+        });
+        assert_eq!(caption_text(&v), "zoom_in 90% | move_up 5%");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing() {
+        let dir = std::env::temp_dir().join(format!("vidcls-annotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dest = dir.join("out.mp4");
+        let r: Result<()> = write_whole(&dest, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            bail!("broken")
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        write_whole(&dest, |tmp| Ok(std::fs::write(tmp, b"whole")?)).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

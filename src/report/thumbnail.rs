@@ -1,0 +1,173 @@
+//! Small JPEG pictures of the frames the model saw, for reports people look at (`--format html`).
+//!
+//! Made on the decode workers from the sampled clip's own RGB frames (so the picture is the
+//! evidence), only when a report asks for them: [`ThumbSpec`] says how many and how tall.
+//! Shrinking is an area average (each output pixel is the mean of the input pixels it covers);
+//! encoding is `jpeg-encoder`, a dependency-free JPEG encoder.
+
+use crate::decode::Frame;
+use anyhow::{Context, Result};
+
+/// How many thumbnails each unit (a whole video, or a window) keeps, and their height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThumbSpec {
+    /// Height in pixels; the width keeps the frame's aspect ratio.
+    pub height: u32,
+    /// Frames per unit, spread evenly over the frames its clips used.
+    pub per_unit: usize,
+}
+
+/// One frame as a small JPEG.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thumbnail {
+    /// Presentation time of the frame (s).
+    pub time: f64,
+    pub width: u32,
+    pub height: u32,
+    pub jpeg: Vec<u8>,
+}
+
+/// JPEG quality: small files that still show what happens.
+const QUALITY: u8 = 70;
+
+/// The thumbnails among one clip's `frames`: `picks` count a unit's frames over all its clips
+/// (from [`spread`]), and this clip's first frame is number `offset`.
+pub fn thumbnails_in(
+    frames: &[Frame],
+    offset: usize,
+    picks: &[usize],
+    height: u32,
+) -> Result<Vec<Thumbnail>> {
+    picks
+        .iter()
+        .filter_map(|&i| frames.get(i.checked_sub(offset)?))
+        .map(|f| thumbnail(f, height))
+        .collect()
+}
+
+/// `k` indices out of `0..n`, evenly spread (the centre of each of `k` equal parts), no
+/// repeats.
+pub fn spread(n: usize, k: usize) -> Vec<usize> {
+    let k = k.min(n);
+    let mut out: Vec<usize> = (0..k).map(|i| ((2 * i + 1) * n) / (2 * k)).collect();
+    out.dedup();
+    out
+}
+
+/// `frame` shrunk to `height` pixels (never enlarged) and encoded as JPEG.
+pub fn thumbnail(frame: &Frame, height: u32) -> Result<Thumbnail> {
+    let th = height.clamp(1, frame.height.max(1));
+    let tw = ((frame.width as u64 * th as u64 + frame.height as u64 / 2)
+        / frame.height.max(1) as u64)
+        .max(1) as u32;
+    let rgb = shrink(&frame.data, frame.width, frame.height, tw, th);
+    let mut jpeg = Vec::with_capacity(rgb.len() / 8);
+    jpeg_encoder::Encoder::new(&mut jpeg, QUALITY)
+        .encode(&rgb, tw as u16, th as u16, jpeg_encoder::ColorType::Rgb)
+        .context("cannot encode a thumbnail")?;
+    Ok(Thumbnail {
+        time: frame.time,
+        width: tw,
+        height: th,
+        jpeg,
+    })
+}
+
+/// Area-average downscale of packed RGB24 from `w x h` to `tw x th` (each at most its source).
+fn shrink(rgb: &[u8], w: u32, h: u32, tw: u32, th: u32) -> Vec<u8> {
+    let (w, h, tw, th) = (w as usize, h as usize, tw as usize, th as usize);
+    let mut out = Vec::with_capacity(tw * th * 3);
+    for ty in 0..th {
+        let (y0, y1) = (ty * h / th, ((ty + 1) * h / th).max(ty * h / th + 1));
+        for tx in 0..tw {
+            let (x0, x1) = (tx * w / tw, ((tx + 1) * w / tw).max(tx * w / tw + 1));
+            let mut sum = [0u64; 3];
+            for y in y0..y1 {
+                let row = &rgb[(y * w + x0) * 3..(y * w + x1) * 3];
+                for px in row.chunks_exact(3) {
+                    for c in 0..3 {
+                        sum[c] += px[c] as u64;
+                    }
+                }
+            }
+            let n = ((y1 - y0) * (x1 - x0)) as u64;
+            out.extend(sum.iter().map(|s| ((s + n / 2) / n) as u8));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(w: u32, h: u32, px: impl Fn(u32, u32) -> [u8; 3]) -> Frame {
+        let data = (0..h)
+            .flat_map(|y| (0..w).flat_map(move |x| (0..3).map(move |c| (x, y, c))))
+            .map(|(x, y, c)| px(x, y)[c])
+            .collect();
+        Frame {
+            width: w,
+            height: h,
+            data,
+            time: 1.5,
+        }
+    }
+
+    #[test]
+    fn spread_is_even_and_bounded() {
+        assert_eq!(spread(16, 4), vec![2, 6, 10, 14]);
+        assert_eq!(spread(16, 1), vec![8]);
+        assert_eq!(spread(3, 8), vec![0, 1, 2]);
+        assert_eq!(spread(0, 8), Vec::<usize>::new());
+        assert_eq!(spread(5, 0), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn shrink_averages_areas() {
+        // Left half black, right half white, 4x2 -> 2x1: one black, one white pixel.
+        let f = frame(4, 2, |x, _| if x < 2 { [0; 3] } else { [255; 3] });
+        assert_eq!(shrink(&f.data, 4, 2, 2, 1), vec![0, 0, 0, 255, 255, 255]);
+        // A checkerboard averages to grey.
+        let f = frame(
+            2,
+            2,
+            |x, y| if (x + y) % 2 == 0 { [0; 3] } else { [200; 3] },
+        );
+        assert_eq!(shrink(&f.data, 2, 2, 1, 1), vec![100, 100, 100]);
+    }
+
+    #[test]
+    fn thumbnail_keeps_aspect_and_is_a_jpeg() {
+        let f = frame(320, 240, |x, y| [(x % 256) as u8, (y % 256) as u8, 128]);
+        let t = thumbnail(&f, 96).unwrap();
+        assert_eq!((t.width, t.height, t.time), (128, 96, 1.5));
+        assert_eq!(&t.jpeg[..2], &[0xFF, 0xD8], "JPEG start-of-image marker");
+        assert_eq!(
+            &t.jpeg[t.jpeg.len() - 2..],
+            &[0xFF, 0xD9],
+            "end-of-image marker"
+        );
+        // Never enlarged.
+        let small = thumbnail(&frame(40, 30, |_, _| [9; 3]), 96).unwrap();
+        assert_eq!((small.width, small.height), (40, 30));
+    }
+
+    #[test]
+    fn thumbnails_pick_across_clips() {
+        let clip = |t0: f64| -> Vec<Frame> {
+            (0..4)
+                .map(|i| Frame {
+                    time: t0 + i as f64,
+                    ..frame(16, 8, |_, _| [0; 3])
+                })
+                .collect()
+        };
+        let picks = spread(8, 2);
+        let first = thumbnails_in(&clip(0.0), 0, &picks, 4).unwrap();
+        let second = thumbnails_in(&clip(10.0), 4, &picks, 4).unwrap();
+        let times: Vec<f64> = first.iter().chain(&second).map(|t| t.time).collect();
+        assert_eq!(times, vec![2.0, 12.0]);
+        assert_eq!((first[0].width, first[0].height), (8, 4));
+    }
+}
