@@ -228,6 +228,12 @@ pub struct RunArgs {
     /// Give up on an input whose decoding takes longer than this many seconds.
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]
     pub timeout: f64,
+
+    /// Refuse videos whose frames have more pixels than this (width x height; default
+    /// 8192 x 8192). Each decode worker holds about 4.5 bytes per pixel of one frame.
+    #[arg(long, value_name = "PIXELS", default_value_t = crate::decode::DEFAULT_MAX_PIXELS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pixels: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -436,6 +442,15 @@ mod tests {
         assert_eq!(p.format, Format::Text);
         assert_eq!(p.top_k, 5);
         assert_eq!((p.views.clips, p.views.crops, p.run.batch_size), (1, 1, 8));
+        assert_eq!(p.run.max_pixels, 8192 * 8192);
+        assert_eq!(
+            predict(&["--max-pixels", "100000000", "a"])
+                .unwrap()
+                .run
+                .max_pixels,
+            100_000_000
+        );
+        assert!(predict(&["--max-pixels", "0", "a"]).is_err());
         assert_eq!(p.device, "auto");
         assert_eq!(p.precision, Precision::Fp32);
         assert_eq!(p.aggregate, Aggregate::Prob);

@@ -166,6 +166,7 @@ impl Request {
             clips: ClipSettings {
                 spec,
                 windows: window_spec(a).expect("checked in from_args"),
+                max_pixels: a.run.max_pixels,
             },
             crops: a.views.crops as usize,
             run: RunSettings {

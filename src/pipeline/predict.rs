@@ -2,7 +2,7 @@
 //! the TorchScript model, and scored inputs become records for a [`RecordWriter`].
 
 use super::ordered::Consumer;
-use super::prepare::{prepare, ClipSettings, Prepared};
+use super::prepare::{prepare, ClipSettings, MakeViews, Prepared};
 use super::runner::{Forward, Outcome, Scored};
 use super::workers::PrepareFn;
 use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
@@ -43,8 +43,13 @@ pub fn predict_prepare(
     dump: Option<PathBuf>,
 ) -> Box<PrepareFn<Prepared<Tensor>>> {
     Box::new(move |index: usize, path: &Path| {
-        let make_views = |frames: &[_]| preprocess::clip_to_views(frames, &cfg, crops);
-        let prepared = prepare(path, &clips, &make_views)?;
+        let make = MakeViews {
+            frame: &|f, first| preprocess::resize_frame(&f, first, &cfg),
+            views: &|frames: &[preprocess::Resized]| {
+                preprocess::resized_to_views(frames, &cfg, crops)
+            },
+        };
+        let prepared = prepare(path, &clips, &make)?;
         if let Some(dir) = &dump {
             dump_views(&dir.join(format!("{index}.npy")), &prepared)
                 .map_err(|e| FileError::new(prepared.path.clone(), Stage::Output, &e))?;

@@ -19,6 +19,8 @@ pub struct ClipSettings {
     pub spec: SamplingSpec,
     /// One group of clips per window instead of one for the whole video.
     pub windows: Option<WindowSpec>,
+    /// Pictures above this many pixels are refused (the input's record says so).
+    pub max_pixels: u64,
 }
 
 /// A group of views that yields one result: a whole video, or one window of it.
@@ -99,9 +101,11 @@ impl Clock {
         self.since = Instant::now();
         d
     }
-    fn decoded(&mut self) {
+    /// Decoding since the last lap, `part` of which was preprocessing.
+    fn decoded_less(&mut self, part: Duration) {
         let d = self.lap();
-        self.decode += d;
+        self.decode += d.saturating_sub(part);
+        self.preprocess += part.min(d);
     }
     fn preprocessed(&mut self) {
         let d = self.lap();
@@ -109,11 +113,19 @@ impl Clock {
     }
 }
 
-/// Decodes every planned clip of `path` and turns each into views with `make_views`.
-pub fn prepare<V>(
+/// What a worker does with decoded frames: `frame` shrinks each as soon as it is converted
+/// (given the size, height x width, of its clip's first frame), so an input holds one
+/// full-size picture at a time; `views` turns a clip of shrunk frames into views.
+pub struct MakeViews<'a, F, V> {
+    pub frame: &'a dyn Fn(Frame, (u32, u32)) -> anyhow::Result<F>,
+    pub views: &'a dyn Fn(&[F]) -> anyhow::Result<Vec<V>>,
+}
+
+/// Decodes every planned clip of `path` and turns each into views with `make`.
+pub fn prepare<F: Clone, V>(
     path: &Path,
     clips: &ClipSettings,
-    make_views: &dyn Fn(&[Frame]) -> anyhow::Result<Vec<V>>,
+    make: &MakeViews<'_, F, V>,
 ) -> Result<Prepared<V>, FileError> {
     let shown = path.to_string_lossy().into_owned();
     let fail = |stage: Stage, e: anyhow::Error| FileError::new(shown.clone(), stage, &e);
@@ -124,6 +136,9 @@ pub fn prepare<V>(
     };
     check_regular_file(path).map_err(|e| fail(Stage::Open, e))?;
     let mut video = Video::open(path).map_err(|e| fail(Stage::Open, e))?;
+    video
+        .limit_pixels(clips.max_pixels)
+        .map_err(|e| fail(Stage::Open, e))?;
     let mut units = Vec::new();
     for (window, plans) in plan_units(&video, clips) {
         let mut unit = Unit {
@@ -134,12 +149,29 @@ pub fn prepare<V>(
             padded: 0,
         };
         for plan in &plans {
-            let clip = video.read_clip(plan).map_err(|e| fail(Stage::Decode, e))?;
-            clock.decoded();
+            // Shrinking a frame is preprocessing: its time and its failures count as such.
+            let mut first = None;
+            let mut shrinking = Duration::ZERO;
+            let mut shrink_failed = false;
+            let mut shrink = |f: Frame| {
+                let since = Instant::now();
+                let size = *first.get_or_insert((f.height, f.width));
+                let out = (make.frame)(f, size);
+                shrinking += since.elapsed();
+                shrink_failed = out.is_err();
+                out
+            };
+            let clip = video.read_clip_with(plan, &mut shrink);
+            let stage = if shrink_failed {
+                Stage::Preprocess
+            } else {
+                Stage::Decode
+            };
+            let clip = clip.map_err(|e| fail(stage, e))?;
+            clock.decoded_less(shrinking);
             unit.views
-                .extend(make_views(&clip.frames).map_err(|e| fail(Stage::Preprocess, e))?);
-            unit.frame_times
-                .push(clip.frames.iter().map(|f| f.time).collect());
+                .extend((make.views)(&clip.frames).map_err(|e| fail(Stage::Preprocess, e))?);
+            unit.frame_times.push(clip.times);
             unit.clips += 1;
             unit.padded += clip.padded;
             clock.preprocessed();
