@@ -59,14 +59,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn predict(args: PredictArgs) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
     let req = Request::from_args(args)?;
-    let model =
-        Model::load(req.model.clone(), &req.load).map_err(|e| match req.load.precision {
-            model::Precision::Fp32 => e,
-            p => e.context(format!(
-                "--precision {} (--precision fp32 works everywhere)",
-                p.name()
-            )),
-        })?;
+    let model = load_model(&req)?;
     let settings = req.settings(&model);
     if req.chatter.verbose {
         eprintln!("vidcls: {}", describe_run(&model, &settings));
@@ -125,6 +118,34 @@ fn train(args: &crate::cli::TrainArgs) -> Result<ExitCode> {
             Ok(ExitCode::Success)
         }
         crate::train::Ended::Interrupted(sig) => Ok(ExitCode::Signal(sig)),
+    }
+}
+
+/// Loads the requested model. A reduced precision that `--precision auto` chose but the graph
+/// cannot run on this device (a missing kernel) gives way to fp32, so auto never fails where
+/// fp32 works; an explicit `--precision` fails with a hint instead.
+pub(crate) fn load_model(req: &Request) -> Result<Model> {
+    let precision = req.load.precision;
+    match Model::load(req.model.clone(), &req.load) {
+        Ok(model) => Ok(model),
+        Err(e) if precision == model::Precision::Fp32 => Err(e),
+        Err(e) if req.auto_precision => {
+            if req.chatter.verbose {
+                eprintln!(
+                    "vidcls: --precision auto: {} does not run here ({e:#}); using fp32",
+                    precision.name()
+                );
+            }
+            let fp32 = model::LoadOptions {
+                precision: model::Precision::Fp32,
+                ..req.load.clone()
+            };
+            Model::load(req.model.clone(), &fp32)
+        }
+        Err(e) => Err(e.context(format!(
+            "--precision {} (--precision fp32 works everywhere)",
+            precision.name()
+        ))),
     }
 }
 

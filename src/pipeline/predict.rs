@@ -7,8 +7,8 @@ use super::runner::{Forward, Outcome, Scored};
 use super::workers::PrepareFn;
 use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
 use crate::report::{
-    segments, write_npy, FileError, Record, RecordWriter, RunSummary, SegmentRules, Stage, Timings,
-    VideoResult, Window,
+    segments, write_npy, FileError, Ran, Record, RecordWriter, RunSummary, SegmentRules, Stage,
+    Timings, VideoResult, Window,
 };
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
@@ -80,6 +80,8 @@ pub struct Labelling {
     pub all_scores: bool,
     /// Merge the windows' scores into action segments instead of a record per window.
     pub segments: Option<SegmentRules>,
+    /// How the model runs, for each record.
+    pub ran: Option<Ran>,
 }
 
 impl Labelling {
@@ -132,6 +134,7 @@ impl Labelling {
                     warnings: s.warnings.clone(),
                     scores: self.all_scores.then_some(scores),
                     timings: timings.clone(),
+                    ran: self.ran.clone(),
                 })
             })
             .collect()

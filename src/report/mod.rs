@@ -16,7 +16,7 @@ mod summary;
 mod text;
 
 pub use npy::{npy_bytes, write_npy};
-pub use record::{Features, FileError, Record, Segment, Stage, Timings, VideoResult, Window};
+pub use record::{Features, FileError, Ran, Record, Segment, Stage, Timings, VideoResult, Window};
 pub use segments::{segments, window_spans, SegmentRules};
 pub use summary::RunSummary;
 
@@ -111,6 +111,7 @@ pub(crate) mod fixtures {
             warnings: vec![],
             scores: None,
             timings: Timings::default(),
+            ran: None,
         })
     }
 

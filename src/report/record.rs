@@ -61,6 +61,18 @@ pub struct VideoResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<Vec<f64>>,
     pub timings: Timings,
+    /// How the forward pass ran (absent in records written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran: Option<Ran>,
+}
+
+/// How the model ran for a record: device, precision and views per forward pass, whether
+/// chosen by `auto` or by flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ran {
+    pub device: String,
+    pub precision: String,
+    pub batch_size: usize,
 }
 
 /// Where an input failed.
