@@ -153,15 +153,17 @@ pub(crate) fn load_model(req: &Request) -> Result<Model> {
 pub(crate) fn describe_run(model: &Model, s: &config::Settings) -> String {
     let spec = &s.clips.spec;
     format!(
-        "model {} ({}, {}) on {:?}, {}; {} decode thread(s), {} torch thread(s); batch {}; {} frames x {} at {} fps, stride {}",
+        "model {} ({}, {}) on {:?}, {}{}; {} decode thread(s), {} torch thread(s); batch {}{}; {} frames x {} at {} fps, stride {}",
         model.config.name,
         model.config.architecture,
         model.origin(),
         model.device,
         model.precision.name(),
+        if s.auto.0 { " (auto)" } else { "" },
         s.run.threads,
         tch::get_num_threads(),
         s.run.batch_size,
+        if s.auto.1 { " (auto)" } else { "" },
         spec.frames,
         model.config.crop,
         spec.fps.map_or("native".to_string(), |f| f.to_string()),

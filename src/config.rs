@@ -100,6 +100,8 @@ pub struct Settings {
     pub run: RunSettings,
     pub labelling: Labelling,
     pub dump_inputs: Option<PathBuf>,
+    /// Which of precision and batch size `auto` chose (for `-v`).
+    pub auto: (bool, bool),
 }
 
 fn positive(flag: &str, v: f64, unit: &str) -> Result<f64> {
@@ -201,6 +203,10 @@ impl Request {
                 }),
             },
             dump_inputs: a.dump_inputs.clone(),
+            auto: (
+                self.auto_precision,
+                a.run.batch_size == cli::BatchSize::Auto,
+            ),
         }
     }
 }
