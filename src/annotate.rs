@@ -212,6 +212,7 @@ mod tests {
             scores: None,
             timings: Default::default(),
             thumbnails: vec![],
+            ran: None,
         }
     }
 

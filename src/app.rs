@@ -60,14 +60,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn predict(args: PredictArgs) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
     let req = Request::from_args(args)?;
-    let model =
-        Model::load(req.model.clone(), &req.load).map_err(|e| match req.load.precision {
-            model::Precision::Fp32 => e,
-            p => e.context(format!(
-                "--precision {} (--precision fp32 works everywhere)",
-                p.name()
-            )),
-        })?;
+    let model = load_model(&req)?;
     let settings = req.settings(&model);
     if req.chatter.verbose {
         eprintln!("vidcls: {}", describe_run(&model, &settings));
@@ -90,10 +83,7 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     let about = report::About {
         model: model.config.name.clone(),
         precision: model.precision.name().to_string(),
-        device: match model.device {
-            tch::Device::Cuda(n) => format!("cuda:{n}"),
-            d => format!("{d:?}").to_lowercase(),
-        },
+        device: crate::model::device_name(model.device),
     };
     let writer = report::writer(req.output.format, sink.out, done.has_header, &about);
     let mut consumer = RecordSink {
@@ -137,19 +127,49 @@ fn train(args: &crate::cli::TrainArgs) -> Result<ExitCode> {
     }
 }
 
+/// Loads the requested model. A reduced precision that `--precision auto` chose but the graph
+/// cannot run on this device (a missing kernel) gives way to fp32, so auto never fails where
+/// fp32 works; an explicit `--precision` fails with a hint instead.
+pub(crate) fn load_model(req: &Request) -> Result<Model> {
+    let precision = req.load.precision;
+    match Model::load(req.model.clone(), &req.load) {
+        Ok(model) => Ok(model),
+        Err(e) if precision == model::Precision::Fp32 => Err(e),
+        Err(e) if req.auto_precision => {
+            if req.chatter.verbose {
+                eprintln!(
+                    "vidcls: --precision auto: {} does not run here ({e:#}); using fp32",
+                    precision.name()
+                );
+            }
+            let fp32 = model::LoadOptions {
+                precision: model::Precision::Fp32,
+                ..req.load.clone()
+            };
+            Model::load(req.model.clone(), &fp32)
+        }
+        Err(e) => Err(e.context(format!(
+            "--precision {} (--precision fp32 works everywhere)",
+            precision.name()
+        ))),
+    }
+}
+
 /// What `-v` says: model, device, precision, threads and sampling.
 pub(crate) fn describe_run(model: &Model, s: &config::Settings) -> String {
     let spec = &s.clips.spec;
     format!(
-        "model {} ({}, {}) on {:?}, {}; {} decode thread(s), {} torch thread(s); batch {}; {} frames x {} at {} fps, stride {}",
+        "model {} ({}, {}) on {:?}, {}{}; {} decode thread(s), {} torch thread(s); batch {}{}; {} frames x {} at {} fps, stride {}",
         model.config.name,
         model.config.architecture,
         model.origin(),
         model.device,
         model.precision.name(),
+        if s.auto.0 { " (auto)" } else { "" },
         s.run.threads,
         tch::get_num_threads(),
         s.run.batch_size,
+        if s.auto.1 { " (auto)" } else { "" },
         spec.frames,
         model.config.crop,
         spec.fps.map_or("native".to_string(), |f| f.to_string()),

@@ -57,6 +57,9 @@ pub enum Format {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Precision {
+    /// The fastest the device runs that the model's export found agreeing with fp32:
+    /// bf16 on a CPU with native bf16, fp16 or bf16 on CUDA, else fp32 (`-v` says which).
+    Auto,
     Fp32,
     Bf16,
     Fp16,
@@ -121,7 +124,7 @@ pub struct PredictArgs {
     pub aggregate: Aggregate,
 
     /// Numeric precision of the forward pass.
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
 
     #[command(flatten)]
@@ -224,9 +227,9 @@ pub struct ViewArgs {
 /// How the pipeline runs: shared by `predict` and `embed`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Views per forward pass.
-    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
+    /// Views per forward pass, or `auto`: 1 on a CPU, 8 on CUDA (`-v` says which).
+    #[arg(short, long, default_value = "auto", value_parser = parse_batch_size)]
+    pub batch_size: BatchSize,
 
     /// Decode worker threads (default: 1 per 2 cores, at least 1).
     #[arg(short = 'j', long)]
@@ -235,6 +238,12 @@ pub struct RunArgs {
     /// Give up on an input whose decoding takes longer than this many seconds.
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]
     pub timeout: f64,
+
+    /// Refuse videos whose frames have more pixels than this (width x height; default
+    /// 8192 x 8192). Each decode worker holds about 4.5 bytes per pixel of one frame.
+    #[arg(long, value_name = "PIXELS", default_value_t = crate::decode::DEFAULT_MAX_PIXELS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pixels: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -258,7 +267,7 @@ pub struct EmbedArgs {
     pub device: String,
 
     /// Numeric precision of the forward pass.
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
 
     /// One row per window of this many seconds (default: one row for the whole video).
@@ -322,8 +331,8 @@ pub struct AnnotateArgs {
     #[arg(long, default_value = "auto")]
     pub device: String,
 
-    /// Numeric precision of the forward pass.
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    /// Numeric precision of the forward pass (auto: as for predict).
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
 
     /// Labels drawn per window.
@@ -472,6 +481,25 @@ pub struct ManArgs {
     pub dir: Option<PathBuf>,
 }
 
+/// `--batch-size`: chosen by the device, or a fixed number of views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    Auto,
+    Fixed(u32),
+}
+
+fn parse_batch_size(s: &str) -> Result<BatchSize, String> {
+    match s {
+        "auto" => Ok(BatchSize::Auto),
+        n => match n.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(BatchSize::Fixed(n)),
+            _ => Err(format!(
+                "{s:?}: use auto or a number of views of at least 1"
+            )),
+        },
+    }
+}
+
 fn parse_crops(s: &str) -> Result<u8, String> {
     match s {
         "1" => Ok(1),
@@ -504,9 +532,22 @@ mod tests {
         let p = predict(&["a.mp4"]).unwrap();
         assert_eq!(p.format, Format::Text);
         assert_eq!(p.top_k, 5);
-        assert_eq!((p.views.clips, p.views.crops, p.run.batch_size), (1, 1, 8));
+        assert_eq!(
+            (p.views.clips, p.views.crops, p.run.batch_size),
+            (1, 1, BatchSize::Auto)
+        );
+        assert!(predict(&["-b", "0", "a"]).is_err() && predict(&["-b", "x", "a"]).is_err());
+        assert_eq!(p.run.max_pixels, 8192 * 8192);
+        assert_eq!(
+            predict(&["--max-pixels", "100000000", "a"])
+                .unwrap()
+                .run
+                .max_pixels,
+            100_000_000
+        );
+        assert!(predict(&["--max-pixels", "0", "a"]).is_err());
         assert_eq!(p.device, "auto");
-        assert_eq!(p.precision, Precision::Fp32);
+        assert_eq!(p.precision, Precision::Auto);
         assert_eq!(p.aggregate, Aggregate::Prob);
         assert!(p.model.is_none() && p.output.is_none() && !p.resume && !p.timeline);
         assert!(!p.retry_failed && !p.chatter.summary_json);
@@ -566,7 +607,7 @@ mod tests {
         );
         assert_eq!(
             (p.aggregate, p.run.batch_size, p.precision),
-            (Aggregate::Logit, 4, Precision::Bf16)
+            (Aggregate::Logit, BatchSize::Fixed(4), Precision::Bf16)
         );
         assert_eq!((p.run.threads, p.shard.as_deref()), (Some(3), Some("2/4")));
         assert!(p.resume && p.retry_failed && p.chatter.summary_json);
@@ -629,8 +670,11 @@ mod tests {
         let e = embed(&["-o", "out", "a.mp4"]).unwrap();
         assert_eq!(e.output, PathBuf::from("out"));
         assert!(e.window.is_none() && e.hop.is_none() && e.model.is_none());
-        assert_eq!((e.views.clips, e.views.crops, e.run.batch_size), (1, 1, 8));
-        assert_eq!((e.device.as_str(), e.precision), ("auto", Precision::Fp32));
+        assert_eq!(
+            (e.views.clips, e.views.crops, e.run.batch_size),
+            (1, 1, BatchSize::Auto)
+        );
+        assert_eq!((e.device.as_str(), e.precision), ("auto", Precision::Auto));
         assert!(!e.resume && !e.force && !e.chatter.quiet && !e.chatter.summary_json && !e.follow);
         let e = embed(&[
             "-o",
@@ -681,7 +725,7 @@ mod tests {
         );
         assert_eq!(
             (e.views.stride, e.run.batch_size, e.run.threads),
-            (Some(2), 4, Some(2))
+            (Some(2), BatchSize::Fixed(4), Some(2))
         );
         assert_eq!((e.run.timeout, e.shard.as_deref()), (9.0, Some("1/2")));
         assert!(
@@ -838,7 +882,7 @@ mod tests {
         );
         assert_eq!(
             (a.precision, a.views.clips, a.run.batch_size),
-            (Precision::Bf16, 2, 4)
+            (Precision::Bf16, 2, BatchSize::Fixed(4))
         );
         assert!(a.force && a.chatter.quiet && a.font == std::path::Path::new("f.ttf"));
         for bad in [

@@ -7,7 +7,7 @@ use crate::decode::SamplingSpec;
 use crate::inputs::Shard;
 use crate::model::{self, Aggregate, LoadOptions, ModelSource, Precision};
 use crate::pipeline::{ClipSettings, Labelling, RunSettings, WindowSpec};
-use crate::report::{Format, SegmentRules, ThumbSpec};
+use crate::report::{Format, Ran, SegmentRules, ThumbSpec};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,14 +26,18 @@ impl From<cli::Format> for Format {
     }
 }
 
-impl From<cli::Precision> for Precision {
-    fn from(p: cli::Precision) -> Precision {
-        match p {
-            cli::Precision::Fp32 => Precision::Fp32,
-            cli::Precision::Bf16 => Precision::Bf16,
-            cli::Precision::Fp16 => Precision::Fp16,
+/// `--precision`: a fixed one, or `auto` resolved for this model (its config's export-time
+/// record) on this device (`model::auto_precision`).
+fn precision(p: cli::Precision, source: &ModelSource, device: tch::Device) -> Result<Precision> {
+    Ok(match p {
+        cli::Precision::Auto => {
+            let cfg = model::read_config(source)?;
+            model::auto_precision(&cfg, device, model::cpu_has_native_bf16())
         }
-    }
+        cli::Precision::Fp32 => Precision::Fp32,
+        cli::Precision::Bf16 => Precision::Bf16,
+        cli::Precision::Fp16 => Precision::Fp16,
+    })
 }
 
 impl From<cli::Aggregate> for Aggregate {
@@ -84,6 +88,8 @@ pub struct Request {
     pub shard: Option<Shard>,
     pub output: Output,
     pub chatter: Chatter,
+    /// `--precision auto` chose `load.precision` (so fp32 may stand in if it fails to load).
+    pub auto_precision: bool,
     args: PredictArgs,
 }
 
@@ -95,6 +101,8 @@ pub struct Settings {
     pub run: RunSettings,
     pub labelling: Labelling,
     pub dump_inputs: Option<PathBuf>,
+    /// Which of precision and batch size `auto` chose (for `-v`).
+    pub auto: (bool, bool),
 }
 
 fn positive(flag: &str, v: f64, unit: &str) -> Result<f64> {
@@ -125,11 +133,13 @@ impl Request {
         let shard = args.shard.as_deref().map(str::parse).transpose()?;
         let model = model::resolve(args.model.as_deref())?;
         let device = model::parse_device(&args.device).context("--device")?;
+        let precision = precision(args.precision, &model, device)?;
         Ok(Request {
             model,
+            auto_precision: args.precision == cli::Precision::Auto,
             load: LoadOptions {
                 device,
-                precision: args.precision.into(),
+                precision,
                 frames: args.views.frames.map(|f| f as usize),
             },
             inputs: args.inputs.clone(),
@@ -164,6 +174,10 @@ impl Request {
                 .max(1),
             clips: a.views.clips as usize,
         };
+        let batch_size = match a.run.batch_size {
+            cli::BatchSize::Auto => model::auto_batch_size(model.device),
+            cli::BatchSize::Fixed(n) => n as usize,
+        };
         let windows = window_spec(a).expect("checked in from_args");
         let pictures = a.format == cli::Format::Html;
         Settings {
@@ -171,11 +185,12 @@ impl Request {
                 spec,
                 windows,
                 thumbnails: pictures.then(|| thumb_spec(windows.is_some())),
+                max_pixels: a.run.max_pixels,
             },
             crops: a.views.crops as usize,
             run: RunSettings {
                 threads: a.run.threads.map_or_else(default_threads, |n| n as usize),
-                batch_size: a.run.batch_size as usize,
+                batch_size,
                 timeout: Duration::from_secs_f64(a.run.timeout),
             },
             labelling: Labelling {
@@ -188,8 +203,17 @@ impl Request {
                 all_scores: a.all_scores || (pictures && windows.is_some()),
                 segments: segment_rules(a).expect("checked in from_args"),
                 windows_too: pictures,
+                ran: Some(Ran {
+                    device: model::device_name(model.device),
+                    precision: model.precision.name().to_string(),
+                    batch_size,
+                }),
             },
             dump_inputs: a.dump_inputs.clone(),
+            auto: (
+                self.auto_precision,
+                a.run.batch_size == cli::BatchSize::Auto,
+            ),
         }
     }
 }

@@ -13,7 +13,6 @@ use crate::cli::{self, EmbedArgs, PredictArgs};
 use crate::config::{self, Request};
 use crate::exit::ExitCode;
 use crate::inputs::{fnv1a, Shard};
-use crate::model::Model;
 use crate::pipeline::{self, Consumer, Ending, FeaturesOf, Outcome, RecordOut, Scored};
 use crate::report::{self, write_npy, Features, FileError, Format, Record};
 use crate::report::{Stage, Window};
@@ -27,7 +26,7 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
     let dir = args.output.clone();
     let mut req = Request::from_args(predict_args(&args))?;
     req.output.path = Some(index_path(&dir, req.shard));
-    let model = Model::load(req.model.clone(), &req.load)?;
+    let model = app::load_model(&req)?;
     let width = model.feature_width()?;
     let settings = req.settings(&model);
     if req.chatter.verbose {

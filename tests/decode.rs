@@ -1066,3 +1066,89 @@ fn bench_centre_clip() {
     );
     std::fs::write(support::root().join("docs/DECODE-BENCH.md"), doc).unwrap();
 }
+
+#[test]
+fn only_the_frames_a_clip_shows_are_converted() {
+    let path = h264_long();
+    let mut video = Video::open(&path).unwrap();
+    // Frames 15, 20, 25 and 29: the decoder goes through every frame from 0 to 30 (the one
+    // after the last, to know where it ends), but only four become RGB.
+    let clip = video.read_clip(&at(&[0.5, 0.667, 0.834, 0.967])).unwrap();
+    assert_eq!(indices(&clip), vec![15, 20, 25, 29]);
+    assert_eq!(video.frames_converted(), 4);
+    assert!(video.frames_decoded() > 20, "{}", video.frames_decoded());
+    // Times that one frame shows (30 fps sampled at 100 fps) convert it once.
+    let mut video = Video::open(&path).unwrap();
+    let mut mapped = 0;
+    let clip = video
+        .read_clip_with(&at(&[1.0, 1.01, 1.02, 1.04]), &mut |f: Frame| {
+            mapped += 1;
+            Ok(index(&f))
+        })
+        .unwrap();
+    assert_eq!(clip.frames, vec![30, 30, 30, 31]);
+    assert_eq!((video.frames_converted(), mapped), (2, 2));
+    assert_eq!(clip.times.len(), 4);
+}
+
+/// 3 frames of 10000 x 10000 MJPEG: a 1.8 MB file that holds 300 MB per frame once in RGB.
+fn huge_mjpeg() -> PathBuf {
+    fixture("huge.avi", |p| {
+        ffmpeg_words(
+            "-f lavfi -i color=c=red:s=10000x10000 -frames:v 3 -c:v mjpeg",
+            &[p.to_str().unwrap()],
+        )
+    })
+}
+
+/// Peak RSS in MB of `vidcls predict ARGS`, from `/usr/bin/time` (a package scripts/setup.sh
+/// checks for), with the run's records.
+fn predict_peak_mb(args: &[&str]) -> (f64, crate::support::Run) {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "/usr/bin/time missing (Debian package `time`)"
+    );
+    let dir = support::scratch("decode-peak-rss");
+    let out = dir.join(format!("rss-{}.txt", args.len()));
+    let mut cmd = vec!["predict", "-f", "jsonl"];
+    cmd.extend_from_slice(args);
+    let run = support::vidcls_via(
+        &["/usr/bin/time", "-f", "%M", "-o", out.to_str().unwrap()],
+        &cmd,
+    )
+    .run();
+    let kb: f64 = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a number of KB from /usr/bin/time");
+    (kb / 1024.0, run)
+}
+
+#[test]
+fn huge_frames_are_refused_by_default_and_bounded_when_allowed() {
+    let path = huge_mjpeg();
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 8 << 20, "fixture is {size} bytes");
+    let file = path.to_str().unwrap();
+
+    let (_, refused) = predict_peak_mb(&[file]);
+    refused.assert_code(1);
+    let records = refused.records();
+    let err = support::expect_err(&records[0]);
+    assert!(
+        err.error.contains("10000x10000") && err.error.contains("--max-pixels"),
+        "{}",
+        err.error
+    );
+
+    // Before frames were resized as they were converted: 6.5 GB and 30 s. A tiny input peaks
+    // at about 0.7 GB here (libtorch and the model); this one at about 1.2 GB: two decoded
+    // YUV pictures and one RGB picture, 6 bytes a pixel.
+    let (peak, run) = predict_peak_mb(&["--max-pixels", "100000000", file]);
+    run.assert_code(0);
+    assert_eq!(run.results().len(), 1);
+    assert!(peak < 1400.0, "peak RSS {peak:.0} MB");
+}

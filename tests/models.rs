@@ -581,3 +581,85 @@ fn committed_configs_are_what_the_exporter_writes() {
         );
     }
 }
+
+/// The `ran` of every record of `predict -f jsonl ARGS VIDEO`: (device, precision, batch).
+fn ran_with(config: &Path, extra: &[&str]) -> Vec<(String, String, usize)> {
+    predict(&[
+        "-f".as_ref(),
+        "jsonl".as_ref(),
+        "--model".as_ref(),
+        config.as_os_str(),
+    ])
+    .args(extra)
+    .arg(&parity_videos()[0])
+    .ok()
+    .results()
+    .into_iter()
+    .map(|r| {
+        let ran = r.ran.expect("records say how the model ran");
+        (ran.device, ran.precision, ran.batch_size)
+    })
+    .collect()
+}
+
+fn ran(device: &str, precision: &str, batch: usize) -> Vec<(String, String, usize)> {
+    vec![(device.to_string(), precision.to_string(), batch)]
+}
+
+#[test]
+fn auto_choices_are_recorded_and_flags_override_them() {
+    let native_bf16 = vidcls::model::cpu_has_native_bf16();
+    // No export-time record of reduced precision: auto stays in fp32, batch 1 on a CPU.
+    let plain = altered_config("auto-plain", |_| {});
+    assert_eq!(
+        ran_with(&plain, &["--device", "cpu"]),
+        ran("cpu", "fp32", 1)
+    );
+    assert_eq!(
+        ran_with(
+            &plain,
+            &["--device", "cpu", "--precision", "bf16", "-b", "4"]
+        ),
+        ran("cpu", "bf16", 4)
+    );
+    // bf16 recorded as agreeing: auto takes it where the CPU has native bf16.
+    let agreed = altered_config("auto-bf16", |v| {
+        v["reduced_precision"] = serde_json::json!({"clips": 8, "bf16_top1_agreement": 1.0});
+    });
+    let expected = if native_bf16 { "bf16" } else { "fp32" };
+    assert_eq!(
+        ran_with(&agreed, &["--device", "cpu"]),
+        ran("cpu", expected, 1)
+    );
+    assert_eq!(
+        ran_with(
+            &agreed,
+            &["--device", "cpu", "--precision", "fp32", "-b", "2"]
+        ),
+        ran("cpu", "fp32", 2)
+    );
+}
+
+#[test]
+fn auto_falls_back_to_fp32_where_the_graph_has_no_kernel() {
+    // s3d has no bf16 avg_pool3d kernel on the CPU (`precision_without_kernels_*`); even with
+    // a record saying bf16 agrees, auto must still run it, in fp32.
+    let src = exported().join("configs/s3d.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    v["file"] = exported().join("models/s3d.pt").to_str().unwrap().into();
+    v["labels_file"] = exported()
+        .join("configs/kinetics400.txt")
+        .to_str()
+        .unwrap()
+        .into();
+    v["reduced_precision"] = serde_json::json!({"clips": 8, "bf16_top1_agreement": 1.0});
+    let cfg = scratch("auto-s3d").join("s3d.json");
+    std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+    assert!(
+        vidcls::model::cpu_has_native_bf16(),
+        "this check needs a CPU with native bf16 (AVX512-BF16 or AMX), or auto never tries bf16"
+    );
+    assert_eq!(ran_with(&cfg, &["--device", "cpu"]), ran("cpu", "fp32", 1));
+    predict_fails(&cfg, &["--precision", "bf16", "--device", "cpu"]);
+}

@@ -240,14 +240,25 @@ fn symlink_loop_is_reported_when_following_links() {
 #[test]
 fn per_file_time_limit_gives_up_and_carries_on() {
     let d = corpus();
-    let lines = predict(&["-f", "jsonl", "-k", "1", "--timeout", "0.3"])
-        .args([d.join("8k.mp4"), d.join("good.mp4")])
-        .expect_code(1)
-        .records();
+    // Ten clips of the two 8K frames take about 1.6 s to decode here (one clip, about 0.3 s
+    // since frames are resized as they are converted); the small file's ten, about 0.1 s.
+    let lines = predict(&[
+        "-f",
+        "jsonl",
+        "-k",
+        "1",
+        "--clips",
+        "10",
+        "--timeout",
+        "0.5",
+    ])
+    .args([d.join("8k.mp4"), d.join("good.mp4")])
+    .expect_code(1)
+    .records();
     assert_eq!(lines.len(), 2);
     match &lines[0] {
         Record::Err(e) => assert!(e.error.contains("--timeout"), "{e:?}"),
-        r => panic!("8K decode finished within 0.3 s? {r:?}"),
+        r => panic!("8K decode finished within 0.5 s? {r:?}"),
     }
     assert!(matches!(lines[1], Record::Ok(_)), "{:?}", lines[1]);
 }

@@ -5,17 +5,18 @@
 //! and hence torchvision's `read_video` do.
 
 use anyhow::{Context as _, Result};
+use ffmpeg_next::ffi;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::frame::Video as AvFrame;
 use ffmpeg_next::software::scaling::{Context as AvScaler, Flags as AvScaleFlags};
+use std::ptr;
 
-/// A swscale context for one input format and size, with its reusable output picture.
+/// A swscale context for one input format and size.
 struct Scaler {
     format: Pixel,
     width: u32,
     height: u32,
     sws: AvScaler,
-    out: AvFrame,
 }
 
 // SAFETY: the swscale context is owned by this value alone and only used through `&mut self`;
@@ -30,9 +31,16 @@ pub(crate) struct RgbConverter {
     scaler: Option<Scaler>,
 }
 
+/// Row alignment of swscale's output: the alignment `av_frame_get_buffer` gives a frame, so
+/// swscale takes the same code path as it would writing into one.
+const ROW_ALIGN: usize = 64;
+
 impl RgbConverter {
     /// Packed RGB24 rows (`width * height * 3` bytes) of `frame`, rotated clockwise by
     /// `rotation` degrees (0, 90, 180 or 270); returns the data with the upright width and height.
+    ///
+    /// swscale writes into the returned buffer itself (rows padded to [`ROW_ALIGN`], then packed
+    /// in place), so a picture costs one RGB buffer, not an intermediate frame and a copy.
     pub(crate) fn convert(
         &mut self,
         frame: &AvFrame,
@@ -68,18 +76,47 @@ impl RgbConverter {
                     width,
                     height,
                     sws,
-                    out: AvFrame::new(Pixel::RGB24, width, height),
                 });
             }
             let scaler = self
                 .scaler
                 .as_mut()
                 .context("internal error: no RGB converter")?;
-            scaler
-                .sws
-                .run(frame, &mut scaler.out)
-                .with_context(|| format!("cannot convert a {format:?} picture to RGB"))?;
-            pack_rows(&scaler.out, width, height)
+            let row = width as usize * 3;
+            let stride = row.next_multiple_of(ROW_ALIGN);
+            // One spare aligned row: swscale's SIMD writers may store a little past a row's end.
+            let mut buf = vec![0u8; stride * (height as usize + 1)];
+            let dst_data: [*mut u8; 4] = [
+                buf.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            ];
+            let dst_stride: [i32; 4] =
+                [i32::try_from(stride).context("picture too wide")?, 0, 0, 0];
+            // SAFETY: `frame` is a decoded picture of the format and size this context was made
+            // for; `buf` holds `height` rows of `stride >= width * 3` bytes (plus one spare).
+            let ret = unsafe {
+                let src = frame.as_ptr();
+                ffi::sws_scale(
+                    scaler.sws.as_mut_ptr(),
+                    (*src).data.as_ptr() as *const *const u8,
+                    (*src).linesize.as_ptr(),
+                    0,
+                    height as i32,
+                    dst_data.as_ptr(),
+                    dst_stride.as_ptr(),
+                )
+            };
+            anyhow::ensure!(
+                ret == height as i32,
+                "cannot convert a {format:?} picture to RGB (swscale returned {ret})"
+            );
+            for y in 1..height as usize {
+                buf.copy_within(y * stride..y * stride + row, y * row);
+            }
+            buf.truncate(row * height as usize);
+            buf
         };
         Ok(rotate(packed, width, height, rotation))
     }

@@ -9,7 +9,10 @@
 //!   half a time-base tick (`video.rs` spells the rule out).
 //! - A video shorter than a clip is padded by repeating its last frame; [`Clip::padded`] says
 //!   how many frames that took.
-//! - Frames keep the decoded size: resizing and cropping belong to the model stage. The RGB
+//! - Frames keep the decoded size: resizing and cropping belong to the model stage, which can
+//!   run per frame as each is converted ([`Video::read_clip_with`]) so one input holds one
+//!   full-size RGB picture at a time. Pictures above a pixel limit ([`DEFAULT_MAX_PIXELS`]
+//!   unless raised) are refused before conversion. The RGB
 //!   conversion is swscale's default (as PyAV's `to_ndarray("rgb24")`).
 
 mod convert;
@@ -17,7 +20,7 @@ mod sample;
 mod video;
 
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
-pub use video::{probe, Video, SEEK_AHEAD};
+pub use video::{probe, Video, DEFAULT_MAX_PIXELS, SEEK_AHEAD};
 
 use serde::Serialize;
 
@@ -52,6 +55,17 @@ pub struct Frame {
     pub data: Vec<u8>,
     /// Presentation time in seconds relative to the stream's first frame.
     pub time: f64,
+}
+
+/// The frames of one clip after a caller's per-frame step ([`Video::read_clip_with`]).
+#[derive(Debug, Clone)]
+pub struct ClipOf<F> {
+    pub plan: ClipPlan,
+    pub frames: Vec<F>,
+    /// Presentation time of each frame, in seconds.
+    pub times: Vec<f64>,
+    /// How many trailing frames repeat the last real frame because the video ended.
+    pub padded: usize,
 }
 
 /// The frames of one clip, one per planned time.

@@ -16,7 +16,7 @@
 
 use super::convert::{display_rotation, normalise_rotation, RgbConverter};
 use super::sample::FALLBACK_FPS;
-use super::{Clip, ClipPlan, Frame, VideoMeta};
+use super::{Clip, ClipOf, ClipPlan, Frame, VideoMeta};
 use anyhow::{bail, Context as _, Result};
 use ffmpeg_next::codec::context::Context as AvCodecContext;
 use ffmpeg_next::codec::packet::side_data::Type as AvSideDataType;
@@ -38,6 +38,12 @@ pub const SEEK_AHEAD: f64 = 2.0;
 /// Packets and seconds `probe` reads from the start to estimate the keyframe interval.
 const KEYFRAME_SCAN_PACKETS: usize = 3000;
 const KEYFRAME_SCAN_SECONDS: f64 = 60.0;
+
+/// Default largest picture, in pixels, that is converted: 8192 x 8192 (67.1 Mpx). It takes
+/// every 8K format (7680x4320 UHD, 8192x4320 DCI) and keeps one input's pictures to a few
+/// hundred MB (a decoded YUV 4:2:0 picture is 1.5 bytes per pixel, its RGB 3); a picture this
+/// size still costs 200 MB of RGB, so several workers on such inputs need that much each.
+pub const DEFAULT_MAX_PIXELS: u64 = 8192 * 8192;
 
 /// Consecutive decoder errors after which a stream counts as undecodable rather than damaged.
 const MAX_ERRORS_IN_A_ROW: usize = 1000;
@@ -96,9 +102,10 @@ pub struct Video {
     eps: f64,
     /// Duration assumed for a frame that states none: one frame at the native rate.
     frame_step: f64,
-    /// The frame shown at the last wanted time, and its RGB once converted.
+    /// The frame shown at the last wanted time, and a number that changes whenever it does
+    /// (so a caller converts a frame that several times take only once).
     held: Option<Decoded>,
-    held_rgb: Option<Frame>,
+    held_id: u64,
     /// The next frame after `held`, decoded to learn where `held` ends.
     ahead: Option<Decoded>,
     /// Time of the last frame the decoder returned (for frames without timestamps).
@@ -116,6 +123,9 @@ pub struct Video {
     /// Frames are timed by their count from the start (see [`Source::untimed`]); no seeking.
     untimed: bool,
     converter: RgbConverter,
+    /// Largest picture (width x height) converted; bigger ones are refused.
+    max_pixels: u64,
+    frames_converted: u64,
 }
 
 impl Video {
@@ -140,7 +150,7 @@ impl Video {
             warnings: Vec::new(),
             src,
             held: None,
-            held_rgb: None,
+            held_id: 0,
             ahead: None,
             last_time: None,
             at_start: true,
@@ -153,6 +163,8 @@ impl Video {
             read_error: None,
             untimed: src_untimed,
             converter: RgbConverter::default(),
+            max_pixels: DEFAULT_MAX_PIXELS,
+            frames_converted: 0,
         };
         if video.meta.duration <= 0.0 {
             video.meta.duration = video.measure_duration()?;
@@ -228,21 +240,63 @@ impl Video {
     /// Times should not decrease within a plan (those of [`super::plan_clips`] never do); a time
     /// earlier than the frame already passed costs a seek back.
     pub fn read_clip(&mut self, plan: &ClipPlan) -> Result<Clip> {
+        let clip = self.read_clip_with(plan, &mut Ok)?;
+        Ok(Clip {
+            plan: clip.plan,
+            frames: clip.frames,
+            padded: clip.padded,
+        })
+    }
+
+    /// [`Video::read_clip`], passing each frame through `map` as soon as it is converted, so
+    /// only what `map` keeps stays in memory (one full-size RGB picture at a time). A frame that
+    /// several planned times show is converted and mapped once, and its result cloned.
+    pub fn read_clip_with<F: Clone>(
+        &mut self,
+        plan: &ClipPlan,
+        map: &mut dyn FnMut(Frame) -> Result<F>,
+    ) -> Result<ClipOf<F>> {
         let mut frames = Vec::with_capacity(plan.times.len());
+        let mut times = Vec::with_capacity(plan.times.len());
+        let mut last: Option<(u64, f64, F)> = None;
         let mut padded = 0;
         for &t in &plan.times {
             let t = if t.is_finite() { t.max(0.0) } else { 0.0 };
             self.position(t)?;
-            let (frame, pad) = self.frame_at(t)?;
+            let (id, pad) = self.frame_at(t)?;
             padded += usize::from(pad);
-            frames.push(frame);
+            let (time, mapped) = match last.take() {
+                Some((last_id, time, mapped)) if last_id == id => (time, mapped),
+                _ => {
+                    let frame = self.convert_held()?;
+                    let time = frame.time;
+                    (time, map(frame)?)
+                }
+            };
+            frames.push(mapped.clone());
+            times.push(time);
+            last = Some((id, time, mapped));
         }
         self.refresh_warnings();
-        Ok(Clip {
+        Ok(ClipOf {
             plan: plan.clone(),
             frames,
+            times,
             padded,
         })
+    }
+
+    /// Refuses pictures of more than `pixels` (width x height) from now on; fails at once when
+    /// the stream's stated size is already above it. The default is [`DEFAULT_MAX_PIXELS`].
+    pub fn limit_pixels(&mut self, pixels: u64) -> Result<()> {
+        self.max_pixels = pixels;
+        check_pixels(&self.path, self.meta.width, self.meta.height, pixels)
+    }
+
+    /// How many decoded frames were converted to RGB since the file was opened: only those a
+    /// clip shows, however many the decoder went through.
+    pub fn frames_converted(&self) -> u64 {
+        self.frames_converted
     }
 
     /// Non-fatal problems met so far (corrupt packets skipped, ...).
@@ -414,7 +468,7 @@ impl Video {
     fn reset(&mut self, at_start: bool) {
         self.src.decoder.flush();
         self.held = None;
-        self.held_rgb = None;
+        self.held_id += 1;
         self.ahead = None;
         self.last_time = None;
         self.at_start = at_start;
@@ -422,14 +476,15 @@ impl Video {
         self.drained = false;
     }
 
-    /// Decodes forward to the frame shown at `t`; returns it in RGB and whether it is padding.
-    fn frame_at(&mut self, t: f64) -> Result<(Frame, bool)> {
+    /// Decodes forward to the frame shown at `t`; returns the held frame's id (see
+    /// [`Video::held_id`]) and whether it is padding.
+    fn frame_at(&mut self, t: f64) -> Result<(u64, bool)> {
         loop {
             if let Some(next) = &self.ahead {
                 // The first frame also answers times before it (reached only at the start).
                 if self.held.is_none() || next.time <= t + self.eps {
                     self.held = self.ahead.take();
-                    self.held_rgb = None;
+                    self.held_id += 1;
                     continue;
                 }
                 break;
@@ -448,23 +503,29 @@ impl Video {
             );
         };
         let padded = self.ahead.is_none() && self.drained && t > held.end - self.eps;
-        if self.held_rgb.is_none() {
-            let (data, width, height) = self
-                .converter
-                .convert(&held.frame, self.meta.rotation)
-                .with_context(|| format!("{}: frame at {:.3} s", self.path.display(), held.time))?;
-            self.held_rgb = Some(Frame {
-                width,
-                height,
-                data,
-                time: held.time,
-            });
-        }
-        let frame = self
-            .held_rgb
-            .clone()
-            .context("internal error: no converted frame")?;
-        Ok((frame, padded))
+        Ok((self.held_id, padded))
+    }
+
+    /// The held frame in upright RGB24; refuses pictures above the pixel limit before
+    /// converting anything.
+    fn convert_held(&mut self) -> Result<Frame> {
+        let held = self
+            .held
+            .as_ref()
+            .context("internal error: no decoded frame")?;
+        let (w, h) = (held.frame.width(), held.frame.height());
+        check_pixels(&self.path, w, h, self.max_pixels)?;
+        let (data, width, height) = self
+            .converter
+            .convert(&held.frame, self.meta.rotation)
+            .with_context(|| format!("{}: frame at {:.3} s", self.path.display(), held.time))?;
+        self.frames_converted += 1;
+        Ok(Frame {
+            width,
+            height,
+            data,
+            time: held.time,
+        })
     }
 
     /// The decoder's next frame in presentation order, reading packets as needed; `None` once
@@ -653,6 +714,21 @@ impl Video {
                 .push(format!("read error, treated as the end of the file: {e}"));
         }
     }
+}
+
+/// Fails when a `width` x `height` picture is above `limit` pixels.
+fn check_pixels(path: &Path, width: u32, height: u32, limit: u64) -> Result<()> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limit {
+        bail!(
+            "{}: frames are {width}x{height} ({:.1} Mpx), above the limit of {limit} pixels \
+             ({:.1} Mpx); --max-pixels raises it",
+            path.display(),
+            pixels as f64 / 1e6,
+            limit as f64 / 1e6
+        );
+    }
+    Ok(())
 }
 
 /// Metadata of one file; `count` decodes every frame to count them.

@@ -63,9 +63,24 @@ pub struct ModelConfig {
     pub weights: Weights,
     #[serde(default)]
     pub parameters: Option<u64>,
+    /// What the exporter measured of the graph in reduced precision (absent: not checked, so
+    /// `--precision auto` keeps fp32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduced_precision: Option<ReducedPrecision>,
     /// How a trained model was made (data fingerprint, seed, epochs, vidcls version, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,
+}
+
+/// Top-1 agreement of the graph in a reduced precision with its float32 self, on the
+/// exporter's calibration clips (a fraction in 0..=1; absent: not measured).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReducedPrecision {
+    pub clips: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bf16_top1_agreement: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp16_top1_agreement: Option<f64>,
 }
 
 fn one() -> f64 {

@@ -8,7 +8,7 @@ mod registry;
 mod trainable;
 
 pub use aggregate::{aggregate, softmax, top_k, Aggregate, Prediction};
-pub use config::{ModelConfig, Resize};
+pub use config::{ModelConfig, ReducedPrecision, Resize};
 pub use registry::{available, builtin, config_dirs, resolve, Catalogue, Listed, ModelSource};
 pub use trainable::Trainable;
 
@@ -42,6 +42,71 @@ impl Precision {
             }
             Precision::Fp16 => Kind::Half,
         })
+    }
+}
+
+/// Top-1 agreement with fp32, measured at export, that `--precision auto` asks of a reduced
+/// precision before choosing it.
+pub const AUTO_MIN_AGREEMENT: f64 = 0.99;
+
+/// Whether this CPU has bfloat16 arithmetic in hardware (AVX512-BF16 or AMX-BF16, from the
+/// kernel's flags); without it libtorch emulates bf16 and gains little or loses.
+pub fn cpu_has_native_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|text| cpuinfo_has_native_bf16(&text))
+        .unwrap_or(false)
+}
+
+/// [`cpu_has_native_bf16`] for a `/proc/cpuinfo` text.
+pub fn cpuinfo_has_native_bf16(cpuinfo: &str) -> bool {
+    cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .flat_map(str::split_whitespace)
+        .any(|f| f == "avx512_bf16" || f == "amx_bf16")
+}
+
+/// `--precision auto`: the fastest precision this device runs that the model's export
+/// recorded as agreeing with fp32 (top-1 on its calibration clips >= [`AUTO_MIN_AGREEMENT`]).
+/// On CUDA fp16, else bf16; on a CPU bf16 only with native bf16; else fp32. A precision the
+/// export did not check is never chosen, so a config without the record stays in fp32.
+pub fn auto_precision(cfg: &ModelConfig, device: Device, native_bf16: bool) -> Precision {
+    let agrees = |a: Option<f64>| a.is_some_and(|a| a >= AUTO_MIN_AGREEMENT);
+    let Some(r) = &cfg.reduced_precision else {
+        return Precision::Fp32;
+    };
+    match device {
+        Device::Cuda(_) if agrees(r.fp16_top1_agreement) => Precision::Fp16,
+        Device::Cuda(_) if agrees(r.bf16_top1_agreement) => Precision::Bf16,
+        Device::Cpu if native_bf16 && agrees(r.bf16_top1_agreement) => Precision::Bf16,
+        _ => Precision::Fp32,
+    }
+}
+
+/// `--batch-size auto`: 1 view per forward pass on a CPU (on 2 cores batch 1 ran 1.23-1.27x
+/// faster than 8 for r2plus1d_18, docs/BENCHMARKS.md), 8 on CUDA, where a batch keeps the
+/// device busy (not yet measured: scripts/device_check.sh measures 1, 8 and 32).
+pub fn auto_batch_size(device: Device) -> usize {
+    match device {
+        Device::Cuda(_) => 8,
+        _ => 1,
+    }
+}
+
+/// A device as `--device` spells it: `cpu`, `cuda:N`.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Cpu => "cpu".to_string(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// The config of a resolved model, without loading its graph.
+pub fn read_config(source: &ModelSource) -> Result<ModelConfig> {
+    match source {
+        ModelSource::BuiltIn => registry::builtin_config(),
+        ModelSource::Files { config, .. } => ModelConfig::from_file(config),
     }
 }
 
@@ -264,4 +329,83 @@ fn check_frames(config: &ModelConfig, frames: usize) -> Result<usize> {
         );
     }
     Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(record: Option<ReducedPrecision>) -> ModelConfig {
+        let mut cfg: ModelConfig =
+            serde_json::from_str(include_str!("../../configs/motion.json")).unwrap();
+        cfg.reduced_precision = record;
+        cfg
+    }
+
+    fn record(bf16: Option<f64>, fp16: Option<f64>) -> Option<ReducedPrecision> {
+        Some(ReducedPrecision {
+            clips: 32,
+            bf16_top1_agreement: bf16,
+            fp16_top1_agreement: fp16,
+        })
+    }
+
+    #[test]
+    fn auto_precision_needs_hardware_and_an_export_record() {
+        let (cpu, gpu) = (Device::Cpu, Device::Cuda(0));
+        let auto = |r, d, native| auto_precision(&config(r), d, native);
+        // No record: fp32 everywhere, whatever the hardware.
+        for (d, native) in [(cpu, true), (cpu, false), (gpu, true)] {
+            assert_eq!(auto(None, d, native), Precision::Fp32);
+            assert_eq!(auto(record(None, None), d, native), Precision::Fp32);
+        }
+        // bf16 agrees: only a CPU with native bf16 takes it; CUDA takes it without fp16.
+        let bf16 = record(Some(1.0), None);
+        assert_eq!(auto(bf16.clone(), cpu, true), Precision::Bf16);
+        assert_eq!(auto(bf16.clone(), cpu, false), Precision::Fp32);
+        assert_eq!(auto(bf16, gpu, false), Precision::Bf16);
+        // Below the bar: not chosen.
+        assert_eq!(
+            auto(record(Some(0.98), Some(0.5)), cpu, true),
+            Precision::Fp32
+        );
+        assert_eq!(
+            auto(record(Some(0.98), Some(0.5)), gpu, true),
+            Precision::Fp32
+        );
+        // fp16 only on CUDA, first there.
+        let both = record(Some(0.995), Some(0.99));
+        assert_eq!(auto(both.clone(), gpu, true), Precision::Fp16);
+        assert_eq!(auto(both.clone(), cpu, true), Precision::Bf16);
+        assert_eq!(auto(record(None, Some(1.0)), cpu, true), Precision::Fp32);
+        // Deterministic: the same inputs, the same answer.
+        for _ in 0..3 {
+            assert_eq!(auto(both.clone(), cpu, true), Precision::Bf16);
+        }
+    }
+
+    #[test]
+    fn auto_never_asks_for_what_the_device_cannot_run() {
+        // fp16 has no CPU kernels: whatever the record, auto on a CPU never picks it.
+        let all = record(Some(1.0), Some(1.0));
+        for native in [false, true] {
+            let p = auto_precision(&config(all.clone()), Device::Cpu, native);
+            assert!(p.kind_on(Device::Cpu).is_ok(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn native_bf16_from_cpu_flags() {
+        let flags = |f: &str| format!("processor\t: 0\nflags\t\t: fpu sse2 {f} avx2\n\n");
+        assert!(cpuinfo_has_native_bf16(&flags("avx512f avx512_bf16")));
+        assert!(cpuinfo_has_native_bf16(&flags("amx_bf16 amx_tile")));
+        assert!(!cpuinfo_has_native_bf16(&flags("avx512f avx512bw")));
+        assert!(!cpuinfo_has_native_bf16("model name : avx512_bf16\n"));
+    }
+
+    #[test]
+    fn auto_batch_size_by_device() {
+        assert_eq!(auto_batch_size(Device::Cpu), 1);
+        assert_eq!(auto_batch_size(Device::Cuda(0)), 8);
+    }
 }

@@ -20,7 +20,7 @@ pub use ordered::{Consumer, Ending};
 pub use predict::{
     predict_prepare, written, FeaturesOf, Labelling, RecordOut, RecordSink, SinkCounts,
 };
-pub use prepare::{prepare, windows, ClipSettings, Prepared, Unit, WindowSpec};
+pub use prepare::{prepare, windows, ClipSettings, MakeViews, Prepared, Unit, WindowSpec};
 pub use runner::{Forward, Outcome, Scored, ScoredUnit};
 pub use workers::PrepareFn;
 

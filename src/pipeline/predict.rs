@@ -2,13 +2,13 @@
 //! the TorchScript model, and scored inputs become records for a [`RecordWriter`].
 
 use super::ordered::Consumer;
-use super::prepare::{prepare, ClipSettings, Prepared};
+use super::prepare::{prepare, ClipSettings, MakeViews, Prepared};
 use super::runner::{Forward, Outcome, Scored};
 use super::workers::PrepareFn;
 use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
 use crate::report::{
-    segments, write_npy, FileError, Record, RecordWriter, RunSummary, SegmentRules, Stage, Timings,
-    VideoResult, Window,
+    segments, write_npy, FileError, Ran, Record, RecordWriter, RunSummary, SegmentRules, Stage,
+    Timings, VideoResult, Window,
 };
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
@@ -43,8 +43,13 @@ pub fn predict_prepare(
     dump: Option<PathBuf>,
 ) -> Box<PrepareFn<Prepared<Tensor>>> {
     Box::new(move |index: usize, path: &Path| {
-        let make_views = |frames: &[_]| preprocess::clip_to_views(frames, &cfg, crops);
-        let prepared = prepare(path, &clips, &make_views)?;
+        let make = MakeViews {
+            frame: &|f, first| preprocess::resize_frame(&f, first, &cfg),
+            views: &|frames: &[preprocess::Resized]| {
+                preprocess::resized_to_views(frames, &cfg, crops)
+            },
+        };
+        let prepared = prepare(path, &clips, &make)?;
         if let Some(dir) = &dump {
             dump_views(&dir.join(format!("{index}.npy")), &prepared)
                 .map_err(|e| FileError::new(prepared.path.clone(), Stage::Output, &e))?;
@@ -78,6 +83,8 @@ pub struct Labelling {
     /// With segments: the window records too, before the segments (for reports that draw
     /// the time line the segments come from).
     pub windows_too: bool,
+    /// How the model runs, for each record.
+    pub ran: Option<Ran>,
 }
 
 impl Labelling {
@@ -137,6 +144,7 @@ impl Labelling {
                     scores: self.all_scores.then_some(scores),
                     timings: timings.clone(),
                     thumbnails: u.thumbnails,
+                    ran: self.ran.clone(),
                 })
             })
             .collect()

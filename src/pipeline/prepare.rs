@@ -2,7 +2,7 @@
 //! them and turn each clip into views with the caller's function.
 
 use crate::decode::{plan_clips, ClipPlan, Frame, SamplingSpec, Video};
-use crate::report::{spread, thumbnails_in, FileError, Stage, ThumbSpec, Thumbnail, Window};
+use crate::report::{spread, thumbnails_in, FileError, Small, Stage, ThumbSpec, Thumbnail, Window};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,9 @@ pub struct ClipSettings {
     pub spec: SamplingSpec,
     /// One group of clips per window instead of one for the whole video.
     pub windows: Option<WindowSpec>,
-    /// Small pictures of the frames each unit's clips used (for reports that show them).
     pub thumbnails: Option<ThumbSpec>,
+    /// Pictures above this many pixels are refused (the input's record says so).
+    pub max_pixels: u64,
 }
 
 /// A group of views that yields one result: a whole video, or one window of it.
@@ -103,9 +104,11 @@ impl Clock {
         self.since = Instant::now();
         d
     }
-    fn decoded(&mut self) {
+    /// Decoding since the last lap, `part` of which was preprocessing.
+    fn decoded_less(&mut self, part: Duration) {
         let d = self.lap();
-        self.decode += d;
+        self.decode += d.saturating_sub(part);
+        self.preprocess += part.min(d);
     }
     fn preprocessed(&mut self) {
         let d = self.lap();
@@ -113,11 +116,19 @@ impl Clock {
     }
 }
 
-/// Decodes every planned clip of `path` and turns each into views with `make_views`.
-pub fn prepare<V>(
+/// What a worker does with decoded frames: `frame` shrinks each as soon as it is converted
+/// (given the size, height x width, of its clip's first frame), so an input holds one
+/// full-size picture at a time; `views` turns a clip of shrunk frames into views.
+pub struct MakeViews<'a, F, V> {
+    pub frame: &'a dyn Fn(Frame, (u32, u32)) -> anyhow::Result<F>,
+    pub views: &'a dyn Fn(&[F]) -> anyhow::Result<Vec<V>>,
+}
+
+/// Decodes every planned clip of `path` and turns each into views with `make`.
+pub fn prepare<F: Clone, V>(
     path: &Path,
     clips: &ClipSettings,
-    make_views: &dyn Fn(&[Frame]) -> anyhow::Result<Vec<V>>,
+    make: &MakeViews<'_, F, V>,
 ) -> Result<Prepared<V>, FileError> {
     let shown = path.to_string_lossy().into_owned();
     let fail = |stage: Stage, e: anyhow::Error| FileError::new(shown.clone(), stage, &e);
@@ -128,6 +139,9 @@ pub fn prepare<V>(
     };
     check_regular_file(path).map_err(|e| fail(Stage::Open, e))?;
     let mut video = Video::open(path).map_err(|e| fail(Stage::Open, e))?;
+    video
+        .limit_pixels(clips.max_pixels)
+        .map_err(|e| fail(Stage::Open, e))?;
     let mut units = Vec::new();
     for (window, plans) in plan_units(&video, clips) {
         let mut unit = Unit {
@@ -141,18 +155,16 @@ pub fn prepare<V>(
         let picks = thumbnail_picks(&plans, clips.thumbnails);
         let mut seen = 0;
         for plan in &plans {
-            let clip = video.read_clip(plan).map_err(|e| fail(Stage::Decode, e))?;
-            clock.decoded();
+            let clip = read_clip(&mut video, plan, make, clips.thumbnails)
+                .map_err(|(stage, e)| fail(stage, e))?;
+            clock.decoded_less(clip.shrinking);
             unit.views
-                .extend(make_views(&clip.frames).map_err(|e| fail(Stage::Preprocess, e))?);
-            if let Some(t) = clips.thumbnails {
-                let pictures = thumbnails_in(&clip.frames, seen, &picks, t.height);
-                unit.thumbnails
-                    .extend(pictures.map_err(|e| fail(Stage::Preprocess, e))?);
-            }
+                .extend((make.views)(&clip.frames).map_err(|e| fail(Stage::Preprocess, e))?);
+            let pictures = thumbnails_in(&clip.smalls, seen, &picks);
+            unit.thumbnails
+                .extend(pictures.map_err(|e| fail(Stage::Preprocess, e))?);
             seen += clip.frames.len();
-            unit.frame_times
-                .push(clip.frames.iter().map(|f| f.time).collect());
+            unit.frame_times.push(clip.times);
             unit.clips += 1;
             unit.padded += clip.padded;
             clock.preprocessed();
@@ -166,6 +178,55 @@ pub fn prepare<V>(
         units,
         decode_ms: clock.decode.as_secs_f64() * 1e3,
         preprocess_ms: clock.preprocess.as_secs_f64() * 1e3,
+    })
+}
+
+/// One clip, each frame shrunk by `make.frame` as soon as it is converted, with a small copy of
+/// each kept when thumbnails are wanted.
+struct ReadClip<F> {
+    frames: Vec<F>,
+    /// Thumbnail-sized copies of `frames` (empty unless asked for).
+    smalls: Vec<Small>,
+    times: Vec<f64>,
+    padded: usize,
+    /// Time spent shrinking: preprocessing, though it happens while decoding.
+    shrinking: Duration,
+}
+
+/// Reads one clip; a failure says whether decoding or shrinking failed.
+fn read_clip<F: Clone, V>(
+    video: &mut Video,
+    plan: &ClipPlan,
+    make: &MakeViews<'_, F, V>,
+    thumbnails: Option<ThumbSpec>,
+) -> Result<ReadClip<F>, (Stage, anyhow::Error)> {
+    let mut first = None;
+    let mut shrinking = Duration::ZERO;
+    let mut shrink_failed = false;
+    let mut shrink = |f: Frame| {
+        let since = Instant::now();
+        let size = *first.get_or_insert((f.height, f.width));
+        let small = thumbnails.map(|t| Small::of(&f, t.height));
+        let out = (make.frame)(f, size).map(|x| (x, small));
+        shrinking += since.elapsed();
+        shrink_failed = out.is_err();
+        out
+    };
+    let clip = video.read_clip_with(plan, &mut shrink).map_err(|e| {
+        let stage = if shrink_failed {
+            Stage::Preprocess
+        } else {
+            Stage::Decode
+        };
+        (stage, e)
+    })?;
+    let (frames, smalls): (Vec<F>, Vec<Option<Small>>) = clip.frames.into_iter().unzip();
+    Ok(ReadClip {
+        frames,
+        smalls: smalls.into_iter().flatten().collect(),
+        times: clip.times,
+        padded: clip.padded,
+        shrinking,
     })
 }
 

@@ -18,10 +18,10 @@ mod text;
 mod thumbnail;
 
 pub use npy::{npy_bytes, write_npy};
-pub use record::{Features, FileError, Record, Segment, Stage, Timings, VideoResult, Window};
+pub use record::{Features, FileError, Ran, Record, Segment, Stage, Timings, VideoResult, Window};
 pub use segments::{segments, window_spans, SegmentRules};
 pub use summary::RunSummary;
-pub use thumbnail::{spread, thumbnail, thumbnails_in, ThumbSpec, Thumbnail};
+pub use thumbnail::{spread, thumbnail, thumbnails_in, Small, ThumbSpec, Thumbnail};
 
 pub use crate::model::Prediction;
 use std::io::{self, Write};
@@ -134,6 +134,7 @@ pub(crate) mod fixtures {
             scores: None,
             timings: Timings::default(),
             thumbnails: vec![],
+            ran: None,
         })
     }
 

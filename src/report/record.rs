@@ -66,6 +66,18 @@ pub struct VideoResult {
     /// serialised).
     #[serde(skip)]
     pub thumbnails: Vec<Thumbnail>,
+    /// How the forward pass ran (absent in records written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran: Option<Ran>,
+}
+
+/// How the model ran for a record: device, precision and views per forward pass, whether
+/// chosen by `auto` or by flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ran {
+    pub device: String,
+    pub precision: String,
+    pub batch_size: usize,
 }
 
 /// Where an input failed.

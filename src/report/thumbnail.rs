@@ -30,18 +30,59 @@ pub struct Thumbnail {
 /// JPEG quality: small files that still show what happens.
 const QUALITY: u8 = 70;
 
-/// The thumbnails among one clip's `frames`: `picks` count a unit's frames over all its clips
-/// (from [`spread`]), and this clip's first frame is number `offset`.
-pub fn thumbnails_in(
-    frames: &[Frame],
-    offset: usize,
-    picks: &[usize],
-    height: u32,
-) -> Result<Vec<Thumbnail>> {
+/// A frame shrunk to thumbnail size, not yet encoded: cheap to make for every frame a clip
+/// converts (and to clone, for a frame several times show), so only the picked ones are
+/// encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Small {
+    pub time: f64,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: std::sync::Arc<Vec<u8>>,
+}
+
+impl Small {
+    /// `frame` shrunk to `height` pixels (never enlarged), keeping its aspect ratio.
+    pub fn of(frame: &Frame, height: u32) -> Small {
+        let th = height.clamp(1, frame.height.max(1));
+        let tw = ((frame.width as u64 * th as u64 + frame.height as u64 / 2)
+            / frame.height.max(1) as u64)
+            .max(1) as u32;
+        Small {
+            time: frame.time,
+            width: tw,
+            height: th,
+            rgb: std::sync::Arc::new(shrink(&frame.data, frame.width, frame.height, tw, th)),
+        }
+    }
+
+    /// Encoded as JPEG.
+    pub fn encode(&self) -> Result<Thumbnail> {
+        let mut jpeg = Vec::with_capacity(self.rgb.len() / 8);
+        jpeg_encoder::Encoder::new(&mut jpeg, QUALITY)
+            .encode(
+                &self.rgb,
+                self.width as u16,
+                self.height as u16,
+                jpeg_encoder::ColorType::Rgb,
+            )
+            .context("cannot encode a thumbnail")?;
+        Ok(Thumbnail {
+            time: self.time,
+            width: self.width,
+            height: self.height,
+            jpeg,
+        })
+    }
+}
+
+/// The thumbnails among one clip's shrunk frames: `picks` count a unit's frames over all its
+/// clips (from [`spread`]), and this clip's first frame is number `offset`.
+pub fn thumbnails_in(smalls: &[Small], offset: usize, picks: &[usize]) -> Result<Vec<Thumbnail>> {
     picks
         .iter()
-        .filter_map(|&i| frames.get(i.checked_sub(offset)?))
-        .map(|f| thumbnail(f, height))
+        .filter_map(|&i| smalls.get(i.checked_sub(offset)?))
+        .map(Small::encode)
         .collect()
 }
 
@@ -56,21 +97,7 @@ pub fn spread(n: usize, k: usize) -> Vec<usize> {
 
 /// `frame` shrunk to `height` pixels (never enlarged) and encoded as JPEG.
 pub fn thumbnail(frame: &Frame, height: u32) -> Result<Thumbnail> {
-    let th = height.clamp(1, frame.height.max(1));
-    let tw = ((frame.width as u64 * th as u64 + frame.height as u64 / 2)
-        / frame.height.max(1) as u64)
-        .max(1) as u32;
-    let rgb = shrink(&frame.data, frame.width, frame.height, tw, th);
-    let mut jpeg = Vec::with_capacity(rgb.len() / 8);
-    jpeg_encoder::Encoder::new(&mut jpeg, QUALITY)
-        .encode(&rgb, tw as u16, th as u16, jpeg_encoder::ColorType::Rgb)
-        .context("cannot encode a thumbnail")?;
-    Ok(Thumbnail {
-        time: frame.time,
-        width: tw,
-        height: th,
-        jpeg,
-    })
+    Small::of(frame, height).encode()
 }
 
 /// Area-average downscale of packed RGB24 from `w x h` to `tw x th` (each at most its source).
@@ -155,17 +182,18 @@ mod tests {
 
     #[test]
     fn thumbnails_pick_across_clips() {
-        let clip = |t0: f64| -> Vec<Frame> {
+        let clip = |t0: f64| -> Vec<Small> {
             (0..4)
                 .map(|i| Frame {
                     time: t0 + i as f64,
                     ..frame(16, 8, |_, _| [0; 3])
                 })
+                .map(|f| Small::of(&f, 4))
                 .collect()
         };
         let picks = spread(8, 2);
-        let first = thumbnails_in(&clip(0.0), 0, &picks, 4).unwrap();
-        let second = thumbnails_in(&clip(10.0), 4, &picks, 4).unwrap();
+        let first = thumbnails_in(&clip(0.0), 0, &picks).unwrap();
+        let second = thumbnails_in(&clip(10.0), 4, &picks).unwrap();
         let times: Vec<f64> = first.iter().chain(&second).map(|t| t.time).collect();
         assert_eq!(times, vec![2.0, 12.0]);
         assert_eq!((first[0].width, first[0].height), (8, 4));

@@ -4,7 +4,7 @@
 
 use super::data::{Dataset, Skipped, Split};
 use crate::decode::SamplingSpec;
-use crate::model::preprocess::{crop_offsets, crop_view, resize_clip};
+use crate::model::preprocess::{crop_offsets, crop_view, resize_frame, stack_resized, Resized};
 use crate::model::ModelConfig;
 use crate::pipeline::{self, ClipSettings, Job, Prepared, RunSettings};
 use crate::report::{FileError, Stage};
@@ -45,6 +45,7 @@ pub fn clip_settings(cfg: &ModelConfig, frames: usize) -> ClipSettings {
         },
         windows: None,
         thumbnails: None,
+        max_pixels: crate::decode::DEFAULT_MAX_PIXELS,
     }
 }
 
@@ -61,8 +62,11 @@ pub fn build(
     let clips = clip_settings(cfg, frames);
     let c = cfg.clone();
     let prepare = Box::new(move |_: usize, path: &Path| {
-        let views = |f: &[_]| Ok(vec![resize_clip(f, &c)?.to_kind(Kind::Half)]);
-        let p = pipeline::prepare(path, &clips, &views)?;
+        let make = pipeline::MakeViews {
+            frame: &|f, first| resize_frame(&f, first, &c),
+            views: &|f: &[Resized]| Ok(vec![stack_resized(f)?.to_kind(Kind::Half)]),
+        };
+        let p = pipeline::prepare(path, &clips, &make)?;
         check_length(&p, frames)?;
         Ok(p)
     });

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""What the automatic defaults and the per-frame resize give, measured with the release binary.
+
+1. Frames of 10000 x 10000 (3 frames of MJPEG): peak RSS and wall time of `vidcls predict`
+   with --max-pixels raised, and the record of the default run (refused).
+2. Default flags (`--batch-size auto --precision auto`) against the defaults before them
+   (`--batch-size 8 --precision fp32`), on the built-in motion model and on an r2plus1d_18
+   export (`--r2plus1d CONFIG`, from `scripts/export_models.py --random-init --seed 0
+   --frames 16 r2plus1d_18`): videos/s from `--summary-json`, best of `--runs` alternating
+   runs, and the `ran` field of the records (what auto chose).
+
+3. What skipping non-reference frames could give decoding: the ffmpeg CLI decoding the corpus
+   whole, single-threaded, with `-skip_frame default` and `-skip_frame noref` (CPU seconds),
+   and the share of B-frames (ffprobe).
+
+With `--baseline-rev REV`, part 1 also runs vidcls built at git revision REV (its files from
+`git archive` under target/bench-defaults/, its build cached by REV).
+
+Usage: scripts/bench_defaults.py --r2plus1d CONFIG [--runs N] [--baseline-rev REV] [--write]
+With --write, the section between the markers in docs/BENCHMARKS.md is replaced. Run it under
+`nice` on a quiet machine; the machine and load are printed with the table.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VIDCLS = ROOT / "target/release/vidcls"
+BEGIN, END = "<!-- bench_defaults.py: begin -->", "<!-- bench_defaults.py: end -->"
+
+
+def script_hash():
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def cache_dir():
+    d = ROOT / "target/bench-defaults" / script_hash()
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
+
+
+def huge_video(d):
+    p = d / "huge-10000.avi"
+    if not p.exists():
+        ffmpeg("-f", "lavfi", "-i", "color=c=red:s=10000x10000", "-frames:v", "3",
+               "-c:v", "mjpeg", str(p))
+    return p
+
+
+def corpus(d, n=8):
+    """8 clips of 5 s at 320x240, testsrc2 with temporal noise, H.264 veryfast (bench.sh's)."""
+    out = []
+    for i in range(n):
+        p = d / f"clip-{i}.mp4"
+        if not p.exists():
+            ffmpeg("-f", "lavfi", "-i",
+                   f"testsrc2=s=320x240:r=30:d=5,noise=alls={10 + i}:allf=t",
+                   "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "60",
+                   "-pix_fmt", "yuv420p", str(p))
+        out.append(p)
+    return out
+
+
+def baseline_binary(rev):
+    """vidcls built at `rev` in its own folder (deps reused from this checkout's target/)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    wt = ROOT / "target/bench-defaults" / f"base-{sha}"
+    binary = wt / "target/release/vidcls"
+    if not binary.exists():
+        if not wt.exists():
+            wt.mkdir(parents=True)
+            subprocess.run(f"git archive {sha} | tar -x -C {wt}", shell=True, cwd=ROOT,
+                           check=True)
+        if not (wt / "target/release").exists():
+            (wt / "target").mkdir(exist_ok=True)
+            subprocess.run(["cp", "-a", str(ROOT / "target/release"), str(wt / "target/release")],
+                           check=True)
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=wt, check=True)
+    return sha, binary
+
+
+def timed(args, binary=VIDCLS):
+    """(peak RSS MB, wall s, exit code, stdout, stderr) of `vidcls ARGS` under /usr/bin/time."""
+    rss = cache_dir() / "rss.txt"
+    t0 = time.monotonic()
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss), str(binary), *args],
+                       capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    kb = float(rss.read_text().strip().splitlines()[-1])
+    return kb / 1024, wall, r.returncode, r.stdout, r.stderr
+
+
+def huge_section(d, baseline):
+    video = huge_video(d)
+    refused_peak, _, code, out, _ = timed(["predict", "-f", "jsonl", str(video)])
+    refused = json.loads(out.splitlines()[0])
+    base = None
+    if baseline:
+        sha, binary = baseline
+        peak, wall, rc, _, err = timed(["predict", "-f", "jsonl", str(video)], binary)
+        if rc != 0:
+            sys.exit(f"baseline run failed: {err}")
+        base = {"rev": sha, "peak_mb": peak, "wall_s": wall}
+    peak, wall, code2, _, err = timed(["predict", "-f", "jsonl", "--max-pixels", "100000000",
+                                       str(video)])
+    if code2 != 0:
+        sys.exit(f"huge-frame run failed: {err}")
+    return {
+        "file_mb": video.stat().st_size / 1e6,
+        "default_exit": code,
+        "refused_peak_mb": refused_peak,
+        "default_error": refused.get("error", "").replace(str(video), video.name),
+        "baseline": base,
+        "raised_peak_mb": peak,
+        "raised_wall_s": wall,
+    }
+
+
+def rate(model_args, extra, files):
+    _, _, code, out, err = timed(["predict", "-f", "jsonl", "-k", "1", "--summary-json",
+                                  *model_args, *extra, *map(str, files)])
+    if code != 0:
+        sys.exit(f"vidcls failed: {err}")
+    summary = json.loads(err.strip().splitlines()[-1])
+    ran = {json.dumps(json.loads(l).get("ran"), sort_keys=True) for l in out.splitlines()}
+    return summary["classified"] / summary["elapsed_s"], sorted(ran)
+
+
+def defaults_section(models, files, runs):
+    rows = []
+    for name, model_args in models:
+        best = {"defaults": 0.0, "before": 0.0}
+        ran = {}
+        for _ in range(runs):
+            for label, extra in (("defaults", []), ("before", ["-b", "8", "--precision", "fp32"])):
+                r, what = rate(model_args, extra, files)
+                best[label] = max(best[label], r)
+                ran[label] = what
+        rows.append({"model": name, "videos_per_s": best, "ran": ran})
+    return rows
+
+
+def skip_section(files):
+    cpu = {}
+    for mode in ("default", "noref"):
+        t0 = os.times()
+        for f in files:
+            subprocess.run(["ffmpeg", "-loglevel", "error", "-threads", "1", "-skip_frame", mode,
+                            "-i", str(f), "-f", "null", "-"], check=True)
+        t1 = os.times()
+        cpu[mode] = (t1.children_user + t1.children_system) - (t0.children_user + t0.children_system)
+    types = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v",
+                            "-show_entries", "frame=pict_type", "-of", "csv=p=0", str(files[0])],
+                           check=True, capture_output=True, text=True).stdout.split()
+    return {"cpu_s": cpu, "b_share": sum(t.startswith("B") for t in types) / max(len(types), 1)}
+
+
+def machine():
+    cpu = "unknown"
+    flags = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name") and cpu == "unknown":
+            cpu = line.split(":", 1)[1].strip()
+        if line.startswith("flags") and not flags:
+            flags = line
+    native = "avx512_bf16" in flags.split() or "amx_bf16" in flags.split()
+    return cpu, os.cpu_count(), native
+
+
+def ran_text(ran):
+    out = []
+    for r in map(json.loads, ran):
+        out.append(f"{r['device']}, {r['precision']}, batch {r['batch_size']}" if r else "?")
+    return "; ".join(out)
+
+
+def render(huge, rows, skip, runs, videos, load0, load1):
+    cpu, cores, native = machine()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    lines = [
+        "## Automatic defaults and memory per input (`scripts/bench_defaults.py`)",
+        "",
+        f"Written by `scripts/bench_defaults.py --write`; CPU: {cpu}, {cores} logical CPUs, "
+        f"native bf16: {'yes' if native else 'no'}; vidcls at commit {commit}; load average "
+        f"(1 min) {load0} at the start, {load1} at the end.",
+        "",
+        f"A {huge['file_mb']:.1f} MB MJPEG AVI of 3 frames of 10000 x 10000: by default the run "
+        f"exits {huge['default_exit']} with the record `{huge['default_error']}` (peak RSS "
+        f"{huge['refused_peak_mb']:.0f} MB: libtorch and the model, no frame decoded); with "
+        f"`--max-pixels 100000000` it peaks at **{huge['raised_peak_mb']:.0f} MB** RSS and takes "
+        f"{huge['raised_wall_s']:.1f} s."
+        + (f" vidcls at {huge['baseline']['rev']} (whole frames held in RGB and converted to "
+           f"float at full size) peaks at {huge['baseline']['peak_mb']:.0f} MB and takes "
+           f"{huge['baseline']['wall_s']:.1f} s on it." if huge["baseline"] else ""),
+        "",
+        f"Default flags against the defaults before `auto` (`-b 8 --precision fp32`), "
+        f"{videos} clips of 5 s at 320x240 (H.264 veryfast, testsrc2 with noise), best of "
+        f"{runs} alternating runs:",
+        "",
+        "| model | defaults videos/s | `-b 8 --precision fp32` videos/s | ratio | defaults ran |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        v = r["videos_per_s"]
+        lines.append(f"| {r['model']} | {v['defaults']:.2f} | {v['before']:.2f} | "
+                     f"{v['defaults'] / v['before']:.2f}x | {ran_text(r['ran']['defaults'])} |")
+    c = skip["cpu_s"]
+    lines += [
+        "",
+        f"Skipping non-reference frames (`-skip_frame noref`), ffmpeg decoding the {videos} clips "
+        f"whole on one thread: {c['noref']:.2f} CPU s against {c['default']:.2f} "
+        f"({c['default'] / c['noref']:.2f}x); {skip['b_share']:.0%} of the first clip's frames "
+        "are B-frames. vidcls does not skip them yet: it decodes one clip after a keyframe "
+        "seek, and only the frames between the keyframe and the clip's first frame, plus those "
+        "between sampled frames, are unused; dropping one safely needs a later frame that "
+        "answers the wanted time, which the decoder's discard setting cannot promise.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--r2plus1d", required=True, help="r2plus1d_18 config from the exporter")
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--baseline-rev", help="also measure part 1 with vidcls built at this revision")
+    ap.add_argument("--write", action="store_true")
+    a = ap.parse_args()
+    if not VIDCLS.exists():
+        sys.exit("build first: cargo build --release")
+    baseline = baseline_binary(a.baseline_rev) if a.baseline_rev else None
+    load0 = os.getloadavg()[0]
+    d = cache_dir()
+    huge = huge_section(d, baseline)
+    files = corpus(d)
+    models = [("motion (built-in)", []), ("r2plus1d_18", ["-m", a.r2plus1d])]
+    rows = defaults_section(models, files, a.runs)
+    skip = skip_section(files)
+    text = render(huge, rows, skip, a.runs, len(files), f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}")
+    print(text)
+    (d / "result.json").write_text(json.dumps({"huge": huge, "rows": rows, "skip": skip}, indent=1))
+    if a.write:
+        doc = ROOT / "docs/BENCHMARKS.md"
+        body = doc.read_text()
+        block = f"{BEGIN}\n{text}{END}"
+        if BEGIN in body:
+            body = body[: body.index(BEGIN)] + block + body[body.index(END) + len(END):]
+        else:
+            body = body.rstrip("\n") + "\n\n" + block + "\n"
+        doc.write_text(body)
+
+
+if __name__ == "__main__":
+    main()
