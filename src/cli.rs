@@ -178,6 +178,9 @@ pub struct PredictArgs {
 
     #[command(flatten)]
     pub chatter: ChatterArgs,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// What a run says on stderr: shared by `predict` and `embed`.
@@ -195,6 +198,26 @@ pub struct ChatterArgs {
     /// Say which device, threads and model were chosen.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// What opening an input may do: shared by every command that reads videos.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Let files be HLS playlists or ffconcat lists (FFmpeg's hls and concat demuxers). They
+    /// make FFmpeg open the other files they name, so they are refused unless asked for.
+    #[arg(long)]
+    pub allow_playlists: bool,
+
+    /// Protocols URLs may use, comma-separated (replaces the default list
+    /// rtsp,rtsps,rtmp,rtmps,http,https,udp,tcp,srt,rtp,tls,httpproxy,crypto). Adding `file`
+    /// lets a network playlist read local files.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub protocols: Option<Vec<String>>,
+
+    /// FFmpeg input format to use instead of probing, like `ffmpeg -f` (`v4l2` for a camera
+    /// such as /dev/video0, `mpegts` for a stream that needs it).
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<String>,
 }
 
 /// How each video (or window) becomes views: shared by `predict` and `embed`.
@@ -297,6 +320,9 @@ pub struct EmbedArgs {
 
     #[command(flatten)]
     pub chatter: ChatterArgs,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -359,6 +385,9 @@ pub struct AnnotateArgs {
 
     #[command(flatten)]
     pub chatter: ChatterArgs,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -449,6 +478,9 @@ pub struct ProbeArgs {
     /// Decode every frame to count them.
     #[arg(long)]
     pub count: bool,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -850,6 +882,30 @@ mod tests {
         ] {
             assert!(parse(&bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn source_flags() {
+        let p = predict(&["v"]).unwrap();
+        assert!(!p.source.allow_playlists);
+        assert!(p.source.protocols.is_none() && p.source.input_format.is_none());
+        let p = predict(&[
+            "--allow-playlists",
+            "--protocols",
+            "rtsp,rtp,udp",
+            "--input-format",
+            "v4l2",
+            "/dev/video0",
+        ])
+        .unwrap();
+        assert!(p.source.allow_playlists);
+        assert_eq!(
+            p.source.protocols.unwrap(),
+            ["rtsp", "rtp", "udp"].map(String::from)
+        );
+        assert_eq!(p.source.input_format.as_deref(), Some("v4l2"));
+        let c = Cli::try_parse_from(["vidcls", "probe", "--allow-playlists", "x"]).unwrap();
+        assert!(matches!(c.command, Command::Probe(p) if p.source.allow_playlists));
     }
 
     #[test]

@@ -14,9 +14,15 @@
 
 mod convert;
 mod sample;
+mod source;
 mod video;
 
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
+pub(crate) use source::open_input;
+pub use source::{
+    access, is_stream_name, locate, set_access, Access, Location, DEFAULT_PROTOCOLS, LIST_DEMUXERS,
+    MEDIA_DEMUXERS,
+};
 pub use video::{probe, Video, SEEK_AHEAD};
 
 use serde::Serialize;

@@ -44,12 +44,16 @@ const MAX_ERRORS_IN_A_ROW: usize = 1000;
 
 /// Sets libav's own logging to quiet once per process: what matters reaches the user through
 /// our errors and warnings instead.
-fn init_ffmpeg() {
+pub(super) fn init_ffmpeg() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         // Registration is a no-op on FFmpeg >= 5; an error here would resurface at open.
         let _ = ffmpeg_next::init();
-        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
+        ffmpeg_next::util::log::set_level(if std::env::var_os("VIDCLS_DEBUG_AV").is_some() {
+            ffmpeg_next::util::log::Level::Debug
+        } else {
+            ffmpeg_next::util::log::Level::Quiet
+        });
     });
 }
 
@@ -673,11 +677,7 @@ fn native_fps(meta: &VideoMeta) -> f64 {
 /// Opens the demuxer and the decoder of the best video stream.
 fn open_source(path: &Path, threads: usize) -> Result<Source> {
     let shown = path.display();
-    if !path.exists() {
-        bail!("cannot open video {shown}: no such file");
-    }
-    let input = ffmpeg_next::format::input(&path)
-        .map_err(|e| anyhow::anyhow!("cannot open video {shown}: {e} (not a readable video?)"))?;
+    let input = super::source::open_input(path)?;
     let stream = input
         .streams()
         .best(AvMediaType::Video)
