@@ -103,3 +103,124 @@ impl InDir for crate::support::Vidcls {
         self
     }
 }
+
+/// `python -m http.server` on a free loopback port serving `dir`; killed when dropped.
+pub struct HttpServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl HttpServer {
+    pub fn serve(dir: &Path) -> HttpServer {
+        use std::io::BufRead;
+        let mut child = crate::support::python()
+            .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python -m http.server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let port = line
+            .split("port ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        HttpServer { child, port }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn finite_urls_and_pipes_work_with_every_predict_mode() {
+    let (seg, _, _) = hostile("live-finite");
+    let dir = seg.parent().unwrap();
+    let mp4 = dir.join("a.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=128x96:rate=10",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        mp4.to_str().unwrap(),
+    ]);
+    let server = HttpServer::serve(dir);
+    let url = server.url("a.mp4");
+    let local = predict(&[
+        "-f",
+        "jsonl",
+        "-q",
+        "--timeline",
+        "--window",
+        "1",
+        "--all-scores",
+    ])
+    .arg(&mp4)
+    .ok()
+    .results();
+    let remote = predict(&[
+        "-f",
+        "jsonl",
+        "-q",
+        "--timeline",
+        "--window",
+        "1",
+        "--all-scores",
+    ])
+    .arg(&url)
+    .ok()
+    .results();
+    assert_eq!(remote.len(), 4);
+    for (l, r) in local.iter().zip(&remote) {
+        assert_eq!(r.path, url);
+        assert_eq!((&l.scores, &l.frame_times), (&r.scores, &r.frame_times));
+    }
+    let whole = predict(&["-f", "jsonl", "-q"]).arg(&url).ok().results();
+    assert_eq!(whole.len(), 1);
+    let segs = predict(&[
+        "-f",
+        "jsonl",
+        "-q",
+        "--segments",
+        "--window",
+        "1",
+        "--seg-on",
+        "0",
+        "--seg-off",
+        "0",
+    ])
+    .arg(&url)
+    .ok()
+    .records();
+    assert!(!segs.is_empty());
+    let missing = refused(&server.url("nothing.mp4"), &[]);
+    assert!(missing.contains("404"), "{missing}");
+    // pipe: is a byte stream on stdin (and `-` still means paths on stdin).
+    let mut cmd = predict(&["-f", "jsonl", "-q", "pipe:"]);
+    cmd.command().stdin(std::fs::File::open(&seg).unwrap());
+    let piped = cmd.ok().results();
+    assert_eq!(piped.len(), 1);
+    assert_eq!(piped[0].path, "pipe:");
+    let direct = predict(&["-f", "jsonl", "-q"]).arg(&seg).ok().results();
+    assert_eq!(piped[0].top_k, direct[0].top_k);
+}

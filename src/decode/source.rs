@@ -331,6 +331,34 @@ pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
     }
 }
 
+/// A copy of standard input in a temporary file, removed when dropped: `predict pipe:` seeks
+/// and reopens like it does in any file (`watch` reads the stream as it comes instead).
+pub(crate) struct Spool {
+    path: PathBuf,
+}
+
+impl Spool {
+    pub(crate) fn stdin() -> Result<Spool> {
+        let path = std::env::temp_dir().join(format!("vidcls-stdin-{}", std::process::id()));
+        let spool = Spool { path };
+        let mut file = std::fs::File::create(&spool.path)
+            .with_context(|| format!("cannot create {}", spool.path.display()))?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut file)
+            .with_context(|| format!("cannot copy pipe: into {}", spool.path.display()))?;
+        Ok(spool)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// The `format_whitelist` for files and `pipe:`.
 fn media_formats(access: &Access) -> String {
     let mut names: Vec<&str> = MEDIA_DEMUXERS.to_vec();

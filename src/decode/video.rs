@@ -92,6 +92,9 @@ impl Source {
 /// An opened video: demuxer, decoder and the stream's metadata.
 pub struct Video {
     path: PathBuf,
+    /// What FFmpeg opens: the path, or the file standard input was read into.
+    open_path: PathBuf,
+    _spool: Option<super::source::Spool>,
     threads: usize,
     meta: VideoMeta,
     warnings: Vec<String>,
@@ -132,11 +135,19 @@ impl Video {
     /// frame and slice threading both on.
     pub fn open_with_threads(path: &Path, threads: usize) -> Result<Video> {
         init_ffmpeg();
-        let src = open_source(path, threads)?;
+        // A byte stream on stdin cannot be reopened or sought: read it into a file first.
+        let spool = match super::source::locate(path) {
+            super::source::Location::Stdin => Some(super::source::Spool::stdin()?),
+            _ => None,
+        };
+        let open_path = spool.as_ref().map_or(path, |s| s.path()).to_path_buf();
+        let src = open_source(&open_path, threads)?;
         let meta = read_meta(&src);
         let src_untimed = src.untimed;
         let mut video = Video {
             path: path.to_path_buf(),
+            open_path,
+            _spool: spool,
             threads,
             eps: 0.5 * src.tick + 1e-6,
             frame_step: 1.0 / native_fps(&meta),
@@ -409,7 +420,7 @@ impl Video {
     /// Opens the file afresh and starts decoding from its first packet.
     fn reopen(&mut self) -> Result<()> {
         self.seeks += 1;
-        self.src = open_source(&self.path, self.threads)?;
+        self.src = open_source(&self.open_path, self.threads)?;
         self.reset(true);
         Ok(())
     }
