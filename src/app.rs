@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => train(&args),
         Command::Embed(args) => crate::embed::run(*args),
         Command::Annotate(args) => crate::annotate::run(*args),
+        Command::Watch(args) => crate::watch::run(*args),
         Command::Probe(args) => probe_cmd(args),
         Command::Models(args) => models_cmd(args),
         Command::Version => {

@@ -15,6 +15,7 @@
 mod convert;
 mod sample;
 mod source;
+mod stream;
 mod video;
 
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
@@ -23,6 +24,7 @@ pub use source::{
     access, is_stream_name, locate, set_access, Access, Location, DEFAULT_PROTOCOLS, LIST_DEMUXERS,
     MEDIA_DEMUXERS,
 };
+pub use stream::{FrameStream, StreamFrame};
 pub use video::{probe, Video, SEEK_AHEAD};
 
 use serde::Serialize;

@@ -730,7 +730,7 @@ fn open_source(path: &Path, threads: usize) -> Result<Source> {
 }
 
 /// A rational as f64, `None` when it is 0/x, x/0 or negative.
-fn rational(r: Rational) -> Option<f64> {
+pub(super) fn rational(r: Rational) -> Option<f64> {
     (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r))
 }
 
@@ -813,7 +813,7 @@ fn stream_duration(
 }
 
 /// Clockwise display rotation of a stream: its display matrix, else the legacy `rotate` tag.
-fn stream_rotation(stream: &ffmpeg_next::Stream) -> i32 {
+pub(super) fn stream_rotation(stream: &ffmpeg_next::Stream) -> i32 {
     for side in stream.side_data() {
         if side.kind() == AvSideDataType::DisplayMatrix {
             let data = side.data();
