@@ -449,8 +449,9 @@ fn decode_loop(
         let lost_at = Instant::now();
         let mut stream = match FrameStream::open(source) {
             Ok(s) => s,
-            Err(e) if reconnect && reconnects > 0 && !past_limit() => {
-                backoff(reconnects, &e);
+            Err(_) if reconnect && reconnects > 0 && past_limit() => return Ok(()),
+            Err(_) if reconnect && reconnects > 0 => {
+                backoff(reconnects);
                 reconnects += 1;
                 continue;
             }
@@ -498,6 +499,11 @@ fn decode_loop(
         if !reconnect || finite && ended.is_none() || past_limit() {
             return match ended {
                 None => Ok(()),
+                // A live source that stops sending ends like one that closes.
+                Some(e) if last_time > 0.0 => {
+                    eprintln!("vidcls: {}: the source stopped ({e:#})", source.display());
+                    Ok(())
+                }
                 Some(e) => Err(e),
             };
         }
@@ -506,7 +512,7 @@ fn decode_loop(
 }
 
 /// Waits before the next attempt: 0.5 s, doubling to at most 8 s.
-fn backoff(attempt: u32, _why: &anyhow::Error) {
+fn backoff(attempt: u32) {
     let secs = (0.5 * 2f64.powi(attempt.min(4) as i32)).min(8.0);
     std::thread::sleep(Duration::from_secs_f64(secs));
 }
