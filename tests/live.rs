@@ -252,10 +252,13 @@ const GENERATOR_ARGS: [&str; 12] = [
     "h264",
 ];
 
+/// (label, start, end) of each action in the stream, in seconds.
+type Spans = Vec<(String, f64, f64)>;
+
 /// One clip per action from the motion generator, joined into one H.264 MP4 (keyframe every
 /// 10 frames, so a receiver joining late starts soon), and where each action starts and ends.
-fn three_actions() -> &'static (PathBuf, Vec<(String, f64, f64)>) {
-    static S: OnceLock<(PathBuf, Vec<(String, f64, f64)>)> = OnceLock::new();
+fn three_actions() -> &'static (PathBuf, Spans) {
+    static S: OnceLock<(PathBuf, Spans)> = OnceLock::new();
     S.get_or_init(|| {
         let key = Key::new()
             .args(&GENERATOR_ARGS)
