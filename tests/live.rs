@@ -634,6 +634,15 @@ fn watch_drops_windows_when_the_model_is_slow() {
         worst_lag <= 2.0 * delay_ms / 1e3 + 0.5,
         "lag {worst_lag:.2} s"
     );
+    let late = ws
+        .iter()
+        .map(|(at, w)| at - w.result.window.unwrap().end)
+        .fold(f64::MIN, f64::max);
+    eprintln!("slow model: latest record {late:.2} s after its window's end was sent");
+    assert!(
+        late <= 2.0 * delay_ms / 1e3 + BOUND,
+        "a record came {late:.2} s after its window"
+    );
     // Memory flat: the second half of the run holds no more than the first plus a little.
     let half = samples.len() / 2;
     let early = samples[2..half].iter().map(|s| s.1).max().unwrap();
