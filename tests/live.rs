@@ -653,3 +653,71 @@ fn watch_drops_windows_when_the_model_is_slow() {
         "memory grew from {early} kB to {late} kB"
     );
 }
+
+#[test]
+fn watch_capture_devices_go_through_their_input_format() {
+    // No camera here: the v4l2 demuxer (libavdevice, loaded at run time) is found and fails to
+    // open the device; an unknown format is named in the error.
+    let run = vidcls(&[
+        "watch",
+        "-f",
+        "jsonl",
+        "/dev/video-none",
+        "--input-format",
+        "v4l2",
+    ])
+    .expect_code(1);
+    let records: Vec<LiveRecord> = run
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let [LiveRecord::Err(e)] = records.as_slice() else {
+        panic!("{records:?}")
+    };
+    assert_eq!(e.path, "/dev/video-none");
+    assert!(e.error.contains("No such file or directory"), "{}", e.error);
+    let run = vidcls(&[
+        "watch",
+        "-f",
+        "jsonl",
+        "/dev/video-none",
+        "--input-format",
+        "nosuch",
+    ])
+    .expect_code(1);
+    assert!(
+        run.stdout()
+            .contains("input format \\\"nosuch\\\" is not in this FFmpeg"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn watch_stops_on_sigterm_after_the_record_being_written() {
+    let (video, _) = three_actions();
+    let _one = one_stream_at_a_time();
+    let mut send = sender(video, &["-"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cmd = watch(&["pipe:"]);
+    cmd.stdin(send.stdout.take().unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        let line = lines.next().unwrap().unwrap();
+        let _: LiveRecord = serde_json::from_str(&line).unwrap();
+    }
+    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let code = child.wait().unwrap().code();
+    let _ = send.kill();
+    let _ = send.wait();
+    assert_eq!(code, Some(143));
+    // Whatever came after the signal is whole records.
+    for line in lines {
+        let line = line.unwrap();
+        let _: LiveRecord = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    }
+}
