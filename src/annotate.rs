@@ -185,6 +185,7 @@ fn predict_args(a: &AnnotateArgs) -> PredictArgs {
         all_scores: false,
         dump_inputs: None,
         chatter: a.chatter.clone(),
+        source: a.source.clone(),
     }
 }
 

@@ -41,11 +41,15 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(source) = source_args(&cli.command) {
+        crate::decode::set_access(config::access(source)?);
+    }
     match cli.command {
         Command::Predict(args) => predict(*args),
         Command::Train(args) => train(&args),
         Command::Embed(args) => crate::embed::run(*args),
         Command::Annotate(args) => crate::annotate::run(*args),
+        Command::Watch(args) => crate::watch::run(*args),
         Command::Probe(args) => probe_cmd(args),
         Command::Models(args) => models_cmd(args),
         Command::Version => {
@@ -54,6 +58,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Completions(args) => crate::dist::completions_cmd(args),
         Command::Man(args) => crate::dist::man_cmd(args),
+    }
+}
+
+/// The flags of the commands that open inputs, which say what opening may do.
+fn source_args(command: &Command) -> Option<&crate::cli::SourceArgs> {
+    match command {
+        Command::Predict(a) => Some(&a.source),
+        Command::Embed(a) => Some(&a.source),
+        Command::Annotate(a) => Some(&a.source),
+        Command::Probe(a) => Some(&a.source),
+        _ => None,
     }
 }
 

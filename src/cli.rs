@@ -23,6 +23,9 @@ pub enum Command {
     /// Write a copy of a video with the top label and score of each window drawn on its frames
     /// (H.264 in MP4, audio copied).
     Annotate(Box<AnnotateArgs>),
+    /// Label a camera or a stream as it plays: one record per window, written as soon as the
+    /// model has it (URLs, `pipe:` for a stream on stdin, /dev/video0 with --input-format v4l2).
+    Watch(Box<WatchArgs>),
     /// Print each video's metadata as JSON (one object per line).
     Probe(ProbeArgs),
     /// List the models available (built-in and in the model directories).
@@ -181,6 +184,9 @@ pub struct PredictArgs {
 
     #[command(flatten)]
     pub chatter: ChatterArgs,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// What a run says on stderr: shared by `predict` and `embed`.
@@ -198,6 +204,26 @@ pub struct ChatterArgs {
     /// Say which device, threads and model were chosen.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// What opening an input may do: shared by every command that reads videos.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Let files be HLS playlists or ffconcat lists (FFmpeg's hls and concat demuxers). They
+    /// make FFmpeg open the other files they name, so they are refused unless asked for.
+    #[arg(long)]
+    pub allow_playlists: bool,
+
+    /// Protocols URLs may use, comma-separated (replaces the default list
+    /// rtsp,rtsps,rtmp,rtmps,http,https,udp,tcp,srt,rtp,tls,httpproxy,crypto). Adding `file`
+    /// lets a network playlist read local files.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub protocols: Option<Vec<String>>,
+
+    /// FFmpeg input format to use instead of probing, like `ffmpeg -f` (`v4l2` for a camera
+    /// such as /dev/video0, `mpegts` for a stream that needs it).
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<String>,
 }
 
 /// How each video (or window) becomes views: shared by `predict` and `embed`.
@@ -306,6 +332,9 @@ pub struct EmbedArgs {
 
     #[command(flatten)]
     pub chatter: ChatterArgs,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -368,6 +397,9 @@ pub struct AnnotateArgs {
 
     #[command(flatten)]
     pub chatter: ChatterArgs,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -450,6 +482,98 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WatchFormat {
+    /// One line per window for people.
+    Text,
+    /// One JSON object per line, flushed per window.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// A URL (rtsp://, rtmp://, http(s)://, udp://, tcp://, srt://), `pipe:` for a video byte
+    /// stream on stdin, a device with --input-format, or a file.
+    #[arg(value_name = "SOURCE")]
+    pub source: PathBuf,
+
+    /// Model name (from the model directories), a config .json or a TorchScript .pt file.
+    /// Default: the built-in motion model.
+    #[arg(short, long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// Numeric precision of the forward pass.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+
+    /// Labels per window.
+    #[arg(short = 'k', long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub top_k: u16,
+
+    /// Window length in seconds (default: the span of one of the model's clips).
+    #[arg(long, value_name = "SECS")]
+    pub window: Option<f64>,
+
+    /// Seconds between window starts (default: the window length).
+    #[arg(long, value_name = "SECS")]
+    pub hop: Option<f64>,
+
+    /// Frames per clip (default: the model's).
+    #[arg(long)]
+    pub frames: Option<u32>,
+
+    /// Sampling rate in frames per second (default: the model's).
+    #[arg(long)]
+    pub fps: Option<f64>,
+
+    /// Take every N-th frame at the sampling rate (default: the model's).
+    #[arg(long)]
+    pub stride: Option<u32>,
+
+    /// Output format (default: text on a terminal, JSON Lines otherwise).
+    #[arg(short, long, value_enum)]
+    pub format: Option<WatchFormat>,
+
+    /// Write records to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Reopen the source with backoff when it stops (the default for network URLs).
+    #[arg(long, conflicts_with = "no_reconnect")]
+    pub reconnect: bool,
+
+    /// End the run when the source stops, even for a network URL.
+    #[arg(long)]
+    pub no_reconnect: bool,
+
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Seconds a network source may send nothing before it counts as lost (and is reopened).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub stall: f64,
+
+    /// Include every class's score in each record.
+    #[arg(long)]
+    pub all_scores: bool,
+
+    /// Say what is watched, and each window's lag as it is written.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Milliseconds added to each forward pass (to test a model slower than the stream).
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub forward_delay_ms: u64,
+
+    #[command(flatten)]
+    pub source_args: SourceArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
     /// Video files.
@@ -458,6 +582,9 @@ pub struct ProbeArgs {
     /// Decode every frame to count them.
     #[arg(long)]
     pub count: bool,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -894,6 +1021,82 @@ mod tests {
         ] {
             assert!(parse(&bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn watch_flags() {
+        let parse = |args: &[&str]| -> Result<WatchArgs, clap::Error> {
+            let all = ["vidcls", "watch"].iter().chain(args);
+            match Cli::try_parse_from(all)?.command {
+                Command::Watch(w) => Ok(*w),
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        let w = parse(&["udp://127.0.0.1:1234"]).unwrap();
+        assert_eq!(
+            (w.window, w.hop, w.duration, w.top_k),
+            (None, None, None, 3)
+        );
+        assert!(!w.reconnect && !w.no_reconnect && w.format.is_none());
+        let w = parse(&[
+            "pipe:",
+            "--window",
+            "2",
+            "--hop",
+            "0.5",
+            "--duration",
+            "9",
+            "--reconnect",
+            "-f",
+            "jsonl",
+            "-o",
+            "x.jsonl",
+            "-k",
+            "1",
+            "-v",
+            "--forward-delay-ms",
+            "300",
+            "--input-format",
+            "mpegts",
+            "--all-scores",
+        ])
+        .unwrap();
+        assert_eq!(
+            (w.window, w.hop, w.duration),
+            (Some(2.0), Some(0.5), Some(9.0))
+        );
+        assert!(w.reconnect && w.verbose && w.all_scores);
+        assert_eq!(
+            (w.format, w.top_k, w.forward_delay_ms),
+            (Some(WatchFormat::Jsonl), 1, 300)
+        );
+        assert_eq!(w.source_args.input_format.as_deref(), Some("mpegts"));
+        assert!(parse(&["x", "--reconnect", "--no-reconnect"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn source_flags() {
+        let p = predict(&["v"]).unwrap();
+        assert!(!p.source.allow_playlists);
+        assert!(p.source.protocols.is_none() && p.source.input_format.is_none());
+        let p = predict(&[
+            "--allow-playlists",
+            "--protocols",
+            "rtsp,rtp,udp",
+            "--input-format",
+            "v4l2",
+            "/dev/video0",
+        ])
+        .unwrap();
+        assert!(p.source.allow_playlists);
+        assert_eq!(
+            p.source.protocols.unwrap(),
+            ["rtsp", "rtp", "udp"].map(String::from)
+        );
+        assert_eq!(p.source.input_format.as_deref(), Some("v4l2"));
+        let c = Cli::try_parse_from(["vidcls", "probe", "--allow-playlists", "x"]).unwrap();
+        assert!(matches!(c.command, Command::Probe(p) if p.source.allow_playlists));
     }
 
     #[test]

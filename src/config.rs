@@ -331,3 +331,32 @@ pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
         quiet: a.quiet,
     })
 }
+
+/// `--allow-playlists`, `--protocols` and `--input-format` as the decode stage's access policy.
+pub fn access(a: &cli::SourceArgs) -> Result<crate::decode::Access> {
+    let mut access = crate::decode::Access {
+        allow_playlists: a.allow_playlists,
+        input_format: a.input_format.clone(),
+        ..Default::default()
+    };
+    if let Some(list) = &a.protocols {
+        let list: Vec<String> = list
+            .iter()
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if let Some(bad) = list
+            .iter()
+            .find(|p| !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            bail!(
+                "--protocols: {bad:?} is not a protocol name (e.g. --protocols rtsp,rtp,udp,tcp)"
+            );
+        }
+        if list.is_empty() {
+            bail!("--protocols: name at least one protocol");
+        }
+        access.protocols = list;
+    }
+    Ok(access)
+}

@@ -99,6 +99,7 @@ fn predict_args(a: &EmbedArgs) -> PredictArgs {
         all_scores: false,
         dump_inputs: None,
         chatter: a.chatter.clone(),
+        source: a.source.clone(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! INPUT arguments -> the ordered list of videos to label.
 //!
 //! Files are taken as given (whatever their extension); directories are walked recursively in
-//! name order for video extensions; `-` reads one path per line from stdin. An input that
+//! name order for video extensions; `-` reads one path per line from stdin; URLs and `pipe:`
+//! (a byte stream on stdin) are passed on as they are. An input that
 //! cannot be listed becomes an error record, not an abort.
 
 use anyhow::{bail, Result};
@@ -91,7 +92,8 @@ fn push_path(out: &mut Vec<Input>, path: PathBuf, follow_links: bool) {
                 }
             }
         }
-    } else if path.exists() || path.is_symlink() {
+    } else if path.exists() || path.is_symlink() || crate::decode::is_stream_name(&path) {
+        // URLs and `pipe:` go to the decode stage, which applies the protocol allow-list.
         out.push(Input::Video(path));
     } else {
         out.push(Input::Unlistable {

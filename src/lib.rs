@@ -21,3 +21,4 @@ pub mod report;
 pub mod sink;
 pub mod train;
 pub mod version;
+pub mod watch;

@@ -7,6 +7,7 @@ mod cli;
 mod decode;
 mod embed;
 mod html;
+mod live;
 mod models;
 mod motion;
 mod package;

@@ -17,9 +17,17 @@
 
 mod convert;
 mod sample;
+mod source;
+mod stream;
 mod video;
 
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
+pub(crate) use source::open_input;
+pub use source::{
+    access, is_stream_name, locate, set_access, Access, Location, DEFAULT_PROTOCOLS, LIST_DEMUXERS,
+    MEDIA_DEMUXERS,
+};
+pub use stream::{FrameStream, StreamFrame};
 pub use video::{probe, Video, DEFAULT_MAX_PIXELS, SEEK_AHEAD};
 
 use serde::Serialize;

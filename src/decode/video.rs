@@ -50,12 +50,16 @@ const MAX_ERRORS_IN_A_ROW: usize = 1000;
 
 /// Sets libav's own logging to quiet once per process: what matters reaches the user through
 /// our errors and warnings instead.
-fn init_ffmpeg() {
+pub(super) fn init_ffmpeg() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         // Registration is a no-op on FFmpeg >= 5; an error here would resurface at open.
         let _ = ffmpeg_next::init();
-        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
+        ffmpeg_next::util::log::set_level(if std::env::var_os("VIDCLS_DEBUG_AV").is_some() {
+            ffmpeg_next::util::log::Level::Debug
+        } else {
+            ffmpeg_next::util::log::Level::Quiet
+        });
     });
 }
 
@@ -94,6 +98,9 @@ impl Source {
 /// An opened video: demuxer, decoder and the stream's metadata.
 pub struct Video {
     path: PathBuf,
+    /// What FFmpeg opens: the path, or the file standard input was read into.
+    open_path: PathBuf,
+    _spool: Option<super::source::Spool>,
     threads: usize,
     meta: VideoMeta,
     warnings: Vec<String>,
@@ -138,11 +145,19 @@ impl Video {
     /// frame and slice threading both on.
     pub fn open_with_threads(path: &Path, threads: usize) -> Result<Video> {
         init_ffmpeg();
-        let src = open_source(path, threads)?;
+        // A byte stream on stdin cannot be reopened or sought: read it into a file first.
+        let spool = match super::source::locate(path) {
+            super::source::Location::Stdin => Some(super::source::Spool::stdin()?),
+            _ => None,
+        };
+        let open_path = spool.as_ref().map_or(path, |s| s.path()).to_path_buf();
+        let src = open_source(&open_path, threads)?;
         let meta = read_meta(&src);
         let src_untimed = src.untimed;
         let mut video = Video {
             path: path.to_path_buf(),
+            open_path,
+            _spool: spool,
             threads,
             eps: 0.5 * src.tick + 1e-6,
             frame_step: 1.0 / native_fps(&meta),
@@ -459,7 +474,7 @@ impl Video {
     /// Opens the file afresh and starts decoding from its first packet.
     fn reopen(&mut self) -> Result<()> {
         self.seeks += 1;
-        self.src = open_source(&self.path, self.threads)?;
+        self.src = open_source(&self.open_path, self.threads)?;
         self.reset(true);
         Ok(())
     }
@@ -749,11 +764,7 @@ fn native_fps(meta: &VideoMeta) -> f64 {
 /// Opens the demuxer and the decoder of the best video stream.
 fn open_source(path: &Path, threads: usize) -> Result<Source> {
     let shown = path.display();
-    if !path.exists() {
-        bail!("cannot open video {shown}: no such file");
-    }
-    let input = ffmpeg_next::format::input(&path)
-        .map_err(|e| anyhow::anyhow!("cannot open video {shown}: {e} (not a readable video?)"))?;
+    let input = super::source::open_input(path)?;
     let stream = input
         .streams()
         .best(AvMediaType::Video)
@@ -795,7 +806,7 @@ fn open_source(path: &Path, threads: usize) -> Result<Source> {
 }
 
 /// A rational as f64, `None` when it is 0/x, x/0 or negative.
-fn rational(r: Rational) -> Option<f64> {
+pub(super) fn rational(r: Rational) -> Option<f64> {
     (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r))
 }
 
@@ -878,7 +889,7 @@ fn stream_duration(
 }
 
 /// Clockwise display rotation of a stream: its display matrix, else the legacy `rotate` tag.
-fn stream_rotation(stream: &ffmpeg_next::Stream) -> i32 {
+pub(super) fn stream_rotation(stream: &ffmpeg_next::Stream) -> i32 {
     for side in stream.side_data() {
         if side.kind() == AvSideDataType::DisplayMatrix {
             let data = side.data();

@@ -58,7 +58,7 @@ pub fn annotate(
 ) -> Result<Written> {
     ffmpeg_next::init().context("cannot initialise FFmpeg")?;
     let shown = input.display();
-    let mut ictx = format::input(&input).with_context(|| format!("cannot open video {shown}"))?;
+    let mut ictx = crate::decode::open_input(input)?;
     let mut octx = format::output_as(&output, "mp4")
         .with_context(|| format!("cannot create {}", output.display()))?;
     let ist = ictx

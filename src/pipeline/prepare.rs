@@ -79,8 +79,12 @@ pub fn windows(duration: f64, spec: WindowSpec) -> Vec<Window> {
     out
 }
 
-/// Only regular files: opening a FIFO or a device would block or never end.
+/// Only regular files: opening a FIFO or a device would block or never end. URLs and `pipe:`
+/// are streams by request, and so is a device named with an input format (`--input-format`).
 fn check_regular_file(path: &Path) -> anyhow::Result<()> {
+    if crate::decode::locate(path).is_stream() || crate::decode::access().input_format.is_some() {
+        return Ok(());
+    }
     let m = std::fs::metadata(path)?;
     if m.is_file() {
         Ok(())

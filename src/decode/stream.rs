@@ -1,0 +1,154 @@
+//! A source read once, front to back, as it arrives: the seam `vidcls watch` decodes live
+//! streams through. No seeking and no reopening (a camera or a socket cannot rewind); frames
+//! come in presentation order with their time in seconds from the first one, and only the
+//! frames the caller wants are converted to RGB (with the same converter as [`super::Video`]).
+
+use super::convert::RgbConverter;
+use super::video::{rational, stream_rotation};
+use super::Frame;
+use anyhow::{Context as _, Result};
+use ffmpeg_next::codec::context::Context as AvCodecContext;
+use ffmpeg_next::decoder::Video as AvDecoder;
+use ffmpeg_next::error::EAGAIN;
+use ffmpeg_next::format::context::Input as AvInput;
+use ffmpeg_next::frame::Video as AvFrame;
+use ffmpeg_next::media::Type as AvMediaType;
+use ffmpeg_next::{Error as AvError, Packet as AvPacket};
+use std::path::Path;
+
+/// A decoded frame's time, and its picture when it was wanted.
+pub struct StreamFrame {
+    pub time: f64,
+    pub frame: Option<Frame>,
+}
+
+/// An opened source decoded front to back.
+pub struct FrameStream {
+    input: AvInput,
+    decoder: AvDecoder,
+    stream: usize,
+    tick: f64,
+    rotation: i32,
+    /// Timestamp (ticks) of the first frame: time 0.
+    origin: Option<i64>,
+    last_time: f64,
+    frame_step: f64,
+    eof_sent: bool,
+    converter: RgbConverter,
+    /// Seconds the container says it lasts (finite sources), if it says.
+    pub duration: Option<f64>,
+}
+
+impl FrameStream {
+    /// Opens `input` (file, URL, `pipe:` or device) under the decode stage's access policy.
+    pub fn open(input: &Path) -> Result<FrameStream> {
+        let shown = input.display();
+        let ictx = super::source::open_input(input)?;
+        let stream = ictx
+            .streams()
+            .best(AvMediaType::Video)
+            .with_context(|| format!("{shown}: no video stream"))?;
+        let index = stream.index();
+        let tick = rational(stream.time_base())
+            .filter(|t| *t > 0.0)
+            .unwrap_or(1e-6);
+        let rotation = stream_rotation(&stream);
+        let fps = rational(stream.avg_frame_rate())
+            .or(rational(stream.rate()))
+            .unwrap_or(30.0);
+        let mut opening = AvCodecContext::from_parameters(stream.parameters())
+            .with_context(|| format!("{shown}: cannot read the video stream's parameters"))?
+            .decoder();
+        opening.set_packet_time_base(stream.time_base());
+        let decoder = opening
+            .video()
+            .with_context(|| format!("{shown}: cannot open a decoder"))?;
+        let total = ictx.duration();
+        let duration = (total > 0 && total != ffmpeg_next::ffi::AV_NOPTS_VALUE)
+            .then(|| total as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE));
+        Ok(FrameStream {
+            input: ictx,
+            decoder,
+            stream: index,
+            tick,
+            rotation,
+            origin: None,
+            last_time: 0.0,
+            frame_step: 1.0 / fps,
+            eof_sent: false,
+            converter: RgbConverter::default(),
+            duration,
+        })
+    }
+
+    /// The next frame, its picture converted when `want(time)`; `None` at the end of the
+    /// stream. A read error other than the end is returned (a network source that dropped).
+    pub fn next(&mut self, want: &mut dyn FnMut(f64) -> bool) -> Result<Option<StreamFrame>> {
+        loop {
+            let mut frame = AvFrame::empty();
+            match self.decoder.receive_frame(&mut frame) {
+                Ok(()) => return self.deliver(frame, want).map(Some),
+                Err(AvError::Eof) => return Ok(None),
+                Err(AvError::Other { errno }) if errno == EAGAIN => {}
+                // A damaged picture: skip it, as the file reader does.
+                Err(_) => continue,
+            }
+            if self.eof_sent {
+                return Ok(None);
+            }
+            self.feed()?;
+        }
+    }
+
+    /// Sends the next packet of the stream to the decoder (end of stream after the last).
+    fn feed(&mut self) -> Result<()> {
+        loop {
+            let mut packet = AvPacket::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) if packet.stream() == self.stream => {
+                    // A packet the decoder rejects is skipped (damaged data in a live stream).
+                    let _ = self.decoder.send_packet(&packet);
+                    return Ok(());
+                }
+                Ok(()) | Err(AvError::InvalidData) => {}
+                Err(AvError::Eof) => {
+                    let _ = self.decoder.send_eof();
+                    self.eof_sent = true;
+                    return Ok(());
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("reading the stream")),
+            }
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        frame: AvFrame,
+        want: &mut dyn FnMut(f64) -> bool,
+    ) -> Result<StreamFrame> {
+        let time = match frame.timestamp().or(frame.pts()) {
+            Some(ts) => {
+                let origin = *self.origin.get_or_insert(ts);
+                ts.saturating_sub(origin) as f64 * self.tick
+            }
+            None => self.last_time + self.frame_step,
+        };
+        let time = time.max(self.last_time);
+        self.last_time = time;
+        let picture = if want(time) {
+            let (data, width, height) = self.converter.convert(&frame, self.rotation)?;
+            Some(Frame {
+                width,
+                height,
+                data,
+                time,
+            })
+        } else {
+            None
+        };
+        Ok(StreamFrame {
+            time,
+            frame: picture,
+        })
+    }
+}

@@ -1,0 +1,519 @@
+//! `vidcls watch SOURCE`: label a camera or a stream as it plays.
+//!
+//! Two threads and one slot between them:
+//!
+//! ```text
+//! decode (this thread): FrameStream -> frames sampled at the model's rate, kept for one window
+//!        -> each finished window's clip(s)  --put-->  slot (holds one window; newest wins)
+//! model thread:  slot --take--> preprocess (model/preprocess.rs) -> Model::forward
+//!        -> aggregate, top-k -> one record, flushed
+//! ```
+//!
+//! When the model is slower than the stream, a window that waits in the slot is replaced by
+//! the next one and counted as dropped, so the lag stays under about one window plus one
+//! forward pass and memory holds at most a window of frames and two windows of clips, however
+//! long the run. A network source that drops is reopened with backoff (a gap record says for how
+//! long); a source that ends ends the run.
+
+use crate::cli::{self, WatchArgs};
+use crate::config::{self, Request};
+use crate::decode::{plan_clips, Frame, FrameStream, SamplingSpec};
+use crate::exit::ExitCode;
+use crate::model::{aggregate, preprocess, top_k, Model};
+use crate::pipeline::Forward;
+use crate::report::{FileError, Stage, Timings, VideoResult, Window};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One window's labels, as soon as the model has them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveWindow {
+    #[serde(flatten)]
+    pub result: VideoResult,
+    /// Wall-clock time the record was written (seconds since the Unix epoch).
+    pub wall_time: f64,
+    /// Seconds from the window's last frame arriving to its record being written.
+    pub lag_s: f64,
+    /// Windows dropped so far because the model was busy (newest wins).
+    pub dropped: u64,
+}
+
+/// The source stopped and was reopened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub path: String,
+    /// Stream time (s) of the last frame before the gap.
+    pub gap_after: f64,
+    /// Wall-clock seconds without frames.
+    pub gap_s: f64,
+    pub reconnects: u32,
+    pub reason: String,
+    pub wall_time: f64,
+}
+
+/// What `watch` writes, one JSON object per line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LiveRecord {
+    Window(Box<LiveWindow>),
+    Gap(Gap),
+    Err(FileError),
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A window ready for the model: its clips' frames.
+struct Job {
+    window: Window,
+    clips: Vec<Vec<Frame>>,
+    ready: Instant,
+}
+
+/// Holds the newest window; a window replaced before the model took it is dropped.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    job: Option<Job>,
+    closed: bool,
+    dropped: u64,
+}
+
+impl Slot {
+    fn put(&self, job: Job) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.job.replace(job).is_some() {
+            s.dropped += 1;
+        }
+        self.wake.notify_one();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.wake.notify_one();
+    }
+
+    /// The next window and the drops so far; `None` once closed and empty.
+    fn take(&self) -> Option<(Job, u64)> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(job) = s.job.take() {
+                return Some((job, s.dropped));
+            }
+            if s.closed {
+                return None;
+            }
+            s = self.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Where and how records go.
+struct Out {
+    out: Box<dyn Write + Send>,
+    text: bool,
+    verbose: bool,
+}
+
+impl Out {
+    fn write(&mut self, r: &LiveRecord) -> Result<bool> {
+        let mut buf = Vec::new();
+        if self.text {
+            render_text(&mut buf, r)?;
+        } else {
+            serde_json::to_writer(&mut buf, r)?;
+            buf.push(b'\n');
+        }
+        let _whole = crate::interrupt::writing();
+        crate::pipeline::written(self.out.write_all(&buf).and_then(|()| self.out.flush()))
+    }
+}
+
+fn render_text(buf: &mut Vec<u8>, r: &LiveRecord) -> std::io::Result<()> {
+    match r {
+        LiveRecord::Window(w) => {
+            let v = &w.result;
+            let win = v.window.unwrap_or(Window::new(0.0, 0.0));
+            let labels: Vec<String> = v
+                .top_k
+                .iter()
+                .map(|p| format!("{} {:.0}%", p.label, p.score * 100.0))
+                .collect();
+            writeln!(
+                buf,
+                "[{:8.2}s-{:8.2}s]  {}  (lag {:.2} s{})",
+                win.start,
+                win.end,
+                labels.join("  "),
+                w.lag_s,
+                if w.dropped > 0 {
+                    format!(", {} dropped", w.dropped)
+                } else {
+                    String::new()
+                }
+            )
+        }
+        LiveRecord::Gap(g) => writeln!(
+            buf,
+            "-- source lost after {:.2} s ({}); back after {:.2} s (reconnect {})",
+            g.gap_after, g.reason, g.gap_s, g.reconnects
+        ),
+        LiveRecord::Err(e) => writeln!(buf, "{}\n  error ({}): {}", e.path, e.stage, e.error),
+    }
+}
+
+/// `watch`'s flags as the `predict` flags they share (model, device, precision, views), so
+/// they are checked and mapped by the same code.
+fn predict_args(a: &WatchArgs) -> cli::PredictArgs {
+    use clap::Parser;
+    let mut p = match cli::Cli::parse_from(["vidcls", "predict", "-"]).command {
+        cli::Command::Predict(p) => *p,
+        _ => unreachable!("parsed as predict"),
+    };
+    p.inputs = vec![a.source.clone()];
+    p.model = a.model.clone();
+    p.device = a.device.clone();
+    p.precision = a.precision;
+    p.top_k = a.top_k;
+    p.views.frames = a.frames;
+    p.views.fps = a.fps;
+    p.views.stride = a.stride;
+    p.all_scores = a.all_scores;
+    p.source = a.source_args.clone();
+    p
+}
+
+/// Whether to reopen the source when it ends or fails.
+fn reconnects(a: &WatchArgs, network: bool) -> bool {
+    match (a.reconnect, a.no_reconnect) {
+        (true, _) => true,
+        (_, true) => false,
+        _ => network,
+    }
+}
+
+pub fn run(a: WatchArgs) -> Result<ExitCode> {
+    tch::set_num_threads(config::cores() as i32);
+    let mut access = config::access(&a.source_args)?;
+    access.network_timeout = positive("--stall", a.stall)?;
+    crate::decode::set_access(access);
+    let req = Request::from_args(predict_args(&a))?;
+    let model = Model::load(req.model.clone(), &req.load)?;
+    let settings = req.settings(&model);
+    let spec = SamplingSpec {
+        clips: 1,
+        ..settings.clips.spec.clone()
+    };
+    let cfg = model.config.clone();
+    let fps = spec.fps.unwrap_or(30.0);
+    let span = spec.span(fps);
+    let window = match a.window {
+        Some(w) => positive("--window", w)?,
+        None => span,
+    };
+    let hop = positive("--hop", a.hop.unwrap_or(window))?;
+    let limit = a.duration.map(|d| positive("--duration", d)).transpose()?;
+    let shown = a.source.to_string_lossy().into_owned();
+    let network = crate::decode::locate(&a.source).is_network();
+    let reconnect = reconnects(&a, network);
+    let text = match a.format {
+        Some(cli::WatchFormat::Text) => true,
+        Some(cli::WatchFormat::Jsonl) => false,
+        None => a.output.is_none() && std::io::stdout().is_terminal(),
+    };
+    let sink: Box<dyn Write + Send> = match &a.output {
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    crate::interrupt::install().context("cannot install signal handlers")?;
+    if a.verbose {
+        eprintln!(
+            "vidcls: watching {shown}: windows of {window:.2} s every {hop:.2} s, {} frames at {fps} fps; reconnect {}",
+            spec.frames,
+            if reconnect { "on" } else { "off" }
+        );
+    }
+    let out = Arc::new(Mutex::new(Out {
+        out: sink,
+        text,
+        verbose: a.verbose,
+    }));
+    let slot = Arc::new(Slot::default());
+    let delay = Duration::from_millis(a.forward_delay_ms);
+    let started = Instant::now();
+    let labelling = settings.labelling.clone();
+    let ended = std::thread::scope(|scope| -> Result<Result<()>> {
+        let worker = {
+            let (slot, out, model, cfg, shown) = (&slot, &out, &model, &cfg, shown.clone());
+            scope.spawn(move || -> Result<()> {
+                while let Some((job, dropped)) = slot.take() {
+                    let t0 = Instant::now();
+                    let mut views = Vec::new();
+                    for clip in &job.clips {
+                        views.extend(preprocess::clip_to_views(clip, cfg, 1)?);
+                    }
+                    let rows = model.run_batch(&views)?;
+                    std::thread::sleep(delay);
+                    let scores = aggregate(&rows, labelling.aggregate);
+                    let result = VideoResult {
+                        path: shown.clone(),
+                        model: labelling.model.clone(),
+                        top_k: top_k(&scores, &labelling.labels, labelling.top_k),
+                        clips: job.clips.len(),
+                        crops: 1,
+                        duration: job.window.end,
+                        window: Some(job.window),
+                        frame_times: job
+                            .clips
+                            .iter()
+                            .map(|c| c.iter().map(|f| f.time).collect())
+                            .collect(),
+                        padded_frames: 0,
+                        warnings: Vec::new(),
+                        scores: labelling.all_scores.then_some(scores),
+                        timings: Timings {
+                            decode_ms: 0.0,
+                            preprocess_ms: 0.0,
+                            model_ms: t0.elapsed().as_secs_f64() * 1e3,
+                        },
+                        thumbnails: Vec::new(),
+                        ran: labelling.ran.clone(),
+                    };
+                    let record = LiveRecord::Window(Box::new(LiveWindow {
+                        result,
+                        wall_time: now(),
+                        lag_s: job.ready.elapsed().as_secs_f64(),
+                        dropped,
+                    }));
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    if o.verbose {
+                        eprintln!(
+                            "vidcls: window {:.2}-{:.2} s, lag {:.2} s, {dropped} dropped",
+                            job.window.start,
+                            job.window.end,
+                            job.ready.elapsed().as_secs_f64()
+                        );
+                    }
+                    if !o.write(&record)? {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            })
+        };
+        let decoded = decode_loop(
+            &a.source,
+            &Plan {
+                spec,
+                fps,
+                window,
+                hop,
+            },
+            reconnect,
+            limit,
+            started,
+            &slot,
+            &out,
+        );
+        slot.close();
+        let worked = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("model thread panicked"))?;
+        Ok(decoded.and(worked))
+    })?;
+    match ended {
+        Ok(()) => Ok(ExitCode::Success),
+        Err(e) => {
+            let record = LiveRecord::Err(FileError::new(shown, Stage::Decode, &e));
+            out.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .write(&record)?;
+            eprintln!("vidcls: {e:#}");
+            Ok(ExitCode::SomeFailed)
+        }
+    }
+}
+
+fn positive(flag: &str, v: f64) -> Result<f64> {
+    if !(v.is_finite() && v > 0.0) {
+        anyhow::bail!("{flag} {v}: must be a positive number of seconds");
+    }
+    Ok(v)
+}
+
+/// How windows are cut from the stream.
+struct Plan {
+    spec: SamplingSpec,
+    fps: f64,
+    window: f64,
+    hop: f64,
+}
+
+/// Frames sampled at the model's rate, kept while a window may still need them.
+struct Windows<'a> {
+    plan: &'a Plan,
+    kept: VecDeque<Frame>,
+    next_sample: f64,
+    next_start: f64,
+    /// Added to the stream's own times (it restarts at 0 after a reconnect).
+    offset: f64,
+}
+
+impl Windows<'_> {
+    fn wants(&self, t: f64) -> bool {
+        t + self.offset + 1e-6 >= self.next_sample
+    }
+
+    /// Takes one decoded frame; returns the windows it completes.
+    fn push(&mut self, time: f64, frame: Option<Frame>) -> Vec<Job> {
+        let t = time + self.offset;
+        if let Some(mut f) = frame {
+            f.time = t;
+            self.kept.push_back(f);
+            let step = 1.0 / self.plan.fps;
+            self.next_sample += step;
+            if self.next_sample < t {
+                self.next_sample = t + step;
+            }
+        }
+        let mut jobs = Vec::new();
+        while t >= self.next_start + self.plan.window {
+            let (start, end) = (self.next_start, self.next_start + self.plan.window);
+            let clips: Vec<Vec<Frame>> = plan_clips(start, end, self.plan.fps, &self.plan.spec)
+                .iter()
+                .map(|p| p.times.iter().filter_map(|&t| self.frame_at(t)).collect())
+                .filter(|c: &Vec<Frame>| !c.is_empty())
+                .collect();
+            if !clips.is_empty() {
+                jobs.push(Job {
+                    window: Window::new(start, end),
+                    clips,
+                    ready: Instant::now(),
+                });
+            }
+            self.next_start += self.plan.hop;
+        }
+        // Keep only what the next window can use.
+        while self.kept.get(1).is_some_and(|f| f.time <= self.next_start) {
+            self.kept.pop_front();
+        }
+        jobs
+    }
+
+    /// The last kept frame at or before `t` (the first one for times before it).
+    fn frame_at(&self, t: f64) -> Option<Frame> {
+        self.kept
+            .iter()
+            .rev()
+            .find(|f| f.time <= t + 1e-6)
+            .or(self.kept.front())
+            .cloned()
+    }
+}
+
+/// Decodes the source (reopening it when asked) and hands each finished window to the slot.
+fn decode_loop(
+    source: &Path,
+    plan: &Plan,
+    reconnect: bool,
+    limit: Option<f64>,
+    started: Instant,
+    slot: &Slot,
+    out: &Mutex<Out>,
+) -> Result<()> {
+    let mut windows = Windows {
+        plan,
+        kept: VecDeque::new(),
+        next_sample: 0.0,
+        next_start: 0.0,
+        offset: 0.0,
+    };
+    let mut reconnects = 0u32;
+    let mut last_time = 0.0f64;
+    let past_limit = || limit.is_some_and(|l| started.elapsed().as_secs_f64() >= l);
+    loop {
+        let lost_at = Instant::now();
+        let mut stream = match FrameStream::open(source) {
+            Ok(s) => s,
+            Err(_) if reconnect && reconnects > 0 && past_limit() => return Ok(()),
+            Err(_) if reconnect && reconnects > 0 => {
+                backoff(reconnects);
+                reconnects += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if reconnects > 0 {
+            let gap = Gap {
+                path: source.to_string_lossy().into_owned(),
+                gap_after: last_time,
+                gap_s: lost_at.elapsed().as_secs_f64(),
+                reconnects,
+                reason: "the source stopped".into(),
+                wall_time: now(),
+            };
+            if !out
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .write(&LiveRecord::Gap(gap))?
+            {
+                return Ok(());
+            }
+            // Times go on from the last frame, past the gap.
+            windows.offset = last_time + lost_at.elapsed().as_secs_f64();
+            windows.kept.clear();
+            windows.next_sample = windows.offset;
+            windows.next_start = windows.next_start.max(windows.offset);
+        }
+        let finite = stream.duration.is_some();
+        let ended = loop {
+            if past_limit() {
+                return Ok(());
+            }
+            let mut want = |t: f64| windows.wants(t);
+            match stream.next(&mut want) {
+                Ok(Some(f)) => {
+                    last_time = f.time + windows.offset;
+                    for job in windows.push(f.time, f.frame) {
+                        slot.put(job);
+                    }
+                }
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        if !reconnect || finite && ended.is_none() || past_limit() {
+            return match ended {
+                None => Ok(()),
+                // A live source that stops sending ends like one that closes.
+                Some(e) if last_time > 0.0 => {
+                    eprintln!("vidcls: {}: the source stopped ({e:#})", source.display());
+                    Ok(())
+                }
+                Some(e) => Err(e),
+            };
+        }
+        reconnects += 1;
+    }
+}
+
+/// Waits before the next attempt: 0.5 s, doubling to at most 8 s.
+fn backoff(attempt: u32) {
+    let secs = (0.5 * 2f64.powi(attempt.min(4) as i32)).min(8.0);
+    std::thread::sleep(Duration::from_secs_f64(secs));
+}
