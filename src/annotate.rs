@@ -159,33 +159,20 @@ fn caption_text(v: &VideoResult) -> String {
 /// same code (`config::Request`): windows as with `--timeline`.
 fn predict_args(a: &AnnotateArgs) -> PredictArgs {
     PredictArgs {
-        inputs: vec![a.input.clone()],
         model: a.model.clone(),
         device: a.device.clone(),
         format: cli::Format::Jsonl,
         top_k: a.top_k,
-        output: None,
         force: a.force,
-        resume: false,
-        retry_failed: false,
         views: a.views.clone(),
-        aggregate: cli::Aggregate::Prob,
         precision: a.precision,
         run: a.run.clone(),
         timeline: true,
         window: a.window,
         hop: a.hop,
-        segments: false,
-        seg_on: 0.5,
-        seg_off: 0.3,
-        min_duration: 0.0,
-        max_gap: 0.0,
-        shard: None,
-        follow: false,
-        all_scores: false,
-        dump_inputs: None,
         chatter: a.chatter.clone(),
         source: a.source.clone(),
+        ..PredictArgs::defaults(vec![a.input.clone()])
     }
 }
 

@@ -189,6 +189,17 @@ pub struct PredictArgs {
     pub source: SourceArgs,
 }
 
+impl PredictArgs {
+    /// `predict`'s defaults for `inputs`: what embed, annotate and watch start from and set
+    /// their own flags on, so the flags they share keep predict's defaults and checks.
+    pub fn defaults(inputs: Vec<PathBuf>) -> PredictArgs {
+        match Cli::parse_from(["vidcls", "predict", "-"]).command {
+            Command::Predict(p) => PredictArgs { inputs, ..*p },
+            _ => unreachable!("parsed as predict"),
+        }
+    }
+}
+
 /// What a run says on stderr: shared by `predict` and `embed`.
 #[derive(Debug, Clone, Args)]
 pub struct ChatterArgs {

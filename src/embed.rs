@@ -73,33 +73,24 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
 /// same code (`config::Request`). Labels, formats and segments do not apply.
 fn predict_args(a: &EmbedArgs) -> PredictArgs {
     PredictArgs {
-        inputs: a.inputs.clone(),
         model: a.model.clone(),
         device: a.device.clone(),
         format: cli::Format::Jsonl,
         top_k: 1,
-        output: None,
         force: a.force,
         resume: a.resume,
         retry_failed: a.retry_failed,
         views: a.views.clone(),
-        aggregate: cli::Aggregate::Prob,
         precision: a.precision,
         run: a.run.clone(),
         timeline: a.window.is_some(),
         window: a.window.unwrap_or(4.0),
         hop: a.hop,
-        segments: false,
-        seg_on: 0.5,
-        seg_off: 0.3,
-        min_duration: 0.0,
-        max_gap: 0.0,
         shard: a.shard.clone(),
         follow: a.follow,
-        all_scores: false,
-        dump_inputs: None,
         chatter: a.chatter.clone(),
         source: a.source.clone(),
+        ..PredictArgs::defaults(a.inputs.clone())
     }
 }
 

@@ -178,12 +178,7 @@ fn render_text(buf: &mut Vec<u8>, r: &LiveRecord) -> std::io::Result<()> {
 /// `watch`'s flags as the `predict` flags they share (model, device, precision, views), so
 /// they are checked and mapped by the same code.
 fn predict_args(a: &WatchArgs) -> cli::PredictArgs {
-    use clap::Parser;
-    let mut p = match cli::Cli::parse_from(["vidcls", "predict", "-"]).command {
-        cli::Command::Predict(p) => *p,
-        _ => unreachable!("parsed as predict"),
-    };
-    p.inputs = vec![a.source.clone()];
+    let mut p = cli::PredictArgs::defaults(vec![a.source.clone()]);
     p.model = a.model.clone();
     p.device = a.device.clone();
     p.precision = a.precision;
