@@ -44,6 +44,7 @@ fn export(name: &str, args: &[&str]) -> PathBuf {
     let key = Key::new()
         .args(&all)
         .script("scripts/export_models.py")
+        .script("scripts/precision_record.py")
         .script("scripts/i3d.py")
         .python();
     fixture(name, &key, |dir| {
