@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import sys
@@ -43,6 +44,7 @@ import torchvision.models.video as tvv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import i3d as i3d_mod  # noqa: E402
+import precision_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LABEL_SET = "kinetics400"
@@ -371,6 +373,14 @@ def export(arch: str, args, models_dir: Path, config_dir: Path) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "notes": spec.notes,
     }
+    # bf16 agreement with fp32 on calibration clips at the architecture's own clip length (so the
+    # record does not depend on --frames); `--precision auto` reads it. No record: bf16 failed.
+    graph = io.BytesIO()
+    torch.jit.save(compiled, graph)
+    record = precision_record.measure(
+        graph.getvalue(), precision_record.calibration_clips(config, precision_record.default_clips(config)), name
+    )
+    config = precision_record.with_record(config, record)
     text = json.dumps(config, indent=2) + "\n"
     pt = models_dir / f"{name}.pt"
     tmp = pt.with_suffix(".pt.tmp")

@@ -38,6 +38,7 @@ from torchvision.io import decode_jpeg, encode_jpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import motion_dataset as md  # noqa: E402
+import precision_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -513,6 +514,11 @@ def main(argv=None):
             "val_accuracy": round(val, 4), "holdout_style_accuracy": round(ho, 4),
         },
     }
+    # bf16 agreement with fp32 on rendered held-out clips, read by `--precision auto`.
+    record = precision_record.measure(
+        pt.read_bytes(), precision_record.calibration_clips(config, precision_record.default_clips(config)), name
+    )
+    config = precision_record.with_record(config, record)
     cfg_path = args.configs_dir / f"{name}.json"
     cfg_path.write_text(json.dumps(config, indent=2) + "\n")
     summary = {"name": name, "frames": args.frames, "parameters": params,

@@ -344,7 +344,8 @@ fn embed_features_equal_pytorch() {
         let out = dir.join(name);
         let dump = dir.join(format!("{name}-input"));
         let mut args = embed_args.clone();
-        args.extend(["--device", "cpu", v]);
+        // fp32 parity: the default would run bf16 on a CPU with native bf16.
+        args.extend(["--device", "cpu", "--precision", "fp32", v]);
         let recs = embed(&out, &args);
         let f = features(&recs[0]);
         assert_eq!(f.shape, [rows, 128], "{name}");
@@ -354,7 +355,16 @@ fn embed_features_equal_pytorch() {
         run_ok(
             vidcls(
                 "predict",
-                &["-q", "-f", "jsonl", "--device", "cpu", "--dump-inputs"],
+                &[
+                    "-q",
+                    "-f",
+                    "jsonl",
+                    "--device",
+                    "cpu",
+                    "--precision",
+                    "fp32",
+                    "--dump-inputs",
+                ],
             )
             .arg(&dump)
             .args(&predict_args)

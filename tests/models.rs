@@ -44,6 +44,7 @@ fn export(name: &str, args: &[&str]) -> PathBuf {
     let key = Key::new()
         .args(&all)
         .script("scripts/export_models.py")
+        .script("scripts/precision_record.py")
         .script("scripts/i3d.py")
         .python();
     fixture(name, &key, |dir| {
@@ -107,8 +108,16 @@ struct Side {
 /// `vidcls predict` with every score and the model inputs dumped.
 fn run_vidcls(config: &Path, views: &[&str], videos: &[&Path], dir: &Path) -> Side {
     let inputs = dir.join("vidcls");
+    // Parity is checked in fp32: `--precision auto` runs bf16 where the CPU has native bf16
+    // and the config records that bf16 agrees (the default model and the exports do).
+    let precision: &[&str] = if views.contains(&"--precision") {
+        &[]
+    } else {
+        &["--precision", "fp32"]
+    };
     let results = predict(&["-f", "jsonl", "--all-scores", "-k", "5", "-q"])
         .args(["--model".as_ref(), config.as_os_str()])
+        .args(precision)
         .args(["--device", "cpu", "--dump-inputs"])
         .arg(&inputs)
         .args(views)
@@ -609,8 +618,22 @@ fn ran(device: &str, precision: &str, batch: usize) -> Vec<(String, String, usiz
 #[test]
 fn auto_choices_are_recorded_and_flags_override_them() {
     let native_bf16 = vidcls::model::cpu_has_native_bf16();
+    // The committed default model records that bf16 agrees: auto takes bf16 where the CPU
+    // has native bf16, else fp32; `--precision fp32` overrides it.
+    let committed = altered_config("auto-committed", |_| {});
+    let expected = if native_bf16 { "bf16" } else { "fp32" };
+    assert_eq!(
+        ran_with(&committed, &["--device", "cpu"]),
+        ran("cpu", expected, 1)
+    );
+    assert_eq!(
+        ran_with(&committed, &["--device", "cpu", "--precision", "fp32"]),
+        ran("cpu", "fp32", 1)
+    );
     // No export-time record of reduced precision: auto stays in fp32, batch 1 on a CPU.
-    let plain = altered_config("auto-plain", |_| {});
+    let plain = altered_config("auto-plain", |v| {
+        v.as_object_mut().unwrap().remove("reduced_precision");
+    });
     assert_eq!(
         ran_with(&plain, &["--device", "cpu"]),
         ran("cpu", "fp32", 1)
