@@ -334,13 +334,28 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
     match ended {
         Ok(()) => Ok(ExitCode::Success),
         Err(e) => {
-            let record = LiveRecord::Err(FileError::new(shown, Stage::Decode, &e));
+            let stage = if e.downcast_ref::<OpenFailed>().is_some() {
+                Stage::Open
+            } else {
+                Stage::Decode
+            };
+            let record = LiveRecord::Err(FileError::new(shown, stage, &e));
             out.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .write(&record)?;
             eprintln!("vidcls: {e:#}");
             Ok(ExitCode::SomeFailed)
         }
+    }
+}
+
+/// Marks the error of a source that could not be opened at all: its record's stage is `open`.
+#[derive(Debug)]
+struct OpenFailed;
+
+impl std::fmt::Display for OpenFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cannot open the source")
     }
 }
 
@@ -451,7 +466,7 @@ fn decode_loop(
                 reconnects += 1;
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.context(OpenFailed)),
         };
         if reconnects > 0 {
             let gap = Gap {

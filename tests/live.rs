@@ -676,6 +676,7 @@ fn watch_capture_devices_go_through_their_input_format() {
         panic!("{records:?}")
     };
     assert_eq!(e.path, "/dev/video-none");
+    assert_eq!(e.stage, vidcls::report::Stage::Open);
     assert!(e.error.contains("No such file or directory"), "{}", e.error);
     let run = vidcls(&[
         "watch",
