@@ -145,26 +145,8 @@ pub struct PredictArgs {
     #[arg(long, requires = "windowed")]
     pub hop: Option<f64>,
 
-    /// Merge windows into action segments {path, start, end, label, score}: a label starts
-    /// at a window scoring at least --seg-on and lasts until one scores below --seg-off.
-    #[arg(long)]
-    pub segments: bool,
-
-    /// Score at which a segment starts (with --segments).
-    #[arg(long, default_value_t = 0.5, value_name = "SCORE")]
-    pub seg_on: f64,
-
-    /// Score below which a segment ends (with --segments; at most --seg-on).
-    #[arg(long, default_value_t = 0.3, value_name = "SCORE")]
-    pub seg_off: f64,
-
-    /// Drop segments shorter than this many seconds (with --segments).
-    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
-    pub min_duration: f64,
-
-    /// Join segments of a label at most this many seconds apart (with --segments).
-    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
-    pub max_gap: f64,
+    #[command(flatten)]
+    pub seg: SegmentArgs,
 
     /// Only this part of the inputs, K of N (1-based), by a stable hash of each path.
     #[arg(long, value_name = "K/N")]
@@ -259,6 +241,31 @@ pub struct ViewArgs {
     /// Take every N-th frame at the sampling rate (default: the model's).
     #[arg(long)]
     pub stride: Option<u32>,
+}
+
+/// Action segments: shared by `predict` and `watch`.
+#[derive(Debug, Clone, Args)]
+pub struct SegmentArgs {
+    /// Merge windows into action segments {path, start, end, label, score}: a label starts
+    /// at a window scoring at least --seg-on and lasts until one scores below --seg-off.
+    #[arg(long)]
+    pub segments: bool,
+
+    /// Score at which a segment starts (with --segments).
+    #[arg(long, default_value_t = 0.5, value_name = "SCORE")]
+    pub seg_on: f64,
+
+    /// Score below which a segment ends (with --segments; at most --seg-on).
+    #[arg(long, default_value_t = 0.3, value_name = "SCORE")]
+    pub seg_off: f64,
+
+    /// Drop segments shorter than this many seconds (with --segments).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub min_duration: f64,
+
+    /// Join segments of a label at most this many seconds apart (with --segments).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub max_gap: f64,
 }
 
 /// How the pipeline runs: shared by `predict` and `embed`.
@@ -569,6 +576,9 @@ pub struct WatchArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub stall: f64,
 
+    #[command(flatten)]
+    pub seg: SegmentArgs,
+
     /// Include every class's score in each record.
     #[arg(long)]
     pub all_scores: bool,
@@ -759,9 +769,14 @@ mod tests {
     #[test]
     fn segment_flags() {
         let p = predict(&["v"]).unwrap();
-        assert!(!p.segments);
+        assert!(!p.seg.segments);
         assert_eq!(
-            (p.seg_on, p.seg_off, p.min_duration, p.max_gap),
+            (
+                p.seg.seg_on,
+                p.seg.seg_off,
+                p.seg.min_duration,
+                p.seg.max_gap
+            ),
             (0.5, 0.3, 1.0, 1.0)
         );
         let p = predict(&[
@@ -783,9 +798,14 @@ mod tests {
             "v",
         ])
         .unwrap();
-        assert!(p.segments && !p.timeline && p.window == 1.0 && p.hop == Some(0.5));
+        assert!(p.seg.segments && !p.timeline && p.window == 1.0 && p.hop == Some(0.5));
         assert_eq!(
-            (p.seg_on, p.seg_off, p.min_duration, p.max_gap),
+            (
+                p.seg.seg_on,
+                p.seg.seg_off,
+                p.seg.min_duration,
+                p.seg.max_gap
+            ),
             (0.7, 0.4, 2.0, 0.5)
         );
         assert_eq!(p.format, Format::Srt);

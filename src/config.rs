@@ -238,7 +238,7 @@ fn check_page_destination(args: &PredictArgs) -> Result<()> {
 
 /// Whether records are segments: `--segments`, or a subtitle format (which shows segments).
 fn wants_segments(args: &PredictArgs) -> bool {
-    args.segments || matches!(args.format, cli::Format::Srt | cli::Format::Vtt)
+    args.seg.segments || matches!(args.format, cli::Format::Srt | cli::Format::Vtt)
 }
 
 /// `--seg-on/--seg-off/--min-duration/--max-gap` as segment rules, when segments are asked for.
@@ -246,19 +246,20 @@ fn segment_rules(args: &PredictArgs) -> Result<Option<SegmentRules>> {
     if !wants_segments(args) {
         return Ok(None);
     }
+    let a = &args.seg;
     let rules = SegmentRules {
-        on: args.seg_on,
-        off: args.seg_off,
-        min_duration: args.min_duration,
-        max_gap: args.max_gap,
+        on: a.seg_on,
+        off: a.seg_off,
+        min_duration: a.min_duration,
+        max_gap: a.max_gap,
     };
     rules.check().map_err(|m| {
         anyhow::anyhow!(
             "--seg-on {} --seg-off {} --min-duration {} --max-gap {}: {m}",
-            args.seg_on,
-            args.seg_off,
-            args.min_duration,
-            args.max_gap
+            a.seg_on,
+            a.seg_off,
+            a.min_duration,
+            a.max_gap
         )
     })?;
     Ok(Some(rules))

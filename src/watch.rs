@@ -21,7 +21,7 @@ use crate::decode::{plan_clips, Frame, FrameStream, SamplingSpec};
 use crate::exit::ExitCode;
 use crate::model::{aggregate, preprocess, top_k, Model};
 use crate::pipeline::Forward;
-use crate::report::{FileError, Stage, Timings, VideoResult, Window};
+use crate::report::{FileError, Segment, SegmentStream, Stage, Timings, VideoResult, Window};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -62,6 +62,8 @@ pub struct Gap {
 pub enum LiveRecord {
     Window(Box<LiveWindow>),
     Gap(Gap),
+    /// With `--segments`: a segment, written when it closes.
+    Segment(Segment),
     Err(FileError),
 }
 
@@ -171,6 +173,14 @@ fn render_text(buf: &mut Vec<u8>, r: &LiveRecord) -> std::io::Result<()> {
             "-- source lost after {:.2} s ({}); back after {:.2} s (reconnect {})",
             g.gap_after, g.reason, g.gap_s, g.reconnects
         ),
+        LiveRecord::Segment(g) => writeln!(
+            buf,
+            "== {:8.2}s-{:8.2}s  {} {:.0}%",
+            g.start,
+            g.end,
+            g.label,
+            g.score * 100.0
+        ),
         LiveRecord::Err(e) => writeln!(buf, "{}\n  error ({}): {}", e.path, e.stage, e.error),
     }
 }
@@ -187,6 +197,7 @@ fn predict_args(a: &WatchArgs) -> cli::PredictArgs {
     p.views.fps = a.fps;
     p.views.stride = a.stride;
     p.all_scores = a.all_scores;
+    p.seg = a.seg.clone();
     p.source = a.source_args.clone();
     p
 }
@@ -256,6 +267,9 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
         let worker = {
             let (slot, out, model, cfg, shown) = (&slot, &out, &model, &cfg, shown.clone());
             scope.spawn(move || -> Result<()> {
+                let mut segments = labelling
+                    .segments
+                    .map(|r| SegmentStream::new(&shown, &labelling.labels, r));
                 while let Some((job, dropped)) = slot.take() {
                     let t0 = Instant::now();
                     let mut views = Vec::new();
@@ -265,6 +279,9 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
                     let rows = model.run_batch(&views)?;
                     std::thread::sleep(delay);
                     let scores = aggregate(&rows, labelling.aggregate);
+                    let closed = segments
+                        .as_mut()
+                        .map_or_else(Vec::new, |s| s.push(job.window, scores.clone()));
                     let result = VideoResult {
                         path: shown.clone(),
                         model: labelling.model.clone(),
@@ -304,8 +321,22 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
                             job.ready.elapsed().as_secs_f64()
                         );
                     }
-                    if !o.write(&record)? {
-                        return Ok(());
+                    for record in
+                        std::iter::once(record).chain(closed.into_iter().map(LiveRecord::Segment))
+                    {
+                        if !o.write(&record)? {
+                            return Ok(());
+                        }
+                    }
+                }
+                // The stream ended: the segments still open close with it.
+                let rest = segments
+                    .as_mut()
+                    .map_or_else(Vec::new, SegmentStream::finish);
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                for seg in rest {
+                    if !o.write(&LiveRecord::Segment(seg))? {
+                        break;
                     }
                 }
                 Ok(())

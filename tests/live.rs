@@ -503,7 +503,7 @@ fn watch_labels_an_http_stream_and_a_pipe() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut cmd = watch(&["pipe:"]);
+    let mut cmd = watch(&["pipe:", "--segments"]);
     cmd.stdin(send.stdout.take().unwrap());
     let t0 = Instant::now();
     let (got, code) = collect(cmd.spawn().unwrap(), t0);
@@ -512,6 +512,44 @@ fn watch_labels_an_http_stream_and_a_pipe() {
     let ws = windows(&got);
     assert!(ws.iter().all(|(_, w)| w.result.path == "pipe:"));
     labels_follow_the_actions(&ws, spans);
+    segments_follow_the_actions(&got, spans);
+}
+
+/// `--segments`: each action has a segment of its label over the action's middle, and the
+/// first action's segment is written when it closes, before the stream's last window.
+fn segments_follow_the_actions(got: &[Arrived], spans: &[(String, f64, f64)]) {
+    let segments: Vec<(usize, &vidcls::report::Segment)> = got
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match &a.record {
+            LiveRecord::Segment(s) => Some((i, s)),
+            _ => None,
+        })
+        .collect();
+    let shown: Vec<(&str, f64, f64)> = segments
+        .iter()
+        .map(|(_, s)| (s.label.as_str(), s.start, s.end))
+        .collect();
+    eprintln!("segments: {shown:?}");
+    let last_window = got
+        .iter()
+        .rposition(|a| matches!(a.record, LiveRecord::Window(_)))
+        .unwrap();
+    for (n, (label, a, b)) in spans.iter().enumerate() {
+        let middle = (a + b) / 2.0;
+        let found = segments
+            .iter()
+            .find(|(_, s)| &s.label == label && s.start <= middle && middle <= s.end);
+        let Some((at, _)) = found else {
+            panic!("no {label} segment over {middle:.2} s: {shown:?}")
+        };
+        if n == 0 {
+            assert!(
+                *at < last_window,
+                "the {label} segment came only at the end"
+            );
+        }
+    }
 }
 
 #[test]

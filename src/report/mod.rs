@@ -19,7 +19,7 @@ mod thumbnail;
 
 pub use npy::{npy_bytes, write_npy};
 pub use record::{Features, FileError, Ran, Record, Segment, Stage, Timings, VideoResult, Window};
-pub use segments::{segments, window_spans, SegmentRules};
+pub use segments::{segments, window_spans, SegmentRules, SegmentStream};
 pub use summary::RunSummary;
 pub use thumbnail::{spread, thumbnail, thumbnails_in, Small, ThumbSpec, Thumbnail};
 

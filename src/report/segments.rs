@@ -166,6 +166,87 @@ fn bridge(runs: Vec<(usize, usize)>, spans: &[Window], max_gap: f64) -> Vec<(usi
     out
 }
 
+/// [`segments`] over a stream of windows that has no end yet: each segment is given once, as
+/// soon as no later window can change it, so the segments given (with [`SegmentStream::finish`]
+/// at the end) are those of [`segments`] over the whole stream.
+///
+/// A segment is final once it has ended and a new run of its label could not be joined to it:
+/// its end is more than `max_gap` before the latest window's start (a later window's span
+/// starts after that). Windows are kept only while a label may still be in a segment: once no
+/// window within `max_gap` of the latest one scores `off` or more for any label, every run has
+/// ended beyond joining, and only the latest window is kept (the next one's span starts at the
+/// midpoint between them).
+#[derive(Debug)]
+pub struct SegmentStream {
+    path: String,
+    labels: Vec<String>,
+    rules: SegmentRules,
+    windows: Vec<Window>,
+    scores: Vec<Vec<f64>>,
+    /// (class, start) of the segments given among the windows kept.
+    given: Vec<(usize, f64)>,
+}
+
+impl SegmentStream {
+    pub fn new(path: &str, labels: &[String], rules: SegmentRules) -> SegmentStream {
+        SegmentStream {
+            path: path.to_string(),
+            labels: labels.to_vec(),
+            rules,
+            windows: Vec::new(),
+            scores: Vec::new(),
+            given: Vec::new(),
+        }
+    }
+
+    /// Adds the next window (after every window so far) and returns the segments it closed.
+    pub fn push(&mut self, window: Window, scores: Vec<f64>) -> Vec<Segment> {
+        self.windows.push(window);
+        self.scores.push(scores);
+        let closed = self.new_segments(|s, rules| s.end + rules.max_gap < window.start);
+        if self.quiet() {
+            self.windows.drain(..self.windows.len() - 1);
+            self.scores.drain(..self.scores.len() - 1);
+            self.given.clear();
+        }
+        closed
+    }
+
+    /// The segments not given yet, at the end of the stream.
+    pub fn finish(&mut self) -> Vec<Segment> {
+        self.new_segments(|_, _| true)
+    }
+
+    /// The segments over the windows kept that pass `done` and were not given before.
+    fn new_segments(&mut self, done: impl Fn(&Segment, &SegmentRules) -> bool) -> Vec<Segment> {
+        let all = segments(
+            &self.path,
+            &self.windows,
+            &self.scores,
+            &self.labels,
+            &self.rules,
+        );
+        let fresh: Vec<Segment> = all
+            .into_iter()
+            .filter(|s| done(s, &self.rules) && !self.given.contains(&(s.index, s.start)))
+            .collect();
+        self.given.extend(fresh.iter().map(|s| (s.index, s.start)));
+        fresh
+    }
+
+    /// No window within `max_gap` of the latest one scores `off` or more for any label.
+    fn quiet(&self) -> bool {
+        let Some(latest) = self.windows.last() else {
+            return true;
+        };
+        window_spans(&self.windows)
+            .iter()
+            .zip(&self.scores)
+            .filter(|(span, _)| span.end + self.rules.max_gap >= latest.start)
+            .all(|(_, row)| row.iter().all(|&v| v < self.rules.off || v.is_nan()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +404,53 @@ mod tests {
         assert!(rules(0.5, -0.1, 0.0, 0.0).check().is_err());
         assert!(rules(0.5, 0.5, -1.0, 0.0).check().is_err());
         assert!(rules(0.5, 0.5, 0.0, f64::NAN).check().is_err());
+    }
+
+    /// Windows pushed one by one give, with `finish`, exactly the batch segments, for many
+    /// random score sequences, window layouts and rules; and a quiet stream keeps one window.
+    #[test]
+    fn stream_gives_the_batch_segments() {
+        let mut seed = 12345u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as f64 / (1u64 << 31) as f64
+        };
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        for case in 0..300 {
+            let n = 1 + (next() * 60.0) as usize;
+            let (length, hop) = [(1.0, 1.0), (2.0, 0.5), (1.0, 1.5)][case % 3];
+            let windows: Vec<Window> = (0..n)
+                .map(|i| Window::new(i as f64 * hop, i as f64 * hop + length))
+                .collect();
+            // Bursts of activity between quiet stretches.
+            let scores: Vec<Vec<f64>> = (0..n)
+                .map(|_| {
+                    let loud = next() < 0.5;
+                    (0..3)
+                        .map(|_| if loud { next() } else { next() * 0.2 })
+                        .collect()
+                })
+                .collect();
+            let min_duration = [0.0, 1.0, 2.5][case % 3];
+            let max_gap = [0.0, 1.0, 3.0][(case / 3) % 3];
+            let r = rules(0.5, 0.3, min_duration, max_gap);
+            let batch = segments("v", &windows, &scores, &names, &r);
+            let mut stream = SegmentStream::new("v", &names, r);
+            let mut got = Vec::new();
+            for (w, s) in windows.iter().zip(&scores) {
+                got.extend(stream.push(*w, s.clone()));
+            }
+            got.extend(stream.finish());
+            got.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.index.cmp(&b.index)));
+            assert_eq!(got, batch, "case {case}: {n} windows, {r:?}");
+        }
+        let mut stream = SegmentStream::new("v", &names, rules(0.5, 0.3, 0.0, 1.0));
+        for i in 0..1000 {
+            let w = Window::new(i as f64, i as f64 + 1.0);
+            assert!(stream.push(w, vec![0.1, 0.2, 0.05]).is_empty());
+        }
+        assert_eq!(stream.windows.len(), 1);
     }
 }
