@@ -19,8 +19,9 @@ use crate::cli::{self, WatchArgs};
 use crate::config::{self, Request};
 use crate::decode::{plan_clips, Frame, FrameStream, SamplingSpec};
 use crate::exit::ExitCode;
-use crate::model::{aggregate, preprocess, top_k, Model};
+use crate::model::{aggregate, preprocess, top_k, Model, ModelConfig};
 use crate::pipeline::Forward;
+use crate::pipeline::Labelling;
 use crate::report::{FileError, Segment, SegmentStream, Stage, Timings, VideoResult, Window};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -131,6 +132,37 @@ struct Out {
 }
 
 impl Out {
+    /// `-o FILE` or stdout; text on a terminal (or with `-f text`), JSON Lines otherwise.
+    fn open(a: &WatchArgs) -> Result<Out> {
+        let text = match a.format {
+            Some(cli::WatchFormat::Text) => true,
+            Some(cli::WatchFormat::Jsonl) => false,
+            None => a.output.is_none() && std::io::stdout().is_terminal(),
+        };
+        let out: Box<dyn Write + Send> = match &a.output {
+            Some(p) => Box::new(
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
+            ),
+            None => Box::new(std::io::stdout()),
+        };
+        Ok(Out {
+            out,
+            text,
+            verbose: a.verbose,
+        })
+    }
+
+    /// Writes records in order; false once the output is gone.
+    fn write_all(&mut self, records: impl IntoIterator<Item = LiveRecord>) -> Result<bool> {
+        for r in records {
+            if !self.write(&r)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     fn write(&mut self, r: &LiveRecord) -> Result<bool> {
         let mut buf = Vec::new();
         if self.text {
@@ -235,17 +267,6 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
     let shown = a.source.to_string_lossy().into_owned();
     let network = crate::decode::locate(&a.source).is_network();
     let reconnect = reconnects(&a, network);
-    let text = match a.format {
-        Some(cli::WatchFormat::Text) => true,
-        Some(cli::WatchFormat::Jsonl) => false,
-        None => a.output.is_none() && std::io::stdout().is_terminal(),
-    };
-    let sink: Box<dyn Write + Send> = match &a.output {
-        Some(p) => Box::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    };
     crate::interrupt::install().context("cannot install signal handlers")?;
     if a.verbose {
         eprintln!(
@@ -254,94 +275,18 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
             if reconnect { "on" } else { "off" }
         );
     }
-    let out = Arc::new(Mutex::new(Out {
-        out: sink,
-        text,
-        verbose: a.verbose,
-    }));
+    let out = Arc::new(Mutex::new(Out::open(&a)?));
     let slot = Arc::new(Slot::default());
-    let delay = Duration::from_millis(a.forward_delay_ms);
+    let labeller = Labeller {
+        model: &model,
+        cfg: &cfg,
+        labelling: &settings.labelling,
+        shown: shown.clone(),
+        delay: Duration::from_millis(a.forward_delay_ms),
+    };
     let started = Instant::now();
-    let labelling = settings.labelling.clone();
     let ended = std::thread::scope(|scope| -> Result<Result<()>> {
-        let worker = {
-            let (slot, out, model, cfg, shown) = (&slot, &out, &model, &cfg, shown.clone());
-            scope.spawn(move || -> Result<()> {
-                let mut segments = labelling
-                    .segments
-                    .map(|r| SegmentStream::new(&shown, &labelling.labels, r));
-                while let Some((job, dropped)) = slot.take() {
-                    let t0 = Instant::now();
-                    let mut views = Vec::new();
-                    for clip in &job.clips {
-                        views.extend(preprocess::clip_to_views(clip, cfg, 1)?);
-                    }
-                    let rows = model.run_batch(&views)?;
-                    std::thread::sleep(delay);
-                    let scores = aggregate(&rows, labelling.aggregate);
-                    let closed = segments
-                        .as_mut()
-                        .map_or_else(Vec::new, |s| s.push(job.window, scores.clone()));
-                    let result = VideoResult {
-                        path: shown.clone(),
-                        model: labelling.model.clone(),
-                        top_k: top_k(&scores, &labelling.labels, labelling.top_k),
-                        clips: job.clips.len(),
-                        crops: 1,
-                        duration: job.window.end,
-                        window: Some(job.window),
-                        frame_times: job
-                            .clips
-                            .iter()
-                            .map(|c| c.iter().map(|f| f.time).collect())
-                            .collect(),
-                        padded_frames: 0,
-                        warnings: Vec::new(),
-                        scores: labelling.all_scores.then_some(scores),
-                        timings: Timings {
-                            decode_ms: 0.0,
-                            preprocess_ms: 0.0,
-                            model_ms: t0.elapsed().as_secs_f64() * 1e3,
-                        },
-                        thumbnails: Vec::new(),
-                        ran: labelling.ran.clone(),
-                    };
-                    let record = LiveRecord::Window(Box::new(LiveWindow {
-                        result,
-                        wall_time: now(),
-                        lag_s: job.ready.elapsed().as_secs_f64(),
-                        dropped,
-                    }));
-                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-                    if o.verbose {
-                        eprintln!(
-                            "vidcls: window {:.2}-{:.2} s, lag {:.2} s, {dropped} dropped",
-                            job.window.start,
-                            job.window.end,
-                            job.ready.elapsed().as_secs_f64()
-                        );
-                    }
-                    for record in
-                        std::iter::once(record).chain(closed.into_iter().map(LiveRecord::Segment))
-                    {
-                        if !o.write(&record)? {
-                            return Ok(());
-                        }
-                    }
-                }
-                // The stream ended: the segments still open close with it.
-                let rest = segments
-                    .as_mut()
-                    .map_or_else(Vec::new, SegmentStream::finish);
-                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-                for seg in rest {
-                    if !o.write(&LiveRecord::Segment(seg))? {
-                        break;
-                    }
-                }
-                Ok(())
-            })
-        };
+        let worker = scope.spawn(|| labeller.label_windows(&slot, &out));
         let decoded = decode_loop(
             &a.source,
             &Plan {
@@ -376,6 +321,100 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
                 .write(&record)?;
             eprintln!("vidcls: {e:#}");
             Ok(ExitCode::SomeFailed)
+        }
+    }
+}
+
+/// The model thread's side: each window taken from the slot becomes a record (and, with
+/// segments, the segments it closed).
+struct Labeller<'a> {
+    model: &'a Model,
+    cfg: &'a ModelConfig,
+    labelling: &'a Labelling,
+    shown: String,
+    /// Added to each forward pass (a hidden flag that plays a slower model in tests).
+    delay: Duration,
+}
+
+impl Labeller<'_> {
+    /// Labels windows until the slot closes or the output is gone.
+    fn label_windows(&self, slot: &Slot, out: &Mutex<Out>) -> Result<()> {
+        let l = self.labelling;
+        let mut segments = l
+            .segments
+            .map(|r| SegmentStream::new(&self.shown, &l.labels, r));
+        while let Some((job, dropped)) = slot.take() {
+            let t0 = Instant::now();
+            let scores = self.scores(&job)?;
+            let closed = segments
+                .as_mut()
+                .map_or_else(Vec::new, |s| s.push(job.window, scores.clone()));
+            let record = LiveRecord::Window(Box::new(LiveWindow {
+                result: self.result(&job, scores, t0),
+                wall_time: now(),
+                lag_s: job.ready.elapsed().as_secs_f64(),
+                dropped,
+            }));
+            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+            if o.verbose {
+                eprintln!(
+                    "vidcls: window {:.2}-{:.2} s, lag {:.2} s, {dropped} dropped",
+                    job.window.start,
+                    job.window.end,
+                    job.ready.elapsed().as_secs_f64()
+                );
+            }
+            let segments = closed.into_iter().map(LiveRecord::Segment);
+            if !o.write_all(std::iter::once(record).chain(segments))? {
+                return Ok(());
+            }
+        }
+        // The stream ended: the segments still open close with it.
+        let rest = segments
+            .as_mut()
+            .map_or_else(Vec::new, SegmentStream::finish);
+        let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+        o.write_all(rest.into_iter().map(LiveRecord::Segment))?;
+        Ok(())
+    }
+
+    /// The window's aggregated scores, one per class.
+    fn scores(&self, job: &Job) -> Result<Vec<f64>> {
+        let mut views = Vec::new();
+        for clip in &job.clips {
+            views.extend(preprocess::clip_to_views(clip, self.cfg, 1)?);
+        }
+        let rows = self.model.run_batch(&views)?;
+        std::thread::sleep(self.delay);
+        Ok(aggregate(&rows, self.labelling.aggregate))
+    }
+
+    /// The window's record, as `predict --timeline` writes it.
+    fn result(&self, job: &Job, scores: Vec<f64>, t0: Instant) -> VideoResult {
+        let l = self.labelling;
+        VideoResult {
+            path: self.shown.clone(),
+            model: l.model.clone(),
+            top_k: top_k(&scores, &l.labels, l.top_k),
+            clips: job.clips.len(),
+            crops: 1,
+            duration: job.window.end,
+            window: Some(job.window),
+            frame_times: job
+                .clips
+                .iter()
+                .map(|c| c.iter().map(|f| f.time).collect())
+                .collect(),
+            padded_frames: 0,
+            warnings: Vec::new(),
+            scores: l.all_scores.then_some(scores),
+            timings: Timings {
+                decode_ms: 0.0,
+                preprocess_ms: 0.0,
+                model_ms: t0.elapsed().as_secs_f64() * 1e3,
+            },
+            thumbnails: Vec::new(),
+            ran: l.ran.clone(),
         }
     }
 }
