@@ -395,6 +395,19 @@ fn windows(got: &[Arrived]) -> Vec<(f64, &LiveWindow)> {
         .collect()
 }
 
+/// How late the latest record came after its window's end was sent (s), printed for the README.
+fn worst_delay(ws: &[(f64, &LiveWindow)], what: &str) -> f64 {
+    let worst = ws
+        .iter()
+        .map(|(at, w)| at - w.result.window.unwrap().end)
+        .fold(f64::MIN, f64::max);
+    eprintln!(
+        "{what}: {} windows, latest record {worst:.2} s after its window's end was sent",
+        ws.len()
+    );
+    worst
+}
+
 /// The top label of windows well inside each action is that action (at least 80% of them).
 fn labels_follow_the_actions(ws: &[(f64, &LiveWindow)], spans: &[(String, f64, f64)]) {
     for (label, a, b) in spans {
@@ -451,14 +464,7 @@ fn watch_labels_a_udp_stream_as_it_is_sent() {
         "first record at {:.2} s, sender done at {sent_for:.2} s",
         ws[0].0
     );
-    let worst = ws
-        .iter()
-        .map(|(at, w)| at - w.result.window.unwrap().end)
-        .fold(f64::MIN, f64::max);
-    eprintln!(
-        "udp: {} windows, latest record {worst:.2} s after its window's end was sent",
-        ws.len()
-    );
+    let worst = worst_delay(&ws, "udp");
     assert!(
         worst <= BOUND,
         "a record came {worst:.2} s after its window ended"
@@ -483,14 +489,7 @@ fn watch_labels_an_http_stream_and_a_pipe() {
     let _ = send.wait();
     assert_eq!(code, Some(0));
     let ws = windows(&got);
-    let worst = ws
-        .iter()
-        .map(|(at, w)| at - w.result.window.unwrap().end)
-        .fold(f64::MIN, f64::max);
-    eprintln!(
-        "http: {} windows, latest record {worst:.2} s after its window's end was sent",
-        ws.len()
-    );
+    let worst = worst_delay(&ws, "http");
     // The sender starts its clock when vidcls connects, after vidcls has loaded its model.
     assert!(
         worst <= BOUND + 1.0,
