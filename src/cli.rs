@@ -524,8 +524,8 @@ pub struct WatchArgs {
     #[arg(long, default_value = "auto")]
     pub device: String,
 
-    /// Numeric precision of the forward pass.
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    /// Numeric precision of the forward pass (auto: as for predict).
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
 
     /// Labels per window.
