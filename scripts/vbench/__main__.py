@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __doc__ as PACKAGE_DOC
 from .common import CACHE, ROOT, TIME, loadavg, log, sha256
+from .defaults import bench_defaults, motion_defaults
 from .report import write_report
 from .results import BenchResult, CorpusInfo, Rerun, from_json, to_json
 from .runners import ffmpeg_decode_times
@@ -20,7 +21,7 @@ from .setup import (MODELS, by_resolution, git_state, machine, make_corpus, make
                     model_configs, now, weights_of)
 from .verdicts import notes_for, targets
 
-SECTIONS = ("motion-set", "long", "rss")
+SECTIONS = ("motion-set", "long", "rss", "defaults")
 
 
 def check_tools(vidcls: Path) -> None:
@@ -77,6 +78,8 @@ def cmd_run(args) -> int:
         if m in models:
             files = by_resolution(corpus.short, p.per_model[m])
             R.one_clip[m] = bench_model(m, cfgs[m], files, args.vidcls, ff, p, all_scores=(m == "motion"))
+    if "defaults" not in args.skip:
+        run_defaults(R, args.vidcls, cfgs, corpus, models, motion_set)
     if "multiview" not in args.skip:
         mv = p.multiview
         files = [f for f in corpus.short if f.name.startswith("640")][: mv.videos]
@@ -95,6 +98,15 @@ def cmd_run(args) -> int:
     for t in R.targets:
         print(f"{'MET   ' if t.met else 'MISSED' if t.met is not None else '  -   '}  {t.target}: {t.measured}")
     return 0
+
+
+def run_defaults(R: BenchResult, vidcls: Path, cfgs: dict, corpus, models: list[str], motion_set) -> None:
+    """Each model with no speed flags, beside its baselines (issue 12)."""
+    R.defaults = {m: bench_defaults(m, cfgs[m], by_resolution(corpus.short, R.plan.per_model[m]), vidcls,
+                                    R.plan.model_budget_s)
+                  for m in MODELS if m in models}
+    if motion_set is not None and "motion" in models:
+        R.motion_defaults = motion_defaults(vidcls, cfgs["motion"], motion_set[0])
 
 
 def run_long(vidcls: Path, config: Path, corpus, repeats: int):
@@ -117,6 +129,9 @@ def cmd_rerun(args) -> int:
             f"measured ({R.motion_sha256[:12]}…); the section says which one it ran")
     if args.section == "motion-set":
         R.motion_agreement = motion_agreement(args.vidcls, cfgs["motion"], *make_motion_set(p.motion_set_per_class))
+    elif args.section == "defaults":
+        cfgs = model_configs([m for m in MODELS if m in p.models])
+        run_defaults(R, args.vidcls, cfgs, make_corpus(p), p.models, make_motion_set(p.motion_set_per_class))
     elif args.section == "long":
         R.long_vs_short = run_long(args.vidcls, cfgs["motion"], make_corpus(p), p.long_repeats)
     else:
@@ -154,7 +169,7 @@ def main(argv=None) -> int:
     run.add_argument("--vidcls", type=Path, default=vidcls)
     run.add_argument("--models", nargs="+", choices=MODELS,
                      help="a subset of the models (default: all; with --quick: motion and r2plus1d_18)")
-    run.add_argument("--skip", nargs="+", default=[], choices=["multiview", "long", "rss", "motion-set"],
+    run.add_argument("--skip", nargs="+", default=[], choices=["multiview", "long", "rss", "motion-set", "defaults"],
                      help="leave these parts out")
     run.set_defaults(func=cmd_run)
 

@@ -55,24 +55,26 @@ class Timed:
     rc: int
     wall_s: float
     rss: int | None                  # peak resident set size in bytes (/usr/bin/time)
+    cpu_s: float | None = None       # user + system CPU seconds, all threads (/usr/bin/time)
 
 
 def run_timed(cmd: list, stdin: str | None = None, env: dict | None = None) -> Timed:
-    """Runs cmd under /usr/bin/time: output, exit status, wall seconds and peak RSS."""
+    """Runs cmd under /usr/bin/time: output, exit status, wall seconds, peak RSS and CPU seconds."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss", delete=False) as f:
         rss_file = f.name
-    full = [TIME, "-f", "%M", "-o", rss_file] + [str(c) for c in cmd]
+    full = [TIME, "-f", "%M %U %S", "-o", rss_file] + [str(c) for c in cmd]
     t = time.perf_counter()
     p = subprocess.run(full, input=stdin, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
     try:
         lines = [ln for ln in Path(rss_file).read_text().splitlines() if ln.strip()]
-        rss = int(lines[-1]) * 1024
+        kb, user, system = lines[-1].split()
+        rss, cpu = int(kb) * 1024, float(user) + float(system)
     except (OSError, ValueError, IndexError):
-        rss = None
+        rss, cpu = None, None
     finally:
         Path(rss_file).unlink(missing_ok=True)
-    return Timed(p.stdout, p.stderr, p.returncode, wall, rss)
+    return Timed(p.stdout, p.stderr, p.returncode, wall, rss, cpu)
 
 
 def short_error(stderr: str) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import mean
+from .common import mean, ratio
 from .report_format import cell, fmt, gb, rx, stage, verdict
 from .results import BenchResult, ModelBench, to_json
 from .setup import BATCH, PRECISIONS, RESOLUTIONS
+from .verdicts import DEFAULTS_GOAL
 
 SECTION_TITLES = {
     "motion-set": "bf16 vs fp32 on the motion benchmark",
@@ -30,6 +31,7 @@ def markdown(R: BenchResult, json_name: str) -> list[str]:
     _header(R, json_name, a)
     _targets(R, a)
     _protocol(R, a)
+    _defaults(R, a)
     _one_clip(R, a)
     _multiview(R, a)
     _long_vs_short(R, a)
@@ -85,7 +87,7 @@ def _header(R: BenchResult, json_name: str, a) -> None:
 
 
 def _targets(R: BenchResult, a) -> None:
-    a("## Targets (issue 7)")
+    a("## Targets (issues 7 and 12)")
     a("")
     a("| target | measured | verdict |")
     a("|---|---|---|")
@@ -135,6 +137,61 @@ def _precision_runs(res: ModelBench):
     for p in PRECISIONS:
         run = res.runs[p]
         yield p, run, run.vidcls, run.python, run.model
+
+
+def _ran(v) -> str:
+    r = v.ran or {}
+    return f"{r.get('device', '?')}, {r.get('precision', '?')}, batch {r.get('batch_size', '?')}" if r else "—"
+
+
+def _defaults(R: BenchResult, a) -> None:
+    if not R.defaults:
+        return
+    a("## Defaults: `vidcls predict -m MODEL` with no speed flags (issue 12)")
+    a("")
+    a("vidcls with no `--precision`, `--batch-size` or `--threads` (what it chose is the records' `ran`), next to "
+      "the Python pipeline in fp32, one view per forward pass (`scripts/reference_predict.py`, the way people write "
+      "it), on the same files in the same run. Model alone: the same TorchScript file at the precision and batch "
+      "size the defaults chose, on random input. Agreement: top-1 of the defaults against the Python pipeline's "
+      "fp32 top-1 on these files (random-weight Kinetics exports are near a tie between 400 classes, so there the "
+      "export's `reduced_precision` record, measured on calibration clips when the model was exported, is the "
+      "number that counts; for the motion model, the motion set below).")
+    a("")
+    a("| model | defaults ran | vidcls videos/s | python fp32 videos/s | defaults / python | goal | "
+      "model alone clips/s | vidcls / model alone | top-1 = python fp32 | export record (bf16 agreement) |")
+    a("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for m, d in R.defaults.items():
+        v, py, mo = d.vidcls, d.python_fp32, d.model_alone
+        ag = d.top1_vs_python_fp32
+        rec = d.export_record or {}
+        record = (f"{fmt(rec.get('bf16_top1_agreement'), 4)} ({rec.get('clips')} clips)" if rec else "none")
+        a(f"| {m} | {_ran(v)} | {cell(v, 'videos_per_s')} | {cell(py, 'videos_per_s')} | {rx(d.vs_python)} | "
+          f">= {fmt(DEFAULTS_GOAL.get(m, 3.0), 0)}x | {cell(mo, 'views_per_s')} | "
+          f"{rx(ratio(v.views_per_s, mo.views_per_s))} | {f'{ag.same}/{ag.n}' if ag else '—'} | {record} |")
+    a("")
+    md = R.motion_defaults
+    if md:
+        ag = md.top1_agreement
+        a(f"Motion benchmark (`{md.set}`, {md.videos} clips): the defaults ran {_ran(md)}; top-1 agreement with "
+          f"`--precision fp32`: **{f'{ag.same}/{ag.n}' if ag else '—'}**"
+          f" ({fmt(100 * ag.rate, 1) if ag and ag.rate is not None else '—'}%); {fmt(md.default_videos_per_s)} "
+          f"videos/s against {fmt(md.fp32_videos_per_s)}." + (f" Error: {md.error}" if md.error else ""))
+        a("")
+    a("How the two stages share the cores. Decode alone: vidcls's own decoding and preprocessing, run with a "
+      "stand-in model that only averages its input (same config, so the same frames, sizes and crops), CPU "
+      "seconds from `/usr/bin/time` less those of the same command on no input (start-up). Model alone: CPU "
+      "seconds of its forward passes. End-to-end: the defaults run's pipeline seconds (model loading excluded) "
+      "per video. Efficiency = end-to-end / ((decode CPU + model CPU) / cores); 1.00x means no core idles and "
+      "neither stage slows the other.")
+    a("")
+    a("| model | decode + preprocess CPU ms/video | model CPU ms/video | (decode + model) / cores, ms | "
+      "end-to-end ms/video | efficiency | vidcls CPU s (whole run) |")
+    a("|---|---:|---:|---:|---:|---:|---:|")
+    for m, d in R.defaults.items():
+        a(f"| {m} | {fmt(d.decode.cpu_ms_per_video, 1)} | {fmt(d.model_cpu_ms_per_video, 1)} | "
+          f"{fmt(d.bound_ms_per_video, 1)} | {fmt(d.e2e_ms_per_video, 1)} | {rx(d.efficiency)} | "
+          f"{fmt(d.vidcls.cpu_s, 1)} |")
+    a("")
 
 
 def _one_clip(R: BenchResult, a) -> None:

@@ -116,6 +116,8 @@ class ToolRun:
 class VidclsRun(ToolRun):
     """`vidcls predict`: the pipeline's seconds from its run summary, per-video times."""
     pipeline_s: float | None = opt()
+    cpu_s: float | None = opt()
+    ran: dict[str, Any] | None = opt()
     per_video_ms: list[float] | None = opt()
     decode_pre_ms: list[float] | None = opt()
     top1_list: list[int] | None = mem()
@@ -138,6 +140,7 @@ class Throughput:
     seconds: float | None = opt()
     views_per_s: float | None = opt()
     batch_ms: list[float] | None = opt()
+    cpu_seconds: float | None = opt()
     error: str | None = opt()
 
 
@@ -313,6 +316,47 @@ class MotionAgreement:
 
 
 @dataclass
+class DecodeAlone:
+    """vidcls with a stand-in model that only averages its input (`vbench.defaults`)."""
+    videos: int
+    cpu_s: float | None
+    startup_cpu_s: float | None
+    pipeline_s: float | None
+    error: str | None = opt()
+    cpu_ms_per_video: float | None = opt()
+
+
+@dataclass
+class DefaultsBench:
+    """`vidcls predict -m MODEL` with no speed flags, and what it is measured against."""
+    model: str
+    videos: int
+    cores: int
+    vidcls: VidclsRun
+    python_fp32: PythonRun
+    model_alone: ModelRun
+    decode: DecodeAlone
+    vs_python: float | None
+    top1_vs_python_fp32: Agreement | None = opt()
+    export_record: dict[str, Any] | None = opt()
+    model_cpu_ms_per_video: float | None = opt()
+    e2e_ms_per_video: float | None = opt()
+    bound_ms_per_video: float | None = opt()
+    efficiency: float | None = opt()
+
+
+@dataclass
+class MotionDefaults:
+    set: str
+    videos: int
+    ran: dict[str, Any] | None = opt()
+    default_videos_per_s: float | None = opt()
+    fp32_videos_per_s: float | None = opt()
+    top1_agreement: Agreement | None = opt()
+    error: str | None = opt()
+
+
+@dataclass
 class Target:
     target: str
     measured: str
@@ -352,6 +396,8 @@ class BenchResult:
     long_vs_short: LongVsShort | None = opt()
     rss: Rss | None = opt()
     motion_agreement: MotionAgreement | None = opt()
+    defaults: dict[str, DefaultsBench] | None = opt()
+    motion_defaults: MotionDefaults | None = opt()
     seconds: float = 0.0
     load_end: list[float] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)

@@ -44,11 +44,17 @@ def run_summary(stderr: str) -> RunSummary | None:
         return None
 
 
-def run_vidcls(vidcls: Path, config: Path, files: list[Path], precision: str, batch: int,
+def run_vidcls(vidcls: Path, config: Path, files: list[Path], precision: str | None, batch: int | None,
                clips: int = 1, crops: int = 1, all_scores: bool = False, stdin_list: bool = False,
                threads: int | None = None) -> VidclsRun:
-    cmd = [vidcls, "predict", "--model", config, "-f", "jsonl", "-k", "1", "--precision", precision,
-           "--batch-size", str(batch), "--clips", str(clips), "--crops", str(crops), "--summary-json"]
+    """vidcls on `files`; precision and batch None leave those flags out (vidcls's defaults, and the
+    run's `ran` says what they chose)."""
+    cmd = [vidcls, "predict", "--model", config, "-f", "jsonl", "-k", "1", "--clips", str(clips),
+           "--crops", str(crops), "--summary-json"]
+    if precision is not None:
+        cmd += ["--precision", precision]
+    if batch is not None:
+        cmd += ["--batch-size", str(batch)]
     if threads:
         cmd += ["--threads", str(threads)]
     if all_scores:
@@ -59,12 +65,13 @@ def run_vidcls(vidcls: Path, config: Path, files: list[Path], precision: str, ba
         r = run_timed(cmd + list(files))
     recs = jsonl(r.stdout)
     ok = [x for x in recs if "top_k" in x]
-    res = VidclsRun(tool="vidcls", precision=precision, batch_size=batch, clips=clips, crops=crops,
-                    inputs=len(files), ok=len(ok), failed=len(recs) - len(ok), exit=r.rc,
-                    wall_s=round(r.wall_s, 3), peak_rss_bytes=r.rss)
+    res = VidclsRun(tool="vidcls", precision=precision or "default", batch_size=batch or 0, clips=clips,
+                    crops=crops, inputs=len(files), ok=len(ok), failed=len(recs) - len(ok), exit=r.rc,
+                    wall_s=round(r.wall_s, 3), peak_rss_bytes=r.rss, cpu_s=r.cpu_s)
     if r.rc == 2 or not ok:
         res.error = short_error(r.stderr)
         return res
+    res.ran = ok[0].get("ran")
     summary = run_summary(r.stderr)
     if summary and summary.elapsed_s > 0:
         res.pipeline_s = summary.elapsed_s

@@ -194,6 +194,10 @@ def make_motion_set(per_class: int) -> tuple[Path, MotionSet]:
 # Models.
 
 
+# What makes the Kinetics exports (their cache key hashes these).
+EXPORT_SCRIPTS = ["export_models.py", "i3d.py", "precision_record.py"]
+
+
 def weights_of(config: Path) -> Path:
     cfg = json.loads(config.read_text())
     beside = config.parent / cfg["file"]
@@ -206,8 +210,7 @@ def model_configs(names: list[str]) -> dict[str, Path]:
     snapshot of the repository's configs/motion.json and its weights."""
     import torch
 
-    key = cache_key("random-init", 0, sha256(SCRIPTS / "export_models.py"), sha256(SCRIPTS / "i3d.py"),
-                    torch.__version__)
+    key = cache_key("random-init", 0, *(sha256(SCRIPTS / f) for f in EXPORT_SCRIPTS), torch.__version__)
     out_dir = CACHE / f"models-{key}"
     (out_dir / "configs").mkdir(parents=True, exist_ok=True)
     (out_dir / "models").mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,54 @@ def targets(R: BenchResult) -> list[Target]:
                        measured=measured, met=met, values=vals, agreement=agr,
                        met_for=[m for m, v in vals.items() if v is not None and v >= 1.5]
                        if agr is not None and agr >= 0.99 else []))
+    rows += defaults_targets(R)
+    return rows
+
+
+# Issue 12: the defaults against the Python pipeline in fp32.
+DEFAULTS_GOAL = {"motion": 3.0, "r2plus1d_18": 3.0, "s3d": 2.0, "i3d": 2.0}
+
+
+def default_agreement(R: BenchResult, m: str) -> tuple[float | None, str]:
+    """Top-1 agreement of what the defaults ran with fp32, and where it comes from."""
+    d = R.defaults[m]
+    prec = (d.vidcls.ran or {}).get("precision")
+    if prec == "fp32":
+        return 1.0, "ran fp32"
+    if m == "motion" and R.motion_defaults and R.motion_defaults.top1_agreement:
+        ag = R.motion_defaults.top1_agreement
+        return ag.rate, f"{ag.same}/{ag.n} on the motion set"
+    rec = d.export_record or {}
+    if rec.get("bf16_top1_agreement") is not None:
+        return rec["bf16_top1_agreement"], f"export record, {rec.get('clips')} calibration clips"
+    return None, "not measured"
+
+
+def defaults_targets(R: BenchResult) -> list[Target]:
+    if not R.defaults:
+        return []
+    rows = []
+    vals = {m: d.vs_python for m, d in R.defaults.items()}
+    ok = {m: v is not None and v >= DEFAULTS_GOAL.get(m, 3.0) for m, v in vals.items()}
+    rows.append(Target(
+        target="Defaults >= 3x the Python pipeline in fp32 (motion, r2plus1d_18), >= 2x (s3d, i3d)",
+        measured=", ".join(f"{m} {rx(v)} ({(R.defaults[m].vidcls.ran or {}).get('precision', '?')})"
+                           for m, v in vals.items()),
+        met=all(ok.values()), met_for=[m for m, y in ok.items() if y], values=vals))
+    agr = {m: default_agreement(R, m) for m in R.defaults}
+    rows.append(Target(
+        target="Top-1 agreement of the defaults with fp32 >= 99%",
+        measured=", ".join(f"{m} {fmt(100 * a, 1) + '%' if a is not None else '—'} ({how})"
+                           for m, (a, how) in agr.items()),
+        met=all(a is not None and a >= 0.99 for a, _ in agr.values()),
+        met_for=[m for m, (a, _) in agr.items() if a is not None and a >= 0.99],
+        values={m: a for m, (a, _) in agr.items()}))
+    eff = {m: d.efficiency for m, d in R.defaults.items()}
+    rows.append(Target(
+        target="Pipeline efficiency: end-to-end <= 1.15x (decode CPU + model CPU) / cores",
+        measured=", ".join(f"{m} {rx(v)}" for m, v in eff.items()),
+        met=all(v is not None and v <= 1.15 for v in eff.values()),
+        met_for=[m for m, v in eff.items() if v is not None and v <= 1.15], values=eff))
     return rows
 
 
