@@ -17,6 +17,12 @@ from pathlib import Path
 from .common import CACHE, ROOT, cache_key, child_env, log, ratio, sha256
 from .results import Agreement, DecodeAlone, DefaultsBench, MotionDefaults
 from .runners import run_model_alone, run_python, run_vidcls
+from .sections import stage_summary
+
+
+# The defaults with one choice undone, to show what each is worth: decode workers at the model's
+# priority, and one decode worker per core instead of one per two.
+LEVERS = [["--decode-nice", "0"], ["--threads", str(os.cpu_count() or 1)]]
 
 
 def stand_in(config: Path) -> Path:
@@ -86,11 +92,15 @@ def bench_defaults(name: str, config: Path, files: list[Path], vidcls: Path, bud
     n = len(files)
     mo = run_model_alone(config, prec, [batch] * max(1, n // batch) + ([n % batch] if n % batch else []), budget_s)
     dec = decode_alone(vidcls, config, files)
+    levers = {}
+    for flags in LEVERS:
+        log(f"defaults {name}: vidcls {' '.join(flags)}")
+        levers[" ".join(flags)] = stage_summary(run_vidcls(vidcls, config, files, None, None, extra=flags))
     cfg = json.loads(config.read_text())
     res = DefaultsBench(model=name, videos=n, cores=cores, vidcls=v, python_fp32=py, model_alone=mo, decode=dec,
                         vs_python=ratio(v.videos_per_s, py.videos_per_s),
                         top1_vs_python_fp32=agreement(v.top1, py.top1),
-                        export_record=cfg.get("reduced_precision"))
+                        export_record=cfg.get("reduced_precision"), levers=levers)
     if mo.cpu_seconds is not None and mo.views:
         res.model_cpu_ms_per_video = mo.cpu_seconds * 1e3 / mo.views
     if v.pipeline_s and v.ok:

@@ -192,6 +192,21 @@ def _defaults(R: BenchResult, a) -> None:
           f"{fmt(d.bound_ms_per_video, 1)} | {fmt(d.e2e_ms_per_video, 1)} | {rx(d.efficiency)} | "
           f"{fmt(d.vidcls.cpu_s, 1)} |")
     a("")
+    flags = sorted({f for d in R.defaults.values() for f in (d.levers or {})})
+    if flags:
+        a("The defaults against the same run with one of their choices undone (videos/s; `--decode-nice 0`: decode "
+          "workers at the model's priority; `--threads N`: one decode worker per core):")
+        a("")
+        a("| model | defaults | " + " | ".join(f"`{f}`" for f in flags) + " |")
+        a("|---|---:|" + "---:|" * len(flags))
+        for m, d in R.defaults.items():
+            lv = d.levers or {}
+            a(f"| {m} | {cell(d.vidcls, 'videos_per_s')} | "
+              + " | ".join(f"{cell(lv[f], 'videos_per_s')} ({rx(ratio(d.vidcls.videos_per_s, lv[f].videos_per_s))})"
+                           if f in lv else "—" for f in flags) + " |")
+        a("")
+        a("In brackets: defaults / that run.")
+        a("")
 
 
 def _one_clip(R: BenchResult, a) -> None:

@@ -343,6 +343,7 @@ class DefaultsBench:
     e2e_ms_per_video: float | None = opt()
     bound_ms_per_video: float | None = opt()
     efficiency: float | None = opt()
+    levers: dict[str, StageSummary] | None = opt()
 
 
 @dataclass

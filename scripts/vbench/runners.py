@@ -46,7 +46,7 @@ def run_summary(stderr: str) -> RunSummary | None:
 
 def run_vidcls(vidcls: Path, config: Path, files: list[Path], precision: str | None, batch: int | None,
                clips: int = 1, crops: int = 1, all_scores: bool = False, stdin_list: bool = False,
-               threads: int | None = None) -> VidclsRun:
+               threads: int | None = None, extra: list[str] | None = None) -> VidclsRun:
     """vidcls on `files`; precision and batch None leave those flags out (vidcls's defaults, and the
     run's `ran` says what they chose)."""
     cmd = [vidcls, "predict", "--model", config, "-f", "jsonl", "-k", "1", "--clips", str(clips),
@@ -59,6 +59,7 @@ def run_vidcls(vidcls: Path, config: Path, files: list[Path], precision: str | N
         cmd += ["--threads", str(threads)]
     if all_scores:
         cmd.append("--all-scores")
+    cmd += extra or []
     if stdin_list:
         r = run_timed(cmd + ["-"], stdin="".join(f"{f}\n" for f in files))
     else:
