@@ -32,7 +32,7 @@ WORK=${WORK:-target/device-check}
 PY=${PYTHON:-python3}
 die() { echo "device_check: $*" >&2; exit 2; }
 case $DEVICE in
-  cuda) PRECISIONS="fp32 fp16 bf16"; BATCHES=${BATCHES:-"1 8 32"}; CLIPS=${CLIPS:-6} ;;
+  cuda) PRECISIONS="fp32 fp16 bf16"; BATCHES=${BATCHES:-"1 8 32"}; CLIPS=${CLIPS:-8} ;;
   cpu) PRECISIONS="fp32 bf16"; BATCHES=${BATCHES:-"1 4"}; CLIPS=${CLIPS:-1} ;;
   *) die "DEVICE must be cuda or cpu, not $DEVICE" ;;
 esac
