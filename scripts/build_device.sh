@@ -36,7 +36,7 @@ work=$root/target/device
 py=${VIDCLS_PYTHON:-$root/.venv/bin/python}
 [ -x "$py" ] || py=python3
 cache="${VIDCLS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vidcls}"
-for tool in cargo ffmpeg xz unzip strip ldd; do
+for tool in cargo ffmpeg xz python3 cc strip objdump ldd; do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/setup.sh installs what vidcls needs)"
 done
 
@@ -64,12 +64,21 @@ assemble_libtorch() {
   local dir=$1
   rm -rf "$dir" "$dir.tmp"
   mkdir -p "$dir.tmp"
-  unzip -q "$torch_whl" 'torch/lib/*' 'torch/include/*' 'torch/version.py' -d "$dir.tmp"
+  python3 - "$torch_whl" "$dir.tmp" <<'EOF_UNZIP'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith(("torch/lib/", "torch/include/")) or n == "torch/version.py"])
+EOF_UNZIP
   mv "$dir.tmp/torch"/* "$dir.tmp/" && rmdir "$dir.tmp/torch"
   rm -rf "$dir.tmp"/lib/*cuda* "$dir.tmp"/lib/*nvshmem* "$dir.tmp"/lib/*nvrtc* "$dir.tmp"/lib/*python*
   for w in "$wheels"/nvidia_cuda_runtime-"$CUDART_VERSION"*.whl "$wheels"/nvidia_cuda_cupti-"$CUPTI_VERSION"*.whl; do
-    unzip -q -j "$w" 'nvidia/cu13/lib/libcudart.so.13' 'nvidia/cu13/lib/libcupti.so.13' \
-      -d "$dir.tmp/lib" 2>/dev/null || true
+    python3 - "$w" "$dir.tmp/lib" <<'EOF_UNZIP'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for n in ("nvidia/cu13/lib/libcudart.so.13", "nvidia/cu13/lib/libcupti.so.13"):
+    if n in z.namelist():
+        open(f"{sys.argv[2]}/{n.rsplit('/', 1)[1]}", "wb").write(z.read(n))
+EOF_UNZIP
   done
   for l in libtorch_cpu.so libc10.so libcudart.so.13 libcupti.so.13; do
     [ -f "$dir.tmp/lib/$l" ] || die "$l missing from the assembled libtorch"
@@ -223,6 +232,9 @@ done
   echo "vidcls $(git -C "$root" describe --always --dirty) built $(date -u +%FT%TZ) by scripts/build_device.sh"
   echo "tch/torch-sys $TCH_VERSION; libtorch $(grep -m1 "^__version__" "$libtorch/version.py" | cut -d"'" -f2) from $(basename "$torch_whl")"
   echo "rpath: \$ORIGIN/lib; libtorch_cuda.so is not linked (LD_PRELOAD it from the machine's torch)"
+  echo "libtorch-dir: $libtorch/lib (this machine's, for DEVICE=cpu scripts/device_check.sh)"
+  echo "needs: $(for f in "$bin" "$libs"/lib/*; do objdump -T "$f" 2>/dev/null | grep -o 'GLIBC_[0-9.]*'; done | sort -uV | tail -n 1)," \
+       "$(for f in "$bin" "$libs"/lib/*; do objdump -T "$f" 2>/dev/null | grep -o 'GLIBCXX_[0-9.]*'; done | sort -uV | tail -n 1)"
   echo "ffmpeg-libs.tar.xz: $n_libs libraries, $(du -sb "$libs/lib" | cut -f1) bytes unpacked (of $all_libs, $all_bytes bytes: the others are stubs or gone)"
   echo "videos: $VIDEOS x 4 s 320x240 H.264"
   tail -n 1 "$libs/stubs.log"

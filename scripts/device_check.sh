@@ -61,7 +61,7 @@ if [ "$DEVICE" = cuda ]; then
   PRELOAD=$TORCH_LIB/libtorch_cuda.so
   [ -f "$PRELOAD" ] || die "$PRELOAD missing: this torch has no CUDA"
 else
-  TORCH_LIB=${LIBTORCH_DIR:-$(ls -d "${XDG_CACHE_HOME:-$HOME/.cache}"/vidcls/libtorch-"$want"-cpu-*/lib 2>/dev/null | head -n 1)}
+  TORCH_LIB=${LIBTORCH_DIR:-$(sed -n 's/^libtorch-dir: \([^ ]*\).*/\1/p' "$BUNDLE/BUILD-INFO")}
   [ -f "$TORCH_LIB/libtorch_cpu.so" ] || die "no libtorch $want for the dry run: set LIBTORCH_DIR (scripts/build_device.sh makes one)"
   PRELOAD=
 fi
