@@ -66,7 +66,8 @@ else
   PRELOAD=
 fi
 rm -rf "$WORK/lib"
-tar -C "$WORK" -xJf "$BUNDLE/ffmpeg-libs.tar.xz" || die "cannot unpack $BUNDLE/ffmpeg-libs.tar.xz"
+"$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$BUNDLE/ffmpeg-libs.tar.xz" "$WORK" \
+  || die "cannot unpack $BUNDLE/ffmpeg-libs.tar.xz"
 export LD_LIBRARY_PATH="$WORK/lib:$TORCH_LIB"
 VIDCLS="$BUNDLE/vidcls"
 vidcls() { LD_PRELOAD=$PRELOAD "$VIDCLS" "$@"; }
@@ -164,7 +165,7 @@ def clips_per_s(m, kind, b):
     return n * b / (time.monotonic() - t0)
 kinds = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 vids = len(dev32)
-print(f"\nr2plus1d_18 (random init, BatchNorm-calibrated), {vids} videos x {len(next(iter(dev32.values()))['frame_times'])} clips, "
+print(f"\nr2plus1d_18 (random init, BatchNorm-calibrated), {vids} videos, {len(next(iter(dev32.values()))['frame_times'])} clip(s) each, "
       f"{name}, torch {torch.__version__}; vidcls = scripts/device_check.sh (DEVICE={dev})\n")
 print(f"{dev} vs cpu, fp32, batch {batches[0]}: largest probability difference {worst:.2e} (limit 1e-3)\n")
 print(f"| precision | batch | top-1 agreement with {dev} fp32 | vidcls clips/s (end to end) | TorchScript clips/s (model alone) | PyTorch eager clips/s (model alone) |")
