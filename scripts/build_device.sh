@@ -7,19 +7,22 @@
 #   scripts/build_device.sh [BUNDLE_DIR]        # default: target/device/bundle
 #
 # Steps:
-#   1. PyPI's torch==2.11.0 wheel (the cu130 build: the CPU index, download.pytorch.org, is used
-#      when reachable) plus the CUDA runtime and CUPTI wheels that libtorch_cpu.so links, into
-#      a download cache named by their versions; from them a CPU-only libtorch folder (lib/
-#      without the CUDA, NVSHMEM, NVRTC and Python libraries, include/, version.py), keyed by
-#      the versions and this script's hash. The GPU machine's torch 2.11.0+cu130 has the same
-#      libtorch_cpu/libc10; its libtorch_cuda.so is added there at run time (LD_PRELOAD in
-#      device_check.sh), so the binary that runs there is byte for byte the one checked here.
-#   2. In the copy: tch and torch-sys 0.24, `cargo build --release` with that LIBTORCH and an
-#      rpath of `$ORIGIN/lib`.
-#   3. The bundle: vidcls (stripped); ffmpeg-libs.tar.xz, every shared library the binary needs
-#      that is not glibc/libstdc++/libgcc (Debian 12's FFmpeg 5.1 and what it pulls in) nor
-#      libtorch; test videos (H.264, made with the ffmpeg CLI here); BUILD-INFO (versions,
-#      hashes, sizes). It must stay under the 64 MiB a device run can carry, with the repository.
+#   1. PyPI's torch==2.11.0 wheel (from the CPU index, download.pytorch.org, when reachable;
+#      else the default index's cu130 build, the same as the GPU machine's) plus the CUDA runtime
+#      and CUPTI wheels that libtorch_cpu.so links, into a download cache named by their
+#      versions; from them a CPU-only libtorch folder (lib/ without the CUDA, NVSHMEM, NVRTC and
+#      Python libraries, include/, version.py), keyed by the wheels and the recipe
+#      (assemble_libtorch). Its libtorch_cuda.so is added on the GPU machine at run time
+#      (LD_PRELOAD of that machine's own, in device_check.sh), so the binary that runs there is
+#      byte for byte the one checked here.
+#   2. In the copy: tch and torch-sys =0.24.0, `cargo build --release` with that LIBTORCH and an
+#      rpath of `$ORIGIN/lib`. (The source needs no change for tch 0.24.)
+#   3. The bundle: vidcls (stripped); ffmpeg-libs.tar.xz: FFmpeg's own libraries and
+#      zlib/lzma/bzip2 from this Debian 12, and stubs for the other libraries they link (see
+#      below); test videos (H.264, made with the ffmpeg CLI here); BUILD-INFO (versions, needs,
+#      hashes). It must stay under the 64 MiB a device run can carry, with the repository.
+#   4. A check on this CPU: the bundle's vidcls on libtorch 2.11 and the unpacked libraries
+#      alone, against the main build's (target/release/vidcls, or MAIN_VIDCLS) probabilities.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 say() { printf '[build_device] %s\n' "$*" >&2; }
