@@ -1,107 +1,184 @@
 #!/usr/bin/env bash
-# GPU check of vidcls (issue 12): one short run on a machine with one CUDA GPU.
+# GPU check of vidcls: one short run (about 3 minutes) on a machine with one CUDA GPU and
+# PyTorch 2.11, using the bundle that scripts/build_device.sh makes here (vidcls built with
+# tch 0.24 against libtorch 2.11.0, Debian 12's FFmpeg libraries, test videos).
 #
-# What it checks, on r2plus1d_18 (random weights, BatchNorm-calibrated by the exporter so the
-# outputs are peaked) and the parity videos it makes with ffmpeg:
-#   1. the same vidcls code path on --device cuda vs --device cpu, fp32: every class
-#      probability within 1e-3;
-#   2. --precision fp16 and bf16 on CUDA: top-1 agreement with CUDA fp32;
-#   3. clips/s at batch 1, 8 and 32 (vidcls --summary-json, model loading excluded) next to
-#      PyTorch eager on the same GPU and the same TorchScript file (random input, no_grad,
-#      one warm-up batch).
-# It prints one table and exits non-zero if check 1 fails or anything is missing.
+#   scripts/device_check.sh [BUNDLE_DIR]              # default: target/device/bundle
+#   DEVICE=cpu scripts/device_check.sh [BUNDLE_DIR]   # dry run of every step on the CPU
 #
-# Build route (prepared, NOT yet done; nothing here has run on a GPU):
-#   The lent GPU machine has torch 2.11 (+cu130), Python 3.12, nvcc, no FFmpeg development files,
-#   perhaps no Rust, no network, and takes at most 64 MiB of carried files. tch 0.26 needs
-#   libtorch 2.13, so the binary for it is built HERE in a temporary copy of the repository:
-#     a. `pip download torch==2.11.0` (the CUDA 13 wheel) into a scratch venv and point
-#        LIBTORCH at its `torch/` folder;
-#     b. in the copy, set `tch = "0.24"` (torch-sys 0.24.0 expects libtorch 2.11.0) and fix
-#        what the older tch API needs (check `cargo build --release`);
-#     c. bundle target/release/vidcls with the FFmpeg 5.1 shared libraries it links
-#        (`ldd target/release/vidcls | grep -E 'libav|libsw|...'`, about 138 MB uncompressed:
-#        compress with `xz -9`, and drop libraries of codecs the check does not use until the
-#        bundle fits 64 MiB), set an rpath of `$ORIGIN/lib` for them, and leave libtorch out:
-#        on the GPU machine LD_LIBRARY_PATH points at the installed torch 2.11's `torch/lib`;
-#     d. carry the bundle as target/device/ (vidcls, lib/).
-#   The graph is exported ON the GPU machine from torchvision (a 126 MB file cannot be carried).
+# What it checks, on r2plus1d_18 (random weights, BatchNorm-calibrated by
+# scripts/export_models.py, exported on the machine itself: the 126 MB file is not carried)
+# and the bundle's videos (VIDEOS of them, CLIPS views each):
+#   1. the same vidcls code path on --device $DEVICE vs --device cpu, fp32: every class
+#      probability within 1e-3, and each record says which device and precision ran;
+#   2. --precision fp16 and bf16 on $DEVICE: top-1 agreement with fp32 on $DEVICE;
+#   3. clips/s at batch 1, 8 and 32: vidcls end to end (decode and preprocessing included,
+#      model loading excluded: --summary-json's views / elapsed_s), and the model alone in
+#      PyTorch on the same device: the same TorchScript file, and torchvision's eager module
+#      with the same weights (random input, no_grad, one warm-up pass).
+# It prints a markdown table for docs/BENCHMARKS.md, and exits non-zero if check 1 fails,
+# a precision did not run as asked, or anything is missing.
 #
-# Usage (on the GPU machine, from the repository root): scripts/device_check.sh [BUNDLE_DIR]
+# On the CPU (DEVICE=cpu) fp16 is skipped (vidcls refuses it there), the batch sizes are
+# BATCHES (default "1 4"), one view per video, and the libtorch vidcls runs on is LIBTORCH_DIR
+# (default: the libtorch 2.11.0 that scripts/build_device.sh assembled), since this machine's
+# Python torch is another version. Environment: DEVICE, BATCHES, CLIPS, PYTHON, WORK,
+# LIBTORCH_DIR, MIN_SECONDS (per PyTorch timing, default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUNDLE=${1:-target/device}
-OUT=${OUT:-target/device-check}
-mkdir -p "$OUT"
-die() { echo "device_check: $*" >&2; exit 2; }
-
+BUNDLE=$(realpath "${1:-target/device/bundle}")
+DEVICE=${DEVICE:-cuda}
+WORK=${WORK:-target/device-check}
 PY=${PYTHON:-python3}
-"$PY" -c 'import torch, sys; assert torch.cuda.is_available(), "no CUDA"; print("torch", torch.__version__, torch.cuda.get_device_name(0))' \
-    || die "torch with CUDA is needed"
-"$PY" -c 'import torchvision' 2>/dev/null || die "torchvision is needed to export r2plus1d_18 here"
-[ -x "$BUNDLE/vidcls" ] || die "$BUNDLE/vidcls missing: build and carry it as the header says"
-command -v ffmpeg >/dev/null || [ -x "$BUNDLE/ffmpeg" ] || die "ffmpeg (or $BUNDLE/ffmpeg) is needed for the test videos"
-FFMPEG=$(command -v ffmpeg || echo "$BUNDLE/ffmpeg")
-TORCH_LIB=$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
-export LD_LIBRARY_PATH="$BUNDLE/lib:$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+die() { echo "device_check: $*" >&2; exit 2; }
+case $DEVICE in
+  cuda) PRECISIONS="fp32 fp16 bf16"; BATCHES=${BATCHES:-"1 8 32"}; CLIPS=${CLIPS:-8} ;;
+  cpu) PRECISIONS="fp32 bf16"; BATCHES=${BATCHES:-"1 4"}; CLIPS=${CLIPS:-1} ;;
+  *) die "DEVICE must be cuda or cpu, not $DEVICE" ;;
+esac
+t_start=$(date +%s)
+mkdir -p "$WORK"
+WORK=$(realpath "$WORK")
+
+[ -x "$BUNDLE/vidcls" ] && [ -f "$BUNDLE/ffmpeg-libs.tar.xz" ] && ls "$BUNDLE"/videos/*.mp4 >/dev/null 2>&1 \
+  || die "$BUNDLE is not a bundle (vidcls, ffmpeg-libs.tar.xz, videos/): make it with scripts/build_device.sh"
+want=$(sed -n 's/.*libtorch \([0-9.]*\).*/\1/p' "$BUNDLE/BUILD-INFO" | head -n 1)
+"$PY" - "$DEVICE" <<'EOF' || die "$PY cannot run PyTorch on $DEVICE"
+import sys, torch, torchvision
+dev = sys.argv[1]
+assert dev == "cpu" or torch.cuda.is_available(), "torch sees no CUDA device"
+name = torch.cuda.get_device_name(0) if dev == "cuda" else "cpu"
+print(f"python torch {torch.__version__}, torchvision {torchvision.__version__}, {name}")
+EOF
+
+# --- vidcls from the bundle on this machine's libtorch ---------------------------------------
+if [ "$DEVICE" = cuda ]; then
+  TORCH_LIB=$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  have=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
+  [ "$have" = "$want" ] || die "the bundle's vidcls needs libtorch $want; this torch is $have"
+  # The binary was linked against the CPU libraries: libtorch_cuda registers the CUDA backend
+  # from its static initialisers when it is loaded, so load it first.
+  PRELOAD=$TORCH_LIB/libtorch_cuda.so
+  [ -f "$PRELOAD" ] || die "$PRELOAD missing: this torch has no CUDA"
+else
+  TORCH_LIB=${LIBTORCH_DIR:-$(sed -n 's/^libtorch-dir: \([^ ]*\).*/\1/p' "$BUNDLE/BUILD-INFO")}
+  [ -f "$TORCH_LIB/libtorch_cpu.so" ] || die "no libtorch $want for the dry run: set LIBTORCH_DIR (scripts/build_device.sh makes one)"
+  PRELOAD=
+fi
+rm -rf "$WORK/lib"
+"$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$BUNDLE/ffmpeg-libs.tar.xz" "$WORK" \
+  || die "cannot unpack $BUNDLE/ffmpeg-libs.tar.xz"
+export LD_LIBRARY_PATH="$WORK/lib:$TORCH_LIB"
 VIDCLS="$BUNDLE/vidcls"
+vidcls() { LD_PRELOAD=$PRELOAD "$VIDCLS" "$@"; }
+missing=$(LD_PRELOAD=$PRELOAD ldd "$VIDCLS" | grep 'not found' || true)
+[ -z "$missing" ] || die "libraries not found for $VIDCLS: $missing"
+echo "libraries: $(LD_PRELOAD=$PRELOAD ldd "$VIDCLS" | awk '$3 ~ /^\// {print $3}' | grep -c -e "^$WORK/lib/" -e "^$TORCH_LIB/") from the bundle and torch, the rest:"
+LD_PRELOAD=$PRELOAD ldd "$VIDCLS" | awk '$3 ~ /^\// {print "  " $3}' | grep -v -e "$WORK/lib/" -e "$TORCH_LIB/" || true
+vidcls version
+if [ "$DEVICE" = cuda ]; then
+  vidcls version | grep -q '^cuda .*available' && ! vidcls version | grep -q '^cuda *not available' \
+    || die "vidcls does not see CUDA"
+fi
 
-# Model: exported here, same script and seed as the benchmark's.
-[ -f "$OUT/models/configs/r2plus1d_18.json" ] \
-    || "$PY" scripts/export_models.py --random-init --seed 0 --frames 16 --out-dir "$OUT/models" r2plus1d_18
-CFG="$OUT/models/configs/r2plus1d_18.json"
+# --- model: exported here, same script and seed as the benchmark's ---------------------------
+CFG="$WORK/models/configs/r2plus1d_18.json"
+if [ ! -f "$CFG" ]; then
+  t0=$(date +%s)
+  "$PY" scripts/export_models.py --random-init --seed 0 --frames 16 --out-dir "$WORK/models" r2plus1d_18 \
+    >"$WORK/export.log" 2>&1 || { cat "$WORK/export.log" >&2; die "export of r2plus1d_18 failed"; }
+  echo "exported r2plus1d_18 in $(($(date +%s) - t0)) s"
+fi
 
-# Videos: 16 clips of 5 s at 320x240 (H.264), as scripts/bench_defaults.py makes them.
-for i in $(seq 0 15); do
-    f="$OUT/clip-$i.mp4"
-    [ -f "$f" ] || "$FFMPEG" -loglevel error -y -f lavfi \
-        -i "testsrc2=s=320x240:r=30:d=5,noise=alls=$((10 + i)):allf=t" \
-        -c:v libx264 -preset veryfast -crf 23 -g 60 -pix_fmt yuv420p "$f"
-done
-
-run() {  # run NAME ARGS...: records to $OUT/NAME.jsonl, summary to $OUT/NAME.summary
-    local name=$1; shift
-    "$VIDCLS" predict -m "$CFG" -f jsonl --all-scores --summary-json "$@" "$OUT"/clip-*.mp4 \
-        >"$OUT/$name.jsonl" 2>"$OUT/$name.err" || { cat "$OUT/$name.err" >&2; die "vidcls $name failed"; }
-    tail -n 1 "$OUT/$name.err" >"$OUT/$name.summary"
+# --- vidcls runs --------------------------------------------------------------------------------
+VIDEOS=("$BUNDLE"/videos/*.mp4)
+run() {  # run NAME ARGS...: records to $WORK/NAME.jsonl, summary to $WORK/NAME.summary
+  local name=$1; shift
+  vidcls predict -m "$CFG" -f jsonl --all-scores --summary-json --clips "$CLIPS" "$@" "${VIDEOS[@]}" \
+    >"$WORK/$name.jsonl" 2>"$WORK/$name.err" || { cat "$WORK/$name.err" >&2; die "vidcls $name failed"; }
+  tail -n 1 "$WORK/$name.err" >"$WORK/$name.summary"
 }
-run cpu-fp32 --device cpu --precision fp32 -b 1
-for p in fp32 fp16 bf16; do
-    for b in 1 8 32; do run "cuda-$p-b$b" --device cuda --precision "$p" -b "$b"; done
+run ref-cpu-fp32 --device cpu --precision fp32 -b 1
+for p in $PRECISIONS; do
+  for b in $BATCHES; do run "dev-$p-b$b" --device "$DEVICE" --precision "$p" -b "$b"; done
 done
 
-"$PY" - "$OUT" "$CFG" <<'EOF'
+# --- comparison, PyTorch on the same device, table -------------------------------------------
+PYTHONUNBUFFERED=1 "$PY" - "$WORK" "$CFG" "$DEVICE" "$PRECISIONS" "$BATCHES" "${MIN_SECONDS:-1}" <<'EOF'
 import json, sys, time
 from pathlib import Path
-import torch
-out, cfg = Path(sys.argv[1]), json.load(open(sys.argv[2]))
+import torch, torchvision
+out, cfg, dev = Path(sys.argv[1]), json.load(open(sys.argv[2])), sys.argv[3]
+precisions, batches, min_s = sys.argv[4].split(), [int(b) for b in sys.argv[5].split()], float(sys.argv[6])
+fails = []
 def records(name):
-    return {r["path"]: r for r in map(json.loads, (out / f"{name}.jsonl").read_text().splitlines())}
+    recs = {r["path"]: r for r in map(json.loads, (out / f"{name}.jsonl").read_text().splitlines())}
+    for r in recs.values():
+        if "error" in r or "scores" not in r:
+            fails.append(f"{name}: {r['path']}: {r.get('error', 'no scores')}")
+    return recs
 def rate(name):
     s = json.loads((out / f"{name}.summary").read_text())
     return s["views"] / s["elapsed_s"]
-cpu, gpu = records("cpu-fp32"), records("cuda-fp32-b1")
-worst = max(max(abs(a - b) for a, b in zip(cpu[p]["scores"], gpu[p]["scores"])) for p in cpu)
-ok = worst <= 1e-3
-print(f"cuda vs cpu fp32: largest probability difference {worst:.2e} ({'ok' if ok else 'FAILS'}, limit 1e-3)")
+ref = records("ref-cpu-fp32")
+runs = {(p, b): records(f"dev-{p}-b{b}") for p in precisions for b in batches}
+for (p, b), recs in runs.items():
+    for r in recs.values():
+        ran = r.get("ran", {})
+        if ran.get("device", "").split(":")[0] != dev or ran.get("precision") != p or ran.get("batch_size") != b:
+            fails.append(f"dev-{p}-b{b}: {r['path']} ran {ran}")
+dev32 = runs[("fp32", batches[0])]
+worst = max(max(abs(a - b) for a, b in zip(ref[k]["scores"], dev32[k]["scores"])) for k in ref)
+if worst > 1e-3:
+    fails.append(f"{dev} vs cpu fp32: largest probability difference {worst:.2e} > 1e-3")
 top = lambda r: max(range(len(r["scores"])), key=r["scores"].__getitem__)
-for p in ("fp16", "bf16"):
-    red = records(f"cuda-{p}-b1")
-    agree = sum(top(red[k]) == top(gpu[k]) for k in gpu)
-    print(f"cuda {p} vs cuda fp32: top-1 agreement {agree}/{len(gpu)}")
-model = torch.jit.load(str(out / "models/models" / cfg["file"]), map_location="cuda").eval()
-print("\n| precision | batch | vidcls clips/s | PyTorch eager clips/s |\n|---|---:|---:|---:|")
-for p, kind in (("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)):
-    m = model.to(kind)
-    for b in (1, 8, 32):
-        x = torch.randn(b, 3, cfg["frames"], cfg["crop"], cfg["crop"], device="cuda", dtype=kind)
-        with torch.no_grad():
-            m(x); torch.cuda.synchronize()
-            n, t0 = 0, time.monotonic()
-            while n < 5 or time.monotonic() - t0 < 3:
-                m(x); n += 1
-            torch.cuda.synchronize()
-        eager = n * b / (time.monotonic() - t0)
-        print(f"| {p} | {b} | {rate(f'cuda-{p}-b{b}'):.1f} | {eager:.1f} |")
-sys.exit(0 if ok else 1)
+agreement = {}
+for p in precisions:
+    red = runs[(p, batches[0])]
+    agreement[p] = (sum(top(red[k]) == top(dev32[k]) for k in dev32), len(dev32))
+for p, b in runs:  # batching must not change results
+    d = max(max(abs(x - y) for x, y in zip(runs[(p, b)][k]["scores"], runs[(p, batches[0])][k]["scores"])) for k in dev32)
+    if p == "fp32" and d > 1e-3:
+        fails.append(f"{dev} fp32 batch {b} vs batch {batches[0]}: {d:.2e} > 1e-3")
+
+name = torch.cuda.get_device_name(0) if dev == "cuda" else "cpu"
+sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+pt = str(out / "models/models" / cfg["file"])
+sd = torch.jit.load(pt, map_location="cpu").state_dict()
+fc = next(k for k in sd if k.endswith("fc.weight"))  # the export may wrap the network
+prefix = fc[: -len("fc.weight")]
+sd = {k[len(prefix):]: v.float() for k, v in sd.items() if k.startswith(prefix)}
+def load(which, kind):
+    if which == "script":
+        return torch.jit.load(pt, map_location=dev).eval().to(kind)
+    m = torchvision.models.video.r2plus1d_18(num_classes=sd["fc.weight"].shape[0])
+    m.load_state_dict(sd)
+    return m.to(dev).eval().to(kind)
+def clips_per_s(m, kind, b):
+    x = torch.randn(b, 3, cfg["frames"], cfg["crop"], cfg["crop"], device=dev).to(kind)
+    with torch.no_grad():
+        m(x); sync()
+        n, t0 = 0, time.monotonic()
+        while n < 3 or time.monotonic() - t0 < min_s:
+            m(x); n += 1
+        sync()
+    return n * b / (time.monotonic() - t0)
+kinds = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+vids = len(dev32)
+print(f"\nr2plus1d_18 (random init, BatchNorm-calibrated), {vids} videos, {len(next(iter(dev32.values()))['frame_times'])} clip(s) each, "
+      f"{name}, torch {torch.__version__}; vidcls = scripts/device_check.sh (DEVICE={dev})\n")
+print(f"{dev} vs cpu, fp32, batch {batches[0]}: largest probability difference {worst:.2e} (limit 1e-3)\n")
+print(f"| precision | batch | top-1 agreement with {dev} fp32 | vidcls clips/s (end to end) | TorchScript clips/s (model alone) | PyTorch eager clips/s (model alone) |")
+print("|---|---:|---:|---:|---:|---:|")
+for p in precisions:
+    k = kinds[p]
+    s_m, e_m = load("script", k), load("eager", k)
+    for b in batches:
+        a, n = agreement[p]
+        agree = f"{a}/{n}" if b == batches[0] else ""
+        print(f"| {p} | {b} | {agree} | {rate(f'dev-{p}-b{b}'):.1f} | {clips_per_s(s_m, k, b):.1f} | {clips_per_s(e_m, k, b):.1f} |")
+for f in fails:
+    print("FAIL:", f, file=sys.stderr)
+sys.exit(1 if fails else 0)
 EOF
+echo "device_check: done in $(($(date +%s) - t_start)) s"
