@@ -13,10 +13,10 @@
    single-threaded, with `-skip_frame default` and `-skip_frame noref` (CPU seconds), and the
    share of B-frames (ffprobe); with `--baseline-rev REV`, `vidcls predict` (default motion
    model) built at REV against this build, which drops the non-reference frames no sampled
-   time takes: CPU seconds per video from `/usr/bin/time` (a run on all the files of a group
-   less a run on its first file, over the other files, so start-up and model loading drop
-   out), videos/s from `--summary-json`, runs alternating, medians; and whether the two
-   builds' records name the same labels with the same scores and frame times.
+   time takes: CPU seconds per video from `/usr/bin/time` (one process on all the files of a
+   group, start-up and model loading included, over the files), videos/s from
+   `--summary-json`, runs alternating, medians; and whether the two builds' records name the
+   same labels with the same scores and frame times.
 
 With `--baseline-rev REV`, parts 1 and 3 also run vidcls built at git revision REV (its files
 from `git archive` under target/bench-defaults/, its build cached by REV).
@@ -216,12 +216,11 @@ def vidcls_decode_section(groups, baseline, runs):
             said = {}
             for label, binary in (("before", base), ("after", VIDCLS)):
                 args = ["predict", "-f", "jsonl", "-k", "1", "--summary-json"]
-                _, _, cpu_all, code, out, err = timed_cpu([*args, *map(str, files)], binary)
-                _, _, cpu_one, code1, _, err1 = timed_cpu([*args, str(files[0])], binary)
-                if code != 0 or code1 != 0:
-                    sys.exit(f"vidcls ({label}) failed: {err}{err1}")
+                _, _, cpu, code, out, err = timed_cpu([*args, *map(str, files)], binary)
+                if code != 0:
+                    sys.exit(f"vidcls ({label}) failed: {err}")
                 summary = json.loads(err.strip().splitlines()[-1])
-                per_video[label].append((cpu_all - cpu_one) / (len(files) - 1))
+                per_video[label].append(cpu / len(files))
                 rate_of[label].append(summary["classified"] / summary["elapsed_s"])
                 said[label] = what_records_say(out)
             same &= said["before"] == said["after"]
@@ -254,9 +253,9 @@ def render_decode(skip, vidcls_rows, runs, videos):
         lines += [
             "",
             f"`vidcls predict` (default motion model) built at {rev} (every frame decoded) "
-            f"against this build, {runs} alternating runs, medians; CPU s per video is a run on "
-            "all the files of a group less a run on its first file, over the other files "
-            "(start-up and model loading drop out):",
+            f"against this build, {runs} alternating runs, medians; CPU s per video is the "
+            "process's user + system time (`/usr/bin/time`) for all the files of a group over "
+            "their count, start-up and model loading included:",
             "",
             f"| files | videos | CPU s per video at {rev} | CPU s per video now | "
             "before / now (median of pairs) | videos/s before | videos/s now | same records |",

@@ -144,7 +144,7 @@ impl NonRef {
     /// A frame came out of the decoder with stamp `pts` and best-effort timestamp `best`.
     pub(super) fn output(&mut self, pts: Option<i64>, best: Option<i64>) {
         match pts {
-            Some(p) if best == Some(p) && self.last_out.map_or(true, |last| p > last) => {
+            Some(p) if best == Some(p) && self.last_out.is_none_or(|last| p > last) => {
                 self.last_out = Some(p);
                 self.consistent = self.consistent.saturating_add(1);
             }
