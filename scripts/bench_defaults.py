@@ -9,22 +9,30 @@
    --frames 16 r2plus1d_18`): videos/s from `--summary-json`, best of `--runs` alternating
    runs, and the `ran` field of the records (what auto chose).
 
-3. What skipping non-reference frames could give decoding: the ffmpeg CLI decoding the corpus
-   whole, single-threaded, with `-skip_frame default` and `-skip_frame noref` (CPU seconds),
-   and the share of B-frames (ffprobe).
+3. Decoding with non-reference frames dropped: the ffmpeg CLI decoding the corpus whole,
+   single-threaded, with `-skip_frame default` and `-skip_frame noref` (CPU seconds), and the
+   share of B-frames (ffprobe); with `--baseline-rev REV`, `vidcls predict` (default motion
+   model) built at REV against this build, which drops the non-reference frames no sampled
+   time takes: CPU seconds per video from `/usr/bin/time` (one process on all the files of a
+   group, start-up and model loading included, over the files), videos/s from
+   `--summary-json`, runs alternating, medians; and whether the two builds' records name the
+   same labels with the same scores and frame times.
 
-With `--baseline-rev REV`, part 1 also runs vidcls built at git revision REV (its files from
-`git archive` under target/bench-defaults/, its build cached by REV).
+With `--baseline-rev REV`, parts 1 and 3 also run vidcls built at git revision REV (its files
+from `git archive` under target/bench-defaults/, its build cached by REV).
 
 Usage: scripts/bench_defaults.py --r2plus1d CONFIG [--runs N] [--baseline-rev REV] [--write]
-With --write, the section between the markers in docs/BENCHMARKS.md is replaced. Run it under
-`nice` on a quiet machine; the machine and load are printed with the table.
+       scripts/bench_defaults.py --decode-only --baseline-rev REV [--runs N] [--write]
+With --write, the sections between the markers in docs/BENCHMARKS.md are replaced (with
+--decode-only, only part 3's). Run it under `nice` on a quiet machine; the machine and load
+are printed with the tables.
 """
 
 import argparse
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VIDCLS = ROOT / "target/release/vidcls"
 BEGIN, END = "<!-- bench_defaults.py: begin -->", "<!-- bench_defaults.py: end -->"
+DECODE_BEGIN = "<!-- bench_defaults.py decode: begin -->"
+DECODE_END = "<!-- bench_defaults.py decode: end -->"
 
 
 def script_hash():
@@ -57,16 +67,31 @@ def huge_video(d):
     return p
 
 
-def corpus(d, n=8):
-    """8 clips of 5 s at 320x240, testsrc2 with temporal noise, H.264 veryfast (bench.sh's)."""
+def corpus(d, n=8, size="320x240"):
+    """8 clips of 5 s at `size`, testsrc2 with temporal noise, H.264 veryfast, keyframe every
+    2 s (bench.sh's)."""
     out = []
     for i in range(n):
-        p = d / f"clip-{i}.mp4"
+        p = d / (f"clip-{i}.mp4" if size == "320x240" else f"clip-{size}-{i}.mp4")
         if not p.exists():
             ffmpeg("-f", "lavfi", "-i",
-                   f"testsrc2=s=320x240:r=30:d=5,noise=alls={10 + i}:allf=t",
+                   f"testsrc2=s={size}:r=30:d=5,noise=alls={10 + i}:allf=t",
                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "60",
                    "-pix_fmt", "yuv420p", str(p))
+        out.append(p)
+    return out
+
+
+def long_gop(d, n=4):
+    """30 s at 640x360 with x264's defaults (preset medium: keyframe every 250 frames, 3
+    B-frames with pyramid), testsrc2 with temporal noise."""
+    out = []
+    for i in range(n):
+        p = d / f"long-gop-{i}.mp4"
+        if not p.exists():
+            ffmpeg("-f", "lavfi", "-i",
+                   f"testsrc2=s=640x360:r=30:d=30,noise=alls={10 + i}:allf=t",
+                   "-c:v", "libx264", "-pix_fmt", "yuv420p", str(p))
         out.append(p)
     return out
 
@@ -92,13 +117,19 @@ def baseline_binary(rev):
 
 def timed(args, binary=VIDCLS):
     """(peak RSS MB, wall s, exit code, stdout, stderr) of `vidcls ARGS` under /usr/bin/time."""
+    peak, wall, _, code, out, err = timed_cpu(args, binary)
+    return peak, wall, code, out, err
+
+
+def timed_cpu(args, binary=VIDCLS):
+    """`timed`, with the process's CPU seconds (user + system) after the wall time."""
     rss = cache_dir() / "rss.txt"
     t0 = time.monotonic()
-    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss), str(binary), *args],
+    r = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", str(rss), str(binary), *args],
                        capture_output=True, text=True)
     wall = time.monotonic() - t0
-    kb = float(rss.read_text().strip().splitlines()[-1])
-    return kb / 1024, wall, r.returncode, r.stdout, r.stderr
+    kb, user, system = map(float, rss.read_text().strip().splitlines()[-1].split())
+    return kb / 1024, wall, user + system, r.returncode, r.stdout, r.stderr
 
 
 def huge_section(d, baseline):
@@ -166,6 +197,90 @@ def skip_section(files):
     return {"cpu_s": cpu, "b_share": sum(t.startswith("B") for t in types) / max(len(types), 1)}
 
 
+def what_records_say(out):
+    """Per file: the labels, scores and frame times of its record (what decoding decides)."""
+    recs = [json.loads(line) for line in out.splitlines()]
+    return sorted(json.dumps([r["path"], r.get("top_k"), r.get("frame_times")]) for r in recs)
+
+
+def vidcls_decode_section(groups, baseline, runs):
+    """Per group of files: CPU s per video and videos/s of `vidcls predict` built at the
+    baseline revision and of this build, alternating, medians over `runs`."""
+    sha, base = baseline
+    rows = []
+    for name, files in groups:
+        per_video = {"before": [], "after": []}
+        rate_of = {"before": [], "after": []}
+        same = True
+        for _ in range(runs):
+            said = {}
+            for label, binary in (("before", base), ("after", VIDCLS)):
+                args = ["predict", "-f", "jsonl", "-k", "1", "--summary-json"]
+                _, _, cpu, code, out, err = timed_cpu([*args, *map(str, files)], binary)
+                if code != 0:
+                    sys.exit(f"vidcls ({label}) failed: {err}")
+                summary = json.loads(err.strip().splitlines()[-1])
+                per_video[label].append(cpu / len(files))
+                rate_of[label].append(summary["classified"] / summary["elapsed_s"])
+                said[label] = what_records_say(out)
+            same &= said["before"] == said["after"]
+        med = {k: statistics.median(v) for k, v in per_video.items()}
+        rows.append({
+            "group": name, "videos": len(files), "rev": sha, "cpu_s_per_video": med,
+            "videos_per_s": {k: statistics.median(v) for k, v in rate_of.items()},
+            "ratio_of_pairs": statistics.median(
+                b / a for b, a in zip(per_video["before"], per_video["after"])),
+            "same_records": same,
+        })
+    return rows
+
+
+def render_decode(skip, vidcls_rows, runs, videos):
+    c = skip["cpu_s"]
+    lines = [
+        "### Decode: non-reference frames dropped",
+        "",
+        f"The ffmpeg CLI decoding the {videos} 320x240 clips whole on one thread with "
+        f"`-skip_frame noref`: {c['noref']:.2f} CPU s against {c['default']:.2f} "
+        f"({c['default'] / c['noref']:.2f}x); {skip['b_share']:.0%} of the first clip's frames "
+        "are B-frames. vidcls decodes one clip after a keyframe seek; while it reads a clip it "
+        "lets the decoder drop each non-reference frame that none of the clip's times takes "
+        "(H.264 and HEVC; the rule is in `src/decode/nonref.rs`), so the frame each time takes "
+        "is the same.",
+    ]
+    if vidcls_rows:
+        rev = vidcls_rows[0]["rev"]
+        lines += [
+            "",
+            f"`vidcls predict` (default motion model) built at {rev} (every frame decoded) "
+            f"against this build, {runs} alternating runs, medians; CPU s per video is the "
+            "process's user + system time (`/usr/bin/time`) for all the files of a group over "
+            "their count, start-up and model loading included:",
+            "",
+            f"| files | videos | CPU s per video at {rev} | CPU s per video now | "
+            "before / now (median of pairs) | videos/s before | videos/s now | same records |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in vidcls_rows:
+            c, v = r["cpu_s_per_video"], r["videos_per_s"]
+            lines.append(
+                f"| {r['group']} | {r['videos']} | {c['before']:.3f} | {c['after']:.3f} | "
+                f"{r['ratio_of_pairs']:.2f}x | {v['before']:.2f} | {v['after']:.2f} | "
+                f"{'yes' if r['same_records'] else '**no**'} |")
+        lines += [
+            "",
+            "Same records: both builds' records give the same labels, scores and frame times.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(body, begin, end, text):
+    block = f"{begin}\n{text}{end}"
+    if begin in body:
+        return body[: body.index(begin)] + block + body[body.index(end) + len(end):]
+    return body.rstrip("\n") + "\n\n" + block + "\n"
+
+
 def machine():
     cpu = "unknown"
     flags = ""
@@ -185,7 +300,7 @@ def ran_text(ran):
     return "; ".join(out)
 
 
-def render(huge, rows, skip, runs, videos, load0, load1):
+def render(huge, rows, runs, videos, load0, load1):
     cpu, cores, native = machine()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
@@ -216,48 +331,64 @@ def render(huge, rows, skip, runs, videos, load0, load1):
         v = r["videos_per_s"]
         lines.append(f"| {r['model']} | {v['defaults']:.2f} | {v['before']:.2f} | "
                      f"{v['defaults'] / v['before']:.2f}x | {ran_text(r['ran']['defaults'])} |")
-    c = skip["cpu_s"]
-    lines += [
-        "",
-        f"Skipping non-reference frames (`-skip_frame noref`), ffmpeg decoding the {videos} clips "
-        f"whole on one thread: {c['noref']:.2f} CPU s against {c['default']:.2f} "
-        f"({c['default'] / c['noref']:.2f}x); {skip['b_share']:.0%} of the first clip's frames "
-        "are B-frames. vidcls does not skip them yet: it decodes one clip after a keyframe "
-        "seek, and only the frames between the keyframe and the clip's first frame, plus those "
-        "between sampled frames, are unused; dropping one safely needs a later frame that "
-        "answers the wanted time, which the decoder's discard setting cannot promise.",
-    ]
     return "\n".join(lines) + "\n"
+
+
+def header(load0, load1):
+    cpu, cores, native = machine()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    return (f"Written by `scripts/bench_defaults.py --decode-only --write`; CPU: {cpu}, "
+            f"{cores} logical CPUs; vidcls at commit {commit}; load average (1 min) {load0} at "
+            f"the start, {load1} at the end.\n\n")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--r2plus1d", required=True, help="r2plus1d_18 config from the exporter")
+    ap.add_argument("--r2plus1d", help="r2plus1d_18 config from the exporter")
+    ap.add_argument("--decode-only", action="store_true",
+                    help="only part 3 (needs --baseline-rev)")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--baseline-rev", help="also measure part 1 with vidcls built at this revision")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
     if not VIDCLS.exists():
         sys.exit("build first: cargo build --release")
+    if a.decode_only and not a.baseline_rev:
+        sys.exit("--decode-only compares with a baseline: give --baseline-rev")
+    if not a.decode_only and not a.r2plus1d:
+        sys.exit("--r2plus1d CONFIG is needed (or --decode-only)")
     baseline = baseline_binary(a.baseline_rev) if a.baseline_rev else None
     load0 = os.getloadavg()[0]
     d = cache_dir()
-    huge = huge_section(d, baseline)
     files = corpus(d)
-    models = [("motion (built-in)", []), ("r2plus1d_18", ["-m", a.r2plus1d])]
-    rows = defaults_section(models, files, a.runs)
+    text = None
+    if not a.decode_only:
+        huge = huge_section(d, baseline)
+        models = [("motion (built-in)", []), ("r2plus1d_18", ["-m", a.r2plus1d])]
+        rows = defaults_section(models, files, a.runs)
+        text = render(huge, rows, a.runs, len(files), f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}")
+        print(text)
+        (d / "result.json").write_text(json.dumps({"huge": huge, "rows": rows}, indent=1))
     skip = skip_section(files)
-    text = render(huge, rows, skip, a.runs, len(files), f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}")
-    print(text)
-    (d / "result.json").write_text(json.dumps({"huge": huge, "rows": rows, "skip": skip}, indent=1))
+    groups = [
+        ("5 s, 320x240, veryfast", files),
+        ("5 s, 640x360, veryfast", corpus(d, size="640x360")),
+        ("5 s, 1280x720, veryfast", corpus(d, size="1280x720")),
+        ("30 s, 640x360, x264 defaults", long_gop(d)),
+    ]
+    vrows = vidcls_decode_section(groups, baseline, a.runs) if baseline else []
+    decode_text = render_decode(skip, vrows, a.runs, len(files))
+    if a.decode_only:
+        decode_text = header(f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}") + decode_text
+    print(decode_text)
+    (d / "decode.json").write_text(json.dumps({"skip": skip, "vidcls": vrows}, indent=1))
     if a.write:
         doc = ROOT / "docs/BENCHMARKS.md"
         body = doc.read_text()
-        block = f"{BEGIN}\n{text}{END}"
-        if BEGIN in body:
-            body = body[: body.index(BEGIN)] + block + body[body.index(END) + len(END):]
-        else:
-            body = body.rstrip("\n") + "\n\n" + block + "\n"
+        if text is not None:
+            body = replace_block(body, BEGIN, END, text)
+        body = replace_block(body, DECODE_BEGIN, DECODE_END, decode_text)
         doc.write_text(body)
 
 

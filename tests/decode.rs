@@ -90,6 +90,31 @@ fn h264_long() -> PathBuf {
     })
 }
 
+/// 10 s of H.264 at 30 fps with 3 B-frames between references, keyframe every 5 s:
+/// most B-frames are non-reference ones the decoder can drop; `name` picks the pyramid
+/// (`normal` or `none`, where every B-frame is non-reference).
+fn h264_pyramid(name: &str, pyramid: &str) -> PathBuf {
+    fixture(name, |p| {
+        let args = format!(
+            "-c:v libx264 -qp 10 -g 150 -sc_threshold 0 -bf 3 -x264-params b-pyramid={pyramid}"
+        );
+        encode(p, "64x48", "30", 300, &args)
+    })
+}
+
+/// The same in HEVC (x265: 4 B-frames, pyramid on), keyframe every 5 s.
+fn hevc_pyramid() -> PathBuf {
+    fixture("hevc-pyramid.mp4", |p| {
+        encode(
+            p,
+            "64x48",
+            "30",
+            300,
+            "-c:v libx265 -x265-params log-level=none:keyint=150:min-keyint=150:scenecut=0:bframes=4:b-pyramid=1:qp=10",
+        )
+    })
+}
+
 const VP9: &str = "-c:v libvpx-vp9 -crf 10 -b:v 0 -deadline realtime -cpu-used 8 -g 20";
 
 fn vp9_webm() -> PathBuf {
@@ -1151,4 +1176,120 @@ fn huge_frames_are_refused_by_default_and_bounded_when_allowed() {
     run.assert_code(0);
     assert_eq!(run.results().len(), 1);
     assert!(peak < 1400.0, "peak RSS {peak:.0} MB");
+}
+
+/// Plans of `count` times `stride` frames apart from frame `first`, each time placed at its
+/// frame's stamp, at the earliest moment that still takes it, or at the last: the times that
+/// land on B-frames and right after them.
+fn plans_on_each_frame(p: &Probed, first: usize, stride: usize, count: usize) -> Vec<ClipPlan> {
+    let eps = 0.5 * p.tick + 1e-6;
+    let frames: Vec<usize> = (0..count).map(|i| first + i * stride).collect();
+    let exact: Vec<f64> = frames.iter().map(|&k| p.times[k]).collect();
+    let earliest: Vec<f64> = frames.iter().map(|&k| p.times[k] - eps + 1e-6).collect();
+    let latest: Vec<f64> = frames
+        .iter()
+        .map(|&k| p.times[k + 1] - eps - 1e-6)
+        .collect();
+    [exact, earliest, latest].iter().map(|t| at(t)).collect()
+}
+
+#[test]
+fn dropped_b_frames_never_change_the_frame_a_time_takes() {
+    for path in [
+        h264_pyramid("h264-pyramid.mp4", "normal"),
+        h264_pyramid("h264-flat-b.mp4", "none"),
+        hevc_pyramid(),
+    ] {
+        let probed = ffprobe(&path);
+        assert_eq!(probed.times.len(), 300, "{}", path.display());
+        let mut plans = Vec::new();
+        // Far from the keyframe at 0 (a seek there decodes 100 frames first), and just after
+        // the one at 5 s; every offset into a run of B-frames, every other and every third
+        // frame.
+        for first in (100..108).chain(150..156) {
+            for stride in [2, 3, 5] {
+                plans.extend(plans_on_each_frame(&probed, first, stride, 6));
+            }
+        }
+        let mut decoded = [0u64; 2];
+        for (drop, total) in [true, false].into_iter().zip(&mut decoded) {
+            for plan in &plans {
+                let mut video = Video::open(&path).unwrap();
+                video.drop_unused_frames(drop);
+                let clip = video.read_clip(plan).unwrap();
+                let want: Vec<u32> = plan
+                    .times
+                    .iter()
+                    .map(|t| expected_index(&probed, *t))
+                    .collect();
+                assert_eq!(
+                    indices(&clip),
+                    want,
+                    "{} dropping {drop}, times {:?}",
+                    path.display(),
+                    plan.times
+                );
+                *total += video.frames_decoded();
+            }
+        }
+        // The reads above did drop frames (else they would prove nothing).
+        assert!(
+            decoded[0] < decoded[1],
+            "{}: {} frames decoded dropping, {} not",
+            path.display(),
+            decoded[0],
+            decoded[1]
+        );
+        // One video reading them all in turn, forward and back, and then clips that each
+        // start a frame or two after the previous one ends (read on without a seek).
+        let next_ones = (100..160).step_by(7).flat_map(|first| {
+            let gap = 1 + first % 2;
+            plans_on_each_frame(&probed, first + gap, 3, 2)
+        });
+        let plans: Vec<ClipPlan> = plans
+            .iter()
+            .chain(plans.iter().rev())
+            .cloned()
+            .chain(next_ones)
+            .collect();
+        let mut video = Video::open(&path).unwrap();
+        for plan in &plans {
+            let clip = video.read_clip(plan).unwrap();
+            let want: Vec<u32> = plan
+                .times
+                .iter()
+                .map(|t| expected_index(&probed, *t))
+                .collect();
+            assert_eq!(indices(&clip), want, "{} in turn", path.display());
+        }
+        check_against_ffprobe(&path, &spec(8, Some(15.0), 2, 10));
+        check_against_ffprobe(&path, &spec(16, None, 1, 3));
+    }
+}
+
+#[test]
+fn a_clip_far_from_its_keyframe_decodes_fewer_frames() {
+    let path = h264_pyramid("h264-pyramid.mp4", "normal");
+    let times = [4.0, 4.5, 4.9];
+    let mut decoded = Vec::new();
+    for drop in [true, false] {
+        let mut video = Video::open(&path).unwrap();
+        video.drop_unused_frames(drop);
+        let clip = video.read_clip(&at(&times)).unwrap();
+        assert_eq!(indices(&clip), vec![120, 135, 147], "dropping {drop}");
+        decoded.push(video.frames_decoded());
+    }
+    // 148 frames from the keyframe at 0 to 4.9 s (plus the decoder's delay); about half of
+    // them are non-reference B-frames no time takes.
+    assert!(
+        decoded[0] * 10 < decoded[1] * 7,
+        "{} frames decoded dropping, {} not",
+        decoded[0],
+        decoded[1]
+    );
+    // Reading every frame (frame times, counting) drops none.
+    let mut video = Video::open(&path).unwrap();
+    assert_eq!(video.frame_times().unwrap().len(), 300);
+    assert_eq!(video.frames_decoded(), 300);
+    assert_eq!(probe(&path, true).unwrap().decoded_frames, Some(300));
 }

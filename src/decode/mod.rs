@@ -16,6 +16,7 @@
 //!   conversion is swscale's default (as PyAV's `to_ndarray("rgb24")`).
 
 mod convert;
+mod nonref;
 mod sample;
 mod source;
 mod stream;

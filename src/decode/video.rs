@@ -15,11 +15,14 @@
 //! the decoder is drained, so the final frames are reachable.
 
 use super::convert::{display_rotation, normalise_rotation, RgbConverter};
+use super::nonref::{NonRef, LOOK_AHEAD};
 use super::sample::FALLBACK_FPS;
 use super::{Clip, ClipOf, ClipPlan, Frame, VideoMeta};
 use anyhow::{bail, Context as _, Result};
 use ffmpeg_next::codec::context::Context as AvCodecContext;
 use ffmpeg_next::codec::packet::side_data::Type as AvSideDataType;
+use ffmpeg_next::codec::packet::Ref as _;
+use ffmpeg_next::codec::Id as AvCodecId;
 use ffmpeg_next::decoder::Video as AvDecoder;
 use ffmpeg_next::error::EAGAIN;
 use ffmpeg_next::ffi;
@@ -27,7 +30,9 @@ use ffmpeg_next::format::context::Input as AvInput;
 use ffmpeg_next::format::stream::Disposition;
 use ffmpeg_next::frame::Video as AvFrame;
 use ffmpeg_next::media::Type as AvMediaType;
+use ffmpeg_next::Discard as AvDiscard;
 use ffmpeg_next::{Error as AvError, Packet as AvPacket, Rational};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -127,6 +132,13 @@ pub struct Video {
     seeks: usize,
     frames_decoded: u64,
     read_error: Option<String>,
+    /// Packets read but not yet sent to the decoder (see [`super::nonref`]).
+    queue: VecDeque<AvPacket>,
+    /// The demuxer has given its last packet (since the last seek).
+    demuxed_all: bool,
+    /// When the decoder may drop non-reference frames, and whether it is set to now.
+    nonref: NonRef,
+    dropping: bool,
     /// Frames are timed by their count from the start (see [`Source::untimed`]); no seeking.
     untimed: bool,
     converter: RgbConverter,
@@ -154,6 +166,7 @@ impl Video {
         let src = open_source(&open_path, threads)?;
         let meta = read_meta(&src);
         let src_untimed = src.untimed;
+        let nonref = NonRef::new(drops_nonref_safely(&src));
         let mut video = Video {
             path: path.to_path_buf(),
             open_path,
@@ -176,6 +189,10 @@ impl Video {
             seeks: 0,
             frames_decoded: 0,
             read_error: None,
+            queue: VecDeque::new(),
+            demuxed_all: false,
+            nonref,
+            dropping: false,
             untimed: src_untimed,
             converter: RgbConverter::default(),
             max_pixels: DEFAULT_MAX_PIXELS,
@@ -266,7 +283,23 @@ impl Video {
     /// [`Video::read_clip`], passing each frame through `map` as soon as it is converted, so
     /// only what `map` keeps stays in memory (one full-size RGB picture at a time). A frame that
     /// several planned times show is converted and mapped once, and its result cloned.
+    ///
+    /// While the clip is read the decoder drops non-reference frames that none of its times
+    /// takes (see [`super::nonref`]); which frame a time takes is the same either way.
     pub fn read_clip_with<F: Clone>(
+        &mut self,
+        plan: &ClipPlan,
+        map: &mut dyn FnMut(Frame) -> Result<F>,
+    ) -> Result<ClipOf<F>> {
+        let times: Vec<f64> = plan.times.iter().map(|&t| clamp_time(t)).collect();
+        self.nonref.want(&times, self.eps);
+        let clip = self.read_planned(plan, map);
+        self.nonref.want_all();
+        clip
+    }
+
+    /// The body of [`Video::read_clip_with`], with the wanted times set.
+    fn read_planned<F: Clone>(
         &mut self,
         plan: &ClipPlan,
         map: &mut dyn FnMut(Frame) -> Result<F>,
@@ -276,7 +309,7 @@ impl Video {
         let mut last: Option<(u64, f64, F)> = None;
         let mut padded = 0;
         for &t in &plan.times {
-            let t = if t.is_finite() { t.max(0.0) } else { 0.0 };
+            let t = clamp_time(t);
             self.position(t)?;
             let (id, pad) = self.frame_at(t)?;
             padded += usize::from(pad);
@@ -345,6 +378,14 @@ impl Video {
     /// How many frames the decoder has returned since the file was opened, across seeks.
     pub fn frames_decoded(&self) -> u64 {
         self.frames_decoded
+    }
+
+    /// Whether clip reads may let the decoder drop non-reference frames that no planned time
+    /// takes (on by default where the codec and timestamps allow it; see [`super::nonref`]).
+    /// Turning it on where they do not allow it does nothing.
+    pub fn drop_unused_frames(&mut self, on: bool) {
+        self.nonref
+            .set_allowed(on && drops_nonref_safely(&self.src));
     }
 
     /// Whether the frame for `t` lies behind the decoding position (reaching it needs a seek).
@@ -479,9 +520,14 @@ impl Video {
         Ok(())
     }
 
-    /// Forgets decoded frames and decoder state after a seek.
+    /// Forgets decoded frames, read-ahead packets and decoder state after a seek.
     fn reset(&mut self, at_start: bool) {
         self.src.decoder.flush();
+        self.src.decoder.skip_frame(AvDiscard::Default);
+        self.dropping = false;
+        self.queue.clear();
+        self.demuxed_all = false;
+        self.nonref.reset();
         self.held = None;
         self.held_id += 1;
         self.ahead = None;
@@ -550,7 +596,10 @@ impl Video {
         loop {
             let mut frame = AvFrame::empty();
             match self.src.decoder.receive_frame(&mut frame) {
-                Ok(()) => return Ok(Some(self.stamp(frame))),
+                Ok(()) => {
+                    self.nonref.output(frame.pts(), frame.timestamp());
+                    return Ok(Some(self.stamp(frame)));
+                }
                 Err(AvError::Eof) => {
                     self.drained = true;
                     return Ok(None);
@@ -582,14 +631,41 @@ impl Video {
     }
 
     /// Sends the next packet of our stream to the decoder, or end-of-stream after the last one.
-    /// Returns false when the packet was rejected (counted as corrupt).
+    /// Where non-reference frames may be dropped, packets are read a few ahead so the frame
+    /// shown after each is known, and each is sent with dropping on or off as the clip's times
+    /// allow. Returns false when the packet was rejected (counted as corrupt).
     fn feed(&mut self) -> bool {
-        let Some(packet) = self.next_packet() else {
+        let ahead = if self.nonref.allowed() { LOOK_AHEAD } else { 0 };
+        while self.queue.len() <= ahead && !self.demuxed_all {
+            match self.next_packet() {
+                Some(packet) => {
+                    // SAFETY: reading a plain field of a packet we own.
+                    let discard = unsafe { (*packet.as_ptr()).flags } & ffi::AV_PKT_FLAG_DISCARD;
+                    let usable = discard == 0 && !packet.is_corrupt();
+                    self.nonref.read(packet.pts(), packet.is_key(), usable);
+                    self.queue.push_back(packet);
+                }
+                None => self.demuxed_all = true,
+            }
+        }
+        let Some(packet) = self.queue.pop_front() else {
             // End of input (or an unreadable rest, treated as the end): drain the decoder.
             let _ = self.src.decoder.send_eof();
             self.eof_sent = true;
             return true;
         };
+        let drop = self
+            .nonref
+            .may_drop(packet.pts(), |ts| self.src.seconds(ts));
+        if drop != self.dropping {
+            self.src.decoder.skip_frame(if drop {
+                AvDiscard::NonReference
+            } else {
+                AvDiscard::Default
+            });
+            self.dropping = drop;
+        }
+        self.nonref.sent_dropping += u64::from(drop);
         match self.src.decoder.send_packet(&packet) {
             Ok(()) => true,
             Err(_) => {
@@ -729,6 +805,23 @@ impl Video {
                 .push(format!("read error, treated as the end of the file: {e}"));
         }
     }
+}
+
+/// A planned time as the reader takes it: finite and not before the start.
+fn clamp_time(t: f64) -> f64 {
+    if t.is_finite() {
+        t.max(0.0)
+    } else {
+        0.0
+    }
+}
+
+/// Whether dropping non-reference frames leaves every other frame as it was and timestamps say
+/// which frame shows when: H.264 and HEVC (a non-reference picture is one no other refers to),
+/// in a container with timestamps. Other codecs decode every frame (VP8/VP9/AV1 have hidden
+/// reference frames, MPEG-4 part 2 in AVI packs B-frames, intra-only codecs have nothing to drop).
+fn drops_nonref_safely(src: &Source) -> bool {
+    !src.untimed && matches!(src.decoder.id(), AvCodecId::H264 | AvCodecId::HEVC)
 }
 
 /// Fails when a `width` x `height` picture is above `limit` pixels.
