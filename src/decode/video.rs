@@ -14,9 +14,9 @@
 //! already later than the time, it seeks further back, down to the start. After the last packet
 //! the decoder is drained, so the final frames are reachable.
 
-use super::convert::{display_rotation, normalise_rotation, RgbConverter};
+use super::convert::{display_rotation, normalise_rotation, FrameRows, RgbConverter};
 use super::sample::FALLBACK_FPS;
-use super::{Clip, ClipOf, ClipPlan, Frame, VideoMeta};
+use super::{Clip, ClipOf, ClipPlan, VideoMeta};
 use anyhow::{bail, Context as _, Result};
 use ffmpeg_next::codec::context::Context as AvCodecContext;
 use ffmpeg_next::codec::packet::side_data::Type as AvSideDataType;
@@ -255,7 +255,7 @@ impl Video {
     /// Times should not decrease within a plan (those of [`super::plan_clips`] never do); a time
     /// earlier than the frame already passed costs a seek back.
     pub fn read_clip(&mut self, plan: &ClipPlan) -> Result<Clip> {
-        let clip = self.read_clip_with(plan, &mut Ok)?;
+        let clip = self.read_clip_with(plan, &mut |f: FrameRows<'_>| f.into_frame())?;
         Ok(Clip {
             plan: clip.plan,
             frames: clip.frames,
@@ -263,13 +263,14 @@ impl Video {
         })
     }
 
-    /// [`Video::read_clip`], passing each frame through `map` as soon as it is converted, so
-    /// only what `map` keeps stays in memory (one full-size RGB picture at a time). A frame that
-    /// several planned times show is converted and mapped once, and its result cloned.
+    /// [`Video::read_clip`], passing each frame through `map` when it is due: `map` gets the
+    /// frame's rows as they are converted ([`FrameRows::feed`]), so only what `map` keeps stays
+    /// in memory, never a full-size RGB picture. A frame that several planned times show is
+    /// converted and mapped once, and its result cloned.
     pub fn read_clip_with<F: Clone>(
         &mut self,
         plan: &ClipPlan,
-        map: &mut dyn FnMut(Frame) -> Result<F>,
+        map: &mut dyn FnMut(FrameRows<'_>) -> Result<F>,
     ) -> Result<ClipOf<F>> {
         let mut frames = Vec::with_capacity(plan.times.len());
         let mut times = Vec::with_capacity(plan.times.len());
@@ -521,26 +522,24 @@ impl Video {
         Ok((self.held_id, padded))
     }
 
-    /// The held frame in upright RGB24; refuses pictures above the pixel limit before
-    /// converting anything.
-    fn convert_held(&mut self) -> Result<Frame> {
+    /// The held frame, ready to be converted to upright RGB24 band by band; refuses pictures
+    /// above the pixel limit before converting anything.
+    fn convert_held(&mut self) -> Result<FrameRows<'_>> {
         let held = self
             .held
             .as_ref()
             .context("internal error: no decoded frame")?;
         let (w, h) = (held.frame.width(), held.frame.height());
         check_pixels(&self.path, w, h, self.max_pixels)?;
-        let (data, width, height) = self
-            .converter
-            .convert(&held.frame, self.meta.rotation)
-            .with_context(|| format!("{}: frame at {:.3} s", self.path.display(), held.time))?;
         self.frames_converted += 1;
-        Ok(Frame {
-            width,
-            height,
-            data,
-            time: held.time,
-        })
+        FrameRows::new(
+            &held.frame,
+            self.meta.rotation,
+            held.time,
+            &mut self.converter,
+            Some(&self.path),
+        )
+        .with_context(|| format!("{}: frame at {:.3} s", self.path.display(), held.time))
     }
 
     /// The decoder's next frame in presentation order, reading packets as needed; `None` once
