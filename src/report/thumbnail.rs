@@ -218,14 +218,28 @@ mod tests {
     fn shrink_averages_areas() {
         // Left half black, right half white, 4x2 -> 2x1: one black, one white pixel.
         let f = frame(4, 2, |x, _| if x < 2 { [0; 3] } else { [255; 3] });
-        assert_eq!(shrink(&f.data, 4, 2, 2, 1), vec![0, 0, 0, 255, 255, 255]);
+        assert_eq!(*Small::of(&f, 1).rgb, vec![0, 0, 0, 255, 255, 255]);
         // A checkerboard averages to grey.
         let f = frame(
             2,
             2,
             |x, y| if (x + y) % 2 == 0 { [0; 3] } else { [200; 3] },
         );
-        assert_eq!(shrink(&f.data, 2, 2, 1, 1), vec![100, 100, 100]);
+        assert_eq!(*Small::of(&f, 1).rgb, vec![100, 100, 100]);
+    }
+
+    #[test]
+    fn rows_in_bands_shrink_as_the_whole_frame() {
+        let f = frame(37, 29, |x, y| [(x * 7 % 256) as u8, (y * 13 % 256) as u8, ((x * y) % 256) as u8]);
+        let whole = Small::of(&f, 8);
+        let row = 37 * 3;
+        for band in [1, 2, 5, 29] {
+            let mut s = SmallRows::new(37, 29, f.time, 8);
+            for (i, rows) in f.data.chunks(band * row).enumerate() {
+                s.rows((i * band) as u32, rows);
+            }
+            assert_eq!(s.finish(), whole, "bands of {band} rows");
+        }
     }
 
     #[test]
