@@ -38,6 +38,8 @@ unsafe impl Send for Scaler {}
 #[derive(Default)]
 pub(crate) struct RgbConverter {
     scaler: Option<Scaler>,
+    /// Bytes of RGB per band instead of [`BAND_BYTES`] (tests: bands of a row or two).
+    band_bytes: Option<usize>,
 }
 
 /// Row alignment of swscale's output: the alignment `av_frame_get_buffer` gives a frame, so
@@ -130,9 +132,10 @@ impl<'a> FrameRows<'a> {
                 // Every upright row reads every decoded row: convert the whole picture, then
                 // hand out upright bands gathered from its columns.
                 let mut whole = Whole(Vec::with_capacity(w * h * 3));
+                let band_bytes = self.converter.band_bytes();
                 self.converter
                     .bands(frame, false, &mut whole)
-                    .map(|()| quarter_turn_bands(&whole.0, w, h, rotation, sinks))
+                    .map(|()| quarter_turn_bands(&whole.0, (w, h), rotation, band_bytes, sinks))
             }
         };
         result.with_context(|| match origin {
@@ -229,9 +232,15 @@ impl RowSink for Whole {
 /// Upright bands of a `w` x `h` packed picture turned clockwise by 90 or 270 degrees: the
 /// upright picture is `h` wide and `w` high; with 90 its pixel (x, y) is source (y, h - 1 - x),
 /// with 270 source (w - 1 - y, x).
-fn quarter_turn_bands(src: &[u8], w: usize, h: usize, rotation: i32, sinks: &mut [&mut dyn RowSink]) {
+fn quarter_turn_bands(
+    src: &[u8],
+    (w, h): (usize, usize),
+    rotation: i32,
+    band_bytes: usize,
+    sinks: &mut [&mut dyn RowSink],
+) {
     let (uw, uh) = (h, w);
-    let rows = band_rows(uw * 3, 1, uh);
+    let rows = band_rows(band_bytes, uw * 3, 1, uh);
     let mut band = Vec::with_capacity(rows * uw * 3);
     for first in (0..uh).step_by(rows) {
         let last = (first + rows).min(uh);
@@ -256,11 +265,11 @@ fn quarter_turn_bands(src: &[u8], w: usize, h: usize, rotation: i32, sinks: &mut
     }
 }
 
-/// Rows per band for rows of `row` bytes: about [`BAND_BYTES`], a multiple of `align`, at
-/// most `height` (rounded up to `align`).
-fn band_rows(row: usize, align: usize, height: usize) -> usize {
+/// Rows per band for rows of `row` bytes: about `bytes`, a multiple of `align`, at most
+/// `height` (rounded up to `align`).
+fn band_rows(bytes: usize, row: usize, align: usize, height: usize) -> usize {
     let align = align.max(1);
-    (BAND_BYTES / row.max(1))
+    (bytes / row.max(1))
         .clamp(1, height.max(1))
         .next_multiple_of(align)
 }
@@ -302,7 +311,7 @@ impl RgbConverter {
             let stride = frame.stride(0);
             let data = frame.data(0);
             let mut band = Vec::new();
-            for range in band_ranges(h, band_rows(row, 1, h), bottom_up) {
+            for range in band_ranges(h, band_rows(self.band_bytes(), row, 1, h), bottom_up) {
                 if !wanted(&*out, range) {
                     continue;
                 }
@@ -324,7 +333,7 @@ impl RgbConverter {
             // swscale converts Bayer pictures through an intermediate picture: whole only.
             h
         } else {
-            band_rows(stride, align, h)
+            band_rows(self.band_bytes(), stride, align, h)
         };
         // One spare aligned row: swscale's SIMD writers may store a little past a row's end.
         let canvas = Canvas::new(stride * (h + 1))?;
@@ -361,6 +370,10 @@ impl RgbConverter {
         drop(started);
         drop(target);
         Ok(())
+    }
+
+    fn band_bytes(&self) -> usize {
+        self.band_bytes.unwrap_or(BAND_BYTES)
     }
 
     /// The swscale context for `format` at this size, made anew when either changed.
@@ -582,9 +595,210 @@ pub(crate) fn normalise_rotation(degrees: f64) -> i32 {
     (quarter.rem_euclid(4) * 90) as i32
 }
 
+/// Pictures and the whole-picture conversion that banded conversion is checked against.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A `w` x `h` picture of `format` filled with noise (samples within the format's depth).
+    pub(crate) fn noise_picture(format: Pixel, w: u32, h: u32, seed: u64) -> AvFrame {
+        super::super::video::init_ffmpeg();
+        let mut f = AvFrame::new(format, w, h);
+        // SAFETY: a static descriptor of a known format.
+        let depth = unsafe { (*ffi::av_pix_fmt_desc_get(format.into())).comp[0].depth };
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 40) as u32
+        };
+        for plane in 0..f.planes() {
+            let data = f.data_mut(plane);
+            if depth > 8 {
+                for pair in data.chunks_exact_mut(2) {
+                    let v = (next() & ((1 << depth) - 1)) as u16;
+                    pair.copy_from_slice(&v.to_le_bytes());
+                }
+            } else {
+                for b in data.iter_mut() {
+                    *b = next() as u8;
+                }
+            }
+        }
+        f
+    }
+
+    /// The conversion before bands: one `sws_scale` of the whole picture into one buffer
+    /// (rows padded to [`ROW_ALIGN`] plus a spare row), packed, then rotated.
+    pub(crate) fn whole_rgb(frame: &AvFrame, rotation: i32) -> (Vec<u8>, u32, u32) {
+        let (format, width, height) = (frame.format(), frame.width(), frame.height());
+        let row = width as usize * 3;
+        let packed = if format == Pixel::RGB24 {
+            let stride = frame.stride(0);
+            let data = frame.data(0);
+            (0..height as usize)
+                .flat_map(|y| data[y * stride..y * stride + row].iter().copied())
+                .collect()
+        } else {
+            let mut sws = AvScaler::get(
+                format,
+                width,
+                height,
+                Pixel::RGB24,
+                width,
+                height,
+                AvScaleFlags::BILINEAR,
+            )
+            .unwrap();
+            let stride = row.next_multiple_of(ROW_ALIGN);
+            let mut buf = vec![0u8; stride * (height as usize + 1)];
+            let dst_data = [
+                buf.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            ];
+            let dst_stride = [stride as i32, 0, 0, 0];
+            // SAFETY: as the conversion before bands did: a picture of the context's format
+            // and size, a buffer of `height` rows of `stride` bytes plus one.
+            let ret = unsafe {
+                let src = frame.as_ptr();
+                ffi::sws_scale(
+                    sws.as_mut_ptr(),
+                    (*src).data.as_ptr() as *const *const u8,
+                    (*src).linesize.as_ptr(),
+                    0,
+                    height as i32,
+                    dst_data.as_ptr(),
+                    dst_stride.as_ptr(),
+                )
+            };
+            assert_eq!(ret, height as i32);
+            (0..height as usize)
+                .flat_map(|y| buf[y * stride..y * stride + row].iter().copied())
+                .collect()
+        };
+        rotate(packed, width, height, rotation)
+    }
+
+    /// `frame` converted in bands of about `band_bytes` bytes (None: the default size), fed
+    /// to `sinks`.
+    pub(crate) fn feed_in_bands(
+        frame: &AvFrame,
+        rotation: i32,
+        band_bytes: Option<usize>,
+        sinks: &mut [&mut dyn RowSink],
+    ) -> Result<(u32, u32)> {
+        let mut converter = RgbConverter {
+            scaler: None,
+            band_bytes,
+        };
+        let rows = FrameRows::new(frame, rotation, 0.0, &mut converter, None)?;
+        let size = (rows.width, rows.height);
+        rows.feed(sinks)?;
+        Ok(size)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{feed_in_bands, noise_picture, whole_rgb};
     use super::*;
+
+    /// Rows as they arrive, by number; checks that each comes once and bands are whole rows.
+    struct Rows {
+        row: usize,
+        got: Vec<Option<Vec<u8>>>,
+        wanted: fn(u32) -> bool,
+        bands: usize,
+    }
+
+    impl RowSink for Rows {
+        fn wants(&self, y: u32) -> bool {
+            (self.wanted)(y)
+        }
+        fn rows(&mut self, first: u32, data: &[u8]) {
+            assert_eq!(data.len() % self.row, 0);
+            self.bands += 1;
+            for (k, r) in data.chunks_exact(self.row).enumerate() {
+                let slot = &mut self.got[first as usize + k];
+                assert!(slot.is_none(), "row {} came twice", first as usize + k);
+                *slot = Some(r.to_vec());
+            }
+        }
+    }
+
+    /// Pixel formats decoders give (MJPEG's full-range 4:2:2 and 4:2:0, 10-bit, semi-planar,
+    /// planar RGB, packed RGB) at odd and even sizes, turned every way, in bands of 1-2 rows,
+    /// a few rows and one band: every row the sink wants is the whole-picture conversion's.
+    #[test]
+    fn bands_are_the_whole_picture_conversion() {
+        let formats = [
+            Pixel::YUV420P,
+            Pixel::YUVJ420P,
+            Pixel::YUVJ422P,
+            Pixel::YUV444P,
+            Pixel::YUV420P10LE,
+            Pixel::NV12,
+            Pixel::GBRP,
+            Pixel::RGB24,
+            Pixel::BGR24,
+        ];
+        let sizes = [(33, 17), (50, 36), (97, 64), (7, 3), (640, 10)];
+        let wants: [fn(u32) -> bool; 2] = [|_| true, |y| y % 5 == 3];
+        for (seed, &format) in formats.iter().enumerate() {
+            for &(w, h) in &sizes {
+                let pic = noise_picture(format, w, h, seed as u64);
+                for rotation in [0, 90, 180, 270] {
+                    let (want, uw, uh) = whole_rgb(&pic, rotation);
+                    let row = uw as usize * 3;
+                    for band_bytes in [Some(1), Some(3 * w as usize * 3), None] {
+                        for wanted in wants {
+                            let mut sink = Rows {
+                                row,
+                                got: vec![None; uh as usize],
+                                wanted,
+                                bands: 0,
+                            };
+                            let size = feed_in_bands(&pic, rotation, band_bytes, &mut [&mut sink])
+                                .unwrap();
+                            assert_eq!(size, (uw, uh));
+                            let case = format!(
+                                "{format:?} {w}x{h} turned {rotation}, bands of {band_bytes:?} bytes"
+                            );
+                            if band_bytes == Some(1) && wanted(0) && h > 2 {
+                                assert!(sink.bands > 1, "{case}: one band");
+                            }
+                            for y in 0..uh as usize {
+                                let expected = &want[y * row..(y + 1) * row];
+                                match &sink.got[y] {
+                                    Some(r) => assert!(r == expected, "{case}: row {y} differs"),
+                                    None => assert!(!wanted(y as u32), "{case}: row {y} missing"),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_bands_with_wanted_rows_are_converted() {
+        let pic = noise_picture(Pixel::YUV420P, 64, 64, 1);
+        let mut sink = Rows {
+            row: 64 * 3,
+            got: vec![None; 64],
+            wanted: |y| y == 10 || y == 11,
+            bands: 0,
+        };
+        feed_in_bands(&pic, 0, Some(1), &mut [&mut sink]).unwrap();
+        assert_eq!(sink.bands, 1, "one band of two rows");
+        assert_eq!(sink.got.iter().flatten().count(), 2);
+    }
 
     /// A 3x2 picture whose pixel (x, y) is [x, y, 0].
     fn picture() -> Vec<u8> {

@@ -28,6 +28,8 @@ pub use source::{
     MEDIA_DEMUXERS,
 };
 pub use convert::{FrameRows, RowSink};
+#[cfg(test)]
+pub(crate) use convert::testing;
 pub use stream::{FrameStream, StreamFrame};
 pub use video::{probe, Video, DEFAULT_MAX_PIXELS, SEEK_AHEAD};
 
