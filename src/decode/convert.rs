@@ -305,7 +305,8 @@ impl RgbConverter {
         let (format, width, height) = (frame.format(), frame.width(), frame.height());
         let (w, h) = (width as usize, height as usize);
         let row = w * 3;
-        let wanted = |out: &dyn Bands, (first, last): (usize, usize)| (first..last).any(|y| out.wants(y));
+        let wanted =
+            |out: &dyn Bands, (first, last): (usize, usize)| (first..last).any(|y| out.wants(y));
         if format == Pixel::RGB24 {
             // Already RGB: bands are copies of the decoded rows.
             let stride = frame.stride(0);
@@ -342,7 +343,10 @@ impl RgbConverter {
         // context was made for; `Started` ends the frame on every path out.
         let started = unsafe {
             let ret = ffi::sws_frame_start(sws, target.0, frame.as_ptr());
-            anyhow::ensure!(ret >= 0, "cannot start converting a {format:?} picture ({ret})");
+            anyhow::ensure!(
+                ret >= 0,
+                "cannot start converting a {format:?} picture ({ret})"
+            );
             Started(sws)
         };
         // SAFETY: the whole decoded picture is present.
@@ -392,7 +396,9 @@ impl RgbConverter {
                 height,
                 AvScaleFlags::BILINEAR,
             )
-            .with_context(|| format!("cannot convert {width}x{height} {format:?} pictures to RGB"))?;
+            .with_context(|| {
+                format!("cannot convert {width}x{height} {format:?} pictures to RGB")
+            })?;
             self.scaler = Some(Scaler {
                 format,
                 width,
@@ -461,7 +467,11 @@ impl Canvas {
         if last > first {
             // SAFETY: a page-aligned range inside the mapping; failure only keeps the pages.
             unsafe {
-                libc::madvise(self.ptr.add(first).cast(), last - first, libc::MADV_DONTNEED);
+                libc::madvise(
+                    self.ptr.add(first).cast(),
+                    last - first,
+                    libc::MADV_DONTNEED,
+                );
             }
         }
     }

@@ -21,15 +21,15 @@ mod source;
 mod stream;
 mod video;
 
+#[cfg(test)]
+pub(crate) use convert::testing;
+pub use convert::{FrameRows, RowSink};
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
 pub(crate) use source::open_input;
 pub use source::{
     access, is_stream_name, locate, set_access, Access, Location, DEFAULT_PROTOCOLS, LIST_DEMUXERS,
     MEDIA_DEMUXERS,
 };
-pub use convert::{FrameRows, RowSink};
-#[cfg(test)]
-pub(crate) use convert::testing;
 pub use stream::{FrameStream, StreamFrame};
 pub use video::{probe, Video, DEFAULT_MAX_PIXELS, SEEK_AHEAD};
 

@@ -440,7 +440,8 @@ mod tests {
         let (c0, c1, wl0, wl1) = tensors(linear_taps(w, ow));
         let rows0 = pixels.index_select(0, &r0);
         let rows1 = pixels.index_select(0, &r1);
-        let px = |rows: &Tensor, cols: &Tensor| rows.index_select(1, cols).to_kind(Kind::Float) * scale;
+        let px =
+            |rows: &Tensor, cols: &Tensor| rows.index_select(1, cols).to_kind(Kind::Float) * scale;
         let (x00, x01) = (px(&rows0, &c0), px(&rows0, &c1));
         let (x10, x11) = (px(&rows1, &c0), px(&rows1, &c1));
         let (wl0, wl1) = (wl0.view([1, ow, 1]), wl1.view([1, ow, 1]));

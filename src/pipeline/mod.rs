@@ -18,7 +18,7 @@ mod workers;
 
 pub use ordered::{Consumer, Ending};
 pub use predict::{
-    predict_prepare, written, FeaturesOf, Labelling, RecordOut, RecordSink, SinkCounts, resize_rows,
+    predict_prepare, resize_rows, written, FeaturesOf, Labelling, RecordOut, RecordSink, SinkCounts,
 };
 pub use prepare::{prepare, windows, ClipSettings, MakeViews, Prepared, Shrink, Unit, WindowSpec};
 pub use runner::{Forward, Outcome, Scored, ScoredUnit};

@@ -241,7 +241,8 @@ fn read_clip<F: Clone, V>(
         let started = (make.frame)(size, first);
         shrinking += since.elapsed();
         let mut sink = started.inspect_err(|_| failed = Stage::Preprocess)?;
-        let mut small = thumbnails.map(|t| SmallRows::new(rows.width, rows.height, rows.time, t.height));
+        let mut small =
+            thumbnails.map(|t| SmallRows::new(rows.width, rows.height, rows.time, t.height));
         let mut spent = Duration::ZERO;
         {
             let mut resize = Timed {

@@ -230,7 +230,13 @@ mod tests {
 
     #[test]
     fn rows_in_bands_shrink_as_the_whole_frame() {
-        let f = frame(37, 29, |x, y| [(x * 7 % 256) as u8, (y * 13 % 256) as u8, ((x * y) % 256) as u8]);
+        let f = frame(37, 29, |x, y| {
+            [
+                (x * 7 % 256) as u8,
+                (y * 13 % 256) as u8,
+                ((x * y) % 256) as u8,
+            ]
+        });
         let whole = Small::of(&f, 8);
         let row = 37 * 3;
         for band in [1, 2, 5, 29] {
