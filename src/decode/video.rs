@@ -41,8 +41,9 @@ const KEYFRAME_SCAN_SECONDS: f64 = 60.0;
 
 /// Default largest picture, in pixels, that is converted: 8192 x 8192 (67.1 Mpx). It takes
 /// every 8K format (7680x4320 UHD, 8192x4320 DCI) and keeps one input's pictures to a few
-/// hundred MB (a decoded YUV 4:2:0 picture is 1.5 bytes per pixel, its RGB 3); a picture this
-/// size still costs 200 MB of RGB, so several workers on such inputs need that much each.
+/// hundred MB: the input holds two decoded pictures (1.5 bytes per pixel each in YUV 4:2:0)
+/// and converts to RGB in bands of about 1 MB, except for pictures turned a quarter by their
+/// display matrix, which are converted whole (3 bytes per pixel).
 pub const DEFAULT_MAX_PIXELS: u64 = 8192 * 8192;
 
 /// Consecutive decoder errors after which a stream counts as undecodable rather than damaged.
