@@ -25,9 +25,9 @@ libtorch_cpu, the rest of the libraries, anonymous memory), from /proc/PID/smaps
 (`-f html`).
 
 Usage: scripts/bench_defaults.py --r2plus1d CONFIG [--runs N] [--baseline-rev REV] [--write]
-       scripts/bench_defaults.py --part memory [--baseline-rev REV] [--write]
+       scripts/bench_defaults.py --memory-only [--baseline-rev REV] [--write]
 With --write, the section between the markers in docs/BENCHMARKS.md is replaced (with
-`--part memory`, only the memory paragraph between its own markers inside that section). Run it
+`--memory-only`, only the memory paragraph between its own markers inside that section). Run it
 under `nice` on a quiet machine; the machine and load are printed with the table.
 """
 
@@ -150,7 +150,7 @@ def peak_mappings(args, binary=VIDCLS):
     return {k: v / 1024 for k, v in best.items()}
 
 
-def huge_section(d, baseline):
+def huge_section(d, baseline, what):
     video = huge_video(d)
     version_peak, _, _, _, _ = timed(["--version"])
     refused_peak, _, code, out, _ = timed(["predict", "-f", "jsonl", str(video)])
@@ -158,7 +158,7 @@ def huge_section(d, baseline):
     mappings = peak_mappings(["predict", "-f", "jsonl", str(video)])
     base = None
     if baseline:
-        sha, binary, what = baseline
+        sha, binary = baseline
         peak, wall, rc, _, err = timed(["predict", "-f", "jsonl", str(video)], binary)
         if rc != 0:
             sys.exit(f"baseline run failed: {err}")
@@ -251,7 +251,7 @@ def render_memory(huge, commit, load0, load1):
     m = huge["mappings_mb"]
     base = huge["baseline"]
     return (
-        f"Measured at commit {commit} by `scripts/bench_defaults.py --part memory` (or the "
+        f"Measured at commit {commit} by `scripts/bench_defaults.py --memory-only` (or the "
         f"whole script), load average (1 min) {load0} at the start, {load1} at the end. "
         f"A {huge['file_mb']:.1f} MB MJPEG AVI of 3 frames of 10000 x 10000 "
         f"({huge['pix_fmt']}): by default the run "
@@ -330,8 +330,8 @@ def write_between(begin, end, text):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["all", "memory"], default="all",
-                    help="memory: part 1 only (no --r2plus1d needed)")
+    ap.add_argument("--memory-only", action="store_true",
+                    help="only part 1 (no --r2plus1d needed)")
     ap.add_argument("--r2plus1d", help="r2plus1d_18 config from the exporter")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--baseline-rev", help="also measure part 1 with vidcls built at this revision")
@@ -339,15 +339,15 @@ def main():
                     "at full size", help="what the baseline revision does differently")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
-    if a.part == "all" and not a.r2plus1d:
-        ap.error("--r2plus1d is needed unless --part memory")
+    if not a.memory_only and not a.r2plus1d:
+        sys.exit("--r2plus1d CONFIG is needed (or --memory-only)")
     if not VIDCLS.exists():
         sys.exit("build first: cargo build --release")
-    baseline = (*baseline_binary(a.baseline_rev), a.baseline_what) if a.baseline_rev else None
+    baseline = baseline_binary(a.baseline_rev) if a.baseline_rev else None
     load0 = os.getloadavg()[0]
     d = cache_dir()
-    huge = huge_section(d, baseline)
-    if a.part == "memory":
+    huge = huge_section(d, baseline, a.baseline_what)
+    if a.memory_only:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip()
         text = render_memory(huge, commit, f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}") + "\n"
