@@ -268,10 +268,12 @@ def render_memory(huge, commit, load0, load1):
         f"libtorch's CUDA libraries (libtorch_cuda, cuBLAS, nvJitLink, NVRTC, ..., loaded "
         f"with no GPU), {m.get('torch_cpu', 0):.0f} MB of libtorch_cpu, "
         f"{m.get('other', 0):.0f} MB of other libraries and {m.get('anon', 0):.0f} MB of "
-        f"anonymous memory (heaps, the model). The frames add "
-        f"{huge['raised_peak_mb'] - huge['refused_peak_mb']:.0f} MB: two decoded pictures "
-        f"(the frame shown and the next one, needed to know where the first ends; "
-        f"{2 * 1.5 * 1e8 / 2**20:.0f} MB in YUV 4:2:0) and bands of about 1 MB of RGB."
+        f"anonymous memory (heaps, the model), {sum(m.values()):.0f} MB in all. With the frames "
+        f"allowed the peak is {huge['raised_peak_mb'] - huge['refused_peak_mb']:.0f} MB higher: "
+        f"the input holds two decoded pictures (the frame shown and the next one, needed to "
+        f"know where the first ends; {2 * 1.5 * 1e8 / 2**20:.0f} MB in YUV 4:2:0) and converts "
+        f"to RGB in bands of about 1 MB, while some of the memory that makes the refused run's "
+        f"peak (start-up) is given back before the first frame is decoded."
     )
 
 
