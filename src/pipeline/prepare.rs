@@ -128,12 +128,16 @@ pub trait Shrink<F>: RowSink {
     fn finish(self: Box<Self>) -> anyhow::Result<F>;
 }
 
+/// Starts shrinking a frame, given its size and its clip's first frame's size (height x width).
+pub type StartShrink<'a, F> =
+    dyn Fn((u32, u32), (u32, u32)) -> anyhow::Result<Box<dyn Shrink<F>>> + 'a;
+
 /// What a worker does with decoded frames: `frame` starts shrinking one, given its size and
 /// the size of its clip's first frame (both height x width), and is fed the frame's rows band by
 /// band as they are converted, so an input never holds a full-size RGB picture; `views` turns
 /// a clip of shrunk frames into views.
 pub struct MakeViews<'a, F, V> {
-    pub frame: &'a dyn Fn((u32, u32), (u32, u32)) -> anyhow::Result<Box<dyn Shrink<F>>>,
+    pub frame: &'a StartShrink<'a, F>,
     pub views: &'a dyn Fn(&[F]) -> anyhow::Result<Vec<V>>,
 }
 
