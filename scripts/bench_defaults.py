@@ -19,13 +19,23 @@
    same labels with the same scores and frame times.
 
 With `--baseline-rev REV`, parts 1 and 3 also run vidcls built at git revision REV (its files
-from `git archive` under target/bench-defaults/, its build cached by REV).
+from `git archive` under target/bench-defaults/, its build cached by REV); `--baseline-what
+TEXT` says in part 1's text what that revision did differently.
+
+Part 1 also says where the memory goes: the peak of `vidcls --version` (the process with
+libtorch and the libraries it links, no model), the refused run (plus the model, no frame
+decoded), and the resident memory of the refused run by mapping (libtorch's CUDA libraries,
+libtorch_cpu, the rest of the libraries, anonymous memory), from /proc/PID/smaps sampled every
+20 ms (the sample with the most resident memory), and the raised run with thumbnails
+(`-f html`).
 
 Usage: scripts/bench_defaults.py --r2plus1d CONFIG [--runs N] [--baseline-rev REV] [--write]
+       scripts/bench_defaults.py --memory-only [--baseline-rev REV] [--write]
        scripts/bench_defaults.py --decode-only --baseline-rev REV [--runs N] [--write]
 With --write, the sections between the markers in docs/BENCHMARKS.md are replaced (with
---decode-only, only part 3's). Run it under `nice` on a quiet machine; the machine and load
-are printed with the tables.
+--memory-only, only the memory paragraph between its own markers; with --decode-only, only
+part 3's section). Run it under `nice` on a quiet machine; the machine and load are printed
+with the tables.
 """
 
 import argparse
@@ -43,6 +53,8 @@ VIDCLS = ROOT / "target/release/vidcls"
 BEGIN, END = "<!-- bench_defaults.py: begin -->", "<!-- bench_defaults.py: end -->"
 DECODE_BEGIN = "<!-- bench_defaults.py decode: begin -->"
 DECODE_END = "<!-- bench_defaults.py decode: end -->"
+MEM_BEGIN = "<!-- bench_defaults.py memory: begin -->"
+MEM_END = "<!-- bench_defaults.py memory: end -->"
 
 
 def script_hash():
@@ -132,23 +144,72 @@ def timed_cpu(args, binary=VIDCLS):
     return kb / 1024, wall, user + system, r.returncode, r.stdout, r.stderr
 
 
-def huge_section(d, baseline):
+def peak_mappings(args, binary=VIDCLS):
+    """Resident KB by kind of mapping at the sample of `vidcls ARGS` with the most resident
+    memory (/proc/PID/smaps every 20 ms)."""
+    p = subprocess.Popen([str(binary), *args], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    best, best_total = {}, 0
+    while p.poll() is None:
+        kinds = {}
+        name = None
+        try:
+            text = Path(f"/proc/{p.pid}/smaps").read_text()
+        except OSError:
+            break
+        for line in text.splitlines():
+            first = line.split(maxsplit=1)[0]
+            if "-" in first and not first.endswith(":"):
+                parts = line.split()
+                name = os.path.basename(parts[5]) if len(parts) > 5 else "[anon]"
+            elif first == "Rss:":
+                kb = int(line.split()[1])
+                if name.startswith(("libcu", "libnv", "libtorch_cuda", "libcudnn", "libnccl")):
+                    kind = "cuda"
+                elif name.startswith("libtorch_cpu"):
+                    kind = "torch_cpu"
+                elif name.startswith("[") or name in ("", "[anon]"):
+                    kind = "anon"
+                else:
+                    kind = "other"
+                kinds[kind] = kinds.get(kind, 0) + kb
+        total = sum(kinds.values())
+        if total > best_total:
+            best, best_total = kinds, total
+        time.sleep(0.02)
+    p.wait()
+    return {k: v / 1024 for k, v in best.items()}
+
+
+def huge_section(d, baseline, what):
     video = huge_video(d)
+    version_peak, _, _, _, _ = timed(["--version"])
     refused_peak, _, code, out, _ = timed(["predict", "-f", "jsonl", str(video)])
     refused = json.loads(out.splitlines()[0])
+    mappings = peak_mappings(["predict", "-f", "jsonl", str(video)])
     base = None
     if baseline:
         sha, binary = baseline
         peak, wall, rc, _, err = timed(["predict", "-f", "jsonl", str(video)], binary)
         if rc != 0:
             sys.exit(f"baseline run failed: {err}")
-        base = {"rev": sha, "peak_mb": peak, "wall_s": wall}
+        base = {"rev": sha, "peak_mb": peak, "wall_s": wall, "what": what}
     peak, wall, code2, _, err = timed(["predict", "-f", "jsonl", "--max-pixels", "100000000",
                                        str(video)])
     if code2 != 0:
         sys.exit(f"huge-frame run failed: {err}")
+    html_peak, _, code3, _, err = timed(["predict", "-f", "html", "--max-pixels", "100000000",
+                                         str(video)])
+    if code3 != 0:
+        sys.exit(f"huge-frame run with thumbnails failed: {err}")
+    probe = json.loads(subprocess.run([str(VIDCLS), "probe", str(video)],
+                                      check=True, capture_output=True, text=True).stdout)
     return {
         "file_mb": video.stat().st_size / 1e6,
+        "pix_fmt": probe.get("pix_fmt", "?"),
+        "version_peak_mb": version_peak,
+        "mappings_mb": mappings,
+        "html_peak_mb": html_peak,
         "default_exit": code,
         "refused_peak_mb": refused_peak,
         "default_error": refused.get("error", "").replace(str(video), video.name),
@@ -274,13 +335,6 @@ def render_decode(skip, vidcls_rows, runs, videos):
     return "\n".join(lines) + "\n"
 
 
-def replace_block(body, begin, end, text):
-    block = f"{begin}\n{text}{end}"
-    if begin in body:
-        return body[: body.index(begin)] + block + body[body.index(end) + len(end):]
-    return body.rstrip("\n") + "\n\n" + block + "\n"
-
-
 def machine():
     cpu = "unknown"
     flags = ""
@@ -300,6 +354,37 @@ def ran_text(ran):
     return "; ".join(out)
 
 
+def render_memory(huge, commit, load0, load1):
+    """The memory paragraph: what each part of the process costs on the 10000 x 10000 input."""
+    m = huge["mappings_mb"]
+    base = huge["baseline"]
+    return (
+        f"Measured at commit {commit} by `scripts/bench_defaults.py --memory-only` (or the "
+        f"whole script), load average (1 min) {load0} at the start, {load1} at the end. "
+        f"A {huge['file_mb']:.1f} MB MJPEG AVI of 3 frames of 10000 x 10000 "
+        f"({huge['pix_fmt']}): by default the run "
+        f"exits {huge['default_exit']} with the record `{huge['default_error']}` (peak RSS "
+        f"{huge['refused_peak_mb']:.0f} MB: libtorch and the model, no frame decoded); with "
+        f"`--max-pixels 100000000` it peaks at **{huge['raised_peak_mb']:.0f} MB** RSS and takes "
+        f"{huge['raised_wall_s']:.1f} s, {huge['html_peak_mb']:.0f} MB with thumbnails "
+        f"(`-f html`)."
+        + (f" vidcls at {base['rev']} ({base['what']}) peaks at {base['peak_mb']:.0f} MB and "
+           f"takes {base['wall_s']:.1f} s on it." if base else "")
+        + f"\n\nWhere it goes: `vidcls --version` alone peaks at "
+        f"{huge['version_peak_mb']:.0f} MB (libtorch and the libraries it links, no model). At "
+        f"the refused run's fullest moment, resident memory is {m.get('cuda', 0):.0f} MB of "
+        f"libtorch's CUDA libraries (libtorch_cuda, cuBLAS, nvJitLink, NVRTC, ..., loaded "
+        f"with no GPU), {m.get('torch_cpu', 0):.0f} MB of libtorch_cpu, "
+        f"{m.get('other', 0):.0f} MB of other libraries and {m.get('anon', 0):.0f} MB of "
+        f"anonymous memory (heaps, the model), {sum(m.values()):.0f} MB in all. With the frames "
+        f"allowed the peak is {huge['raised_peak_mb'] - huge['refused_peak_mb']:.0f} MB higher: "
+        f"the input holds two decoded pictures (the frame shown and the next one, needed to "
+        f"know where the first ends; {2 * 1.5 * 1e8 / 2**20:.0f} MB in YUV 4:2:0) and converts "
+        f"to RGB in bands of about 1 MB, while some of the memory that makes the refused run's "
+        f"peak (start-up) is given back before the first frame is decoded."
+    )
+
+
 def render(huge, rows, runs, videos, load0, load1):
     cpu, cores, native = machine()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -311,14 +396,9 @@ def render(huge, rows, runs, videos, load0, load1):
         f"native bf16: {'yes' if native else 'no'}; vidcls at commit {commit}; load average "
         f"(1 min) {load0} at the start, {load1} at the end.",
         "",
-        f"A {huge['file_mb']:.1f} MB MJPEG AVI of 3 frames of 10000 x 10000: by default the run "
-        f"exits {huge['default_exit']} with the record `{huge['default_error']}` (peak RSS "
-        f"{huge['refused_peak_mb']:.0f} MB: libtorch and the model, no frame decoded); with "
-        f"`--max-pixels 100000000` it peaks at **{huge['raised_peak_mb']:.0f} MB** RSS and takes "
-        f"{huge['raised_wall_s']:.1f} s."
-        + (f" vidcls at {huge['baseline']['rev']} (whole frames held in RGB and converted to "
-           f"float at full size) peaks at {huge['baseline']['peak_mb']:.0f} MB and takes "
-           f"{huge['baseline']['wall_s']:.1f} s on it." if huge["baseline"] else ""),
+        MEM_BEGIN,
+        render_memory(huge, commit, load0, load1),
+        MEM_END,
         "",
         f"Default flags against the defaults before `auto` (`-b 8 --precision fp32`), "
         f"{videos} clips of 5 s at 320x240 (H.264 veryfast, testsrc2 with noise), best of "
@@ -343,28 +423,55 @@ def header(load0, load1):
             f"the start, {load1} at the end.\n\n")
 
 
+def write_between(begin, end, text):
+    doc = ROOT / "docs/BENCHMARKS.md"
+    body = doc.read_text()
+    block = f"{begin}\n{text}{end}"
+    if begin in body:
+        body = body[: body.index(begin)] + block + body[body.index(end) + len(end):]
+    elif begin == BEGIN:
+        body = body.rstrip("\n") + "\n\n" + block + "\n"
+    else:
+        sys.exit(f"docs/BENCHMARKS.md has no {begin} marker: run the whole script once")
+    doc.write_text(body)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--r2plus1d", help="r2plus1d_18 config from the exporter")
+    ap.add_argument("--memory-only", action="store_true",
+                    help="only part 1 (no --r2plus1d needed)")
     ap.add_argument("--decode-only", action="store_true",
                     help="only part 3 (needs --baseline-rev)")
     ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--baseline-rev", help="also measure part 1 with vidcls built at this revision")
+    ap.add_argument("--baseline-rev", help="also measure parts 1 and 3 with vidcls built at this revision")
+    ap.add_argument("--baseline-what", default="whole frames held in RGB and converted to float "
+                    "at full size", help="what the baseline revision does differently")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
     if not VIDCLS.exists():
         sys.exit("build first: cargo build --release")
     if a.decode_only and not a.baseline_rev:
         sys.exit("--decode-only compares with a baseline: give --baseline-rev")
-    if not a.decode_only and not a.r2plus1d:
-        sys.exit("--r2plus1d CONFIG is needed (or --decode-only)")
+    if not (a.decode_only or a.memory_only) and not a.r2plus1d:
+        sys.exit("--r2plus1d CONFIG is needed (or --memory-only, or --decode-only)")
     baseline = baseline_binary(a.baseline_rev) if a.baseline_rev else None
     load0 = os.getloadavg()[0]
     d = cache_dir()
+    if not a.decode_only:
+        huge = huge_section(d, baseline, a.baseline_what)
+    if a.memory_only:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip()
+        text = render_memory(huge, commit, f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}") + "\n"
+        print(text)
+        (d / "memory.json").write_text(json.dumps(huge, indent=1))
+        if a.write:
+            write_between(MEM_BEGIN, MEM_END, text)
+        return
     files = corpus(d)
     text = None
     if not a.decode_only:
-        huge = huge_section(d, baseline)
         models = [("motion (built-in)", []), ("r2plus1d_18", ["-m", a.r2plus1d])]
         rows = defaults_section(models, files, a.runs)
         text = render(huge, rows, a.runs, len(files), f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}")
@@ -384,12 +491,9 @@ def main():
     print(decode_text)
     (d / "decode.json").write_text(json.dumps({"skip": skip, "vidcls": vrows}, indent=1))
     if a.write:
-        doc = ROOT / "docs/BENCHMARKS.md"
-        body = doc.read_text()
         if text is not None:
-            body = replace_block(body, BEGIN, END, text)
-        body = replace_block(body, DECODE_BEGIN, DECODE_END, decode_text)
-        doc.write_text(body)
+            write_between(BEGIN, END, text)
+        write_between(DECODE_BEGIN, DECODE_END, decode_text)
 
 
 if __name__ == "__main__":

@@ -289,7 +289,8 @@ pub struct RunArgs {
     pub decode_nice: i32,
 
     /// Refuse videos whose frames have more pixels than this (width x height; default
-    /// 8192 x 8192). Each decode worker holds about 4.5 bytes per pixel of one frame.
+    /// 8192 x 8192). Each decode worker holds two decoded frames, about 3 bytes per pixel in
+    /// YUV 4:2:0.
     #[arg(long, value_name = "PIXELS", default_value_t = crate::decode::DEFAULT_MAX_PIXELS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pixels: u64,

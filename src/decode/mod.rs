@@ -10,9 +10,9 @@
 //! - A video shorter than a clip is padded by repeating its last frame; [`Clip::padded`] says
 //!   how many frames that took.
 //! - Frames keep the decoded size: resizing and cropping belong to the model stage, which can
-//!   run per frame as each is converted ([`Video::read_clip_with`]) so one input holds one
-//!   full-size RGB picture at a time. Pictures above a pixel limit ([`DEFAULT_MAX_PIXELS`]
-//!   unless raised) are refused before conversion. The RGB
+//!   read each frame's rows as they are converted, band by band ([`Video::read_clip_with`],
+//!   [`FrameRows`]), so no full-size RGB picture is held. Pictures above a pixel limit
+//!   ([`DEFAULT_MAX_PIXELS`] unless raised) are refused before conversion. The RGB
 //!   conversion is swscale's default (as PyAV's `to_ndarray("rgb24")`).
 
 mod convert;
@@ -22,6 +22,9 @@ mod source;
 mod stream;
 mod video;
 
+#[cfg(test)]
+pub(crate) use convert::testing;
+pub use convert::{FrameRows, RowSink};
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
 pub(crate) use source::open_input;
 pub use source::{

@@ -14,10 +14,10 @@
 //! already later than the time, it seeks further back, down to the start. After the last packet
 //! the decoder is drained, so the final frames are reachable.
 
-use super::convert::{display_rotation, normalise_rotation, RgbConverter};
+use super::convert::{display_rotation, normalise_rotation, FrameRows, RgbConverter};
 use super::nonref::{NonRef, LOOK_AHEAD};
 use super::sample::FALLBACK_FPS;
-use super::{Clip, ClipOf, ClipPlan, Frame, VideoMeta};
+use super::{Clip, ClipOf, ClipPlan, VideoMeta};
 use anyhow::{bail, Context as _, Result};
 use ffmpeg_next::codec::context::Context as AvCodecContext;
 use ffmpeg_next::codec::packet::side_data::Type as AvSideDataType;
@@ -46,8 +46,9 @@ const KEYFRAME_SCAN_SECONDS: f64 = 60.0;
 
 /// Default largest picture, in pixels, that is converted: 8192 x 8192 (67.1 Mpx). It takes
 /// every 8K format (7680x4320 UHD, 8192x4320 DCI) and keeps one input's pictures to a few
-/// hundred MB (a decoded YUV 4:2:0 picture is 1.5 bytes per pixel, its RGB 3); a picture this
-/// size still costs 200 MB of RGB, so several workers on such inputs need that much each.
+/// hundred MB: the input holds two decoded pictures (1.5 bytes per pixel each in YUV 4:2:0)
+/// and converts to RGB in bands of about 1 MB, except for pictures turned a quarter by their
+/// display matrix, which are converted whole (3 bytes per pixel).
 pub const DEFAULT_MAX_PIXELS: u64 = 8192 * 8192;
 
 /// Consecutive decoder errors after which a stream counts as undecodable rather than damaged.
@@ -272,7 +273,7 @@ impl Video {
     /// Times should not decrease within a plan (those of [`super::plan_clips`] never do); a time
     /// earlier than the frame already passed costs a seek back.
     pub fn read_clip(&mut self, plan: &ClipPlan) -> Result<Clip> {
-        let clip = self.read_clip_with(plan, &mut Ok)?;
+        let clip = self.read_clip_with(plan, &mut |f: FrameRows<'_>| f.into_frame())?;
         Ok(Clip {
             plan: clip.plan,
             frames: clip.frames,
@@ -280,16 +281,17 @@ impl Video {
         })
     }
 
-    /// [`Video::read_clip`], passing each frame through `map` as soon as it is converted, so
-    /// only what `map` keeps stays in memory (one full-size RGB picture at a time). A frame that
-    /// several planned times show is converted and mapped once, and its result cloned.
+    /// [`Video::read_clip`], passing each frame through `map` when it is due: `map` gets the
+    /// frame's rows as they are converted ([`FrameRows::feed`]), so only what `map` keeps stays
+    /// in memory, never a full-size RGB picture. A frame that several planned times show is
+    /// converted and mapped once, and its result cloned.
     ///
     /// While the clip is read the decoder drops non-reference frames that none of its times
     /// takes (see [`super::nonref`]); which frame a time takes is the same either way.
     pub fn read_clip_with<F: Clone>(
         &mut self,
         plan: &ClipPlan,
-        map: &mut dyn FnMut(Frame) -> Result<F>,
+        map: &mut dyn FnMut(FrameRows<'_>) -> Result<F>,
     ) -> Result<ClipOf<F>> {
         let times: Vec<f64> = plan.times.iter().map(|&t| clamp_time(t)).collect();
         self.nonref.want(&times, self.eps);
@@ -302,7 +304,7 @@ impl Video {
     fn read_planned<F: Clone>(
         &mut self,
         plan: &ClipPlan,
-        map: &mut dyn FnMut(Frame) -> Result<F>,
+        map: &mut dyn FnMut(FrameRows<'_>) -> Result<F>,
     ) -> Result<ClipOf<F>> {
         let mut frames = Vec::with_capacity(plan.times.len());
         let mut times = Vec::with_capacity(plan.times.len());
@@ -567,26 +569,24 @@ impl Video {
         Ok((self.held_id, padded))
     }
 
-    /// The held frame in upright RGB24; refuses pictures above the pixel limit before
-    /// converting anything.
-    fn convert_held(&mut self) -> Result<Frame> {
+    /// The held frame, ready to be converted to upright RGB24 band by band; refuses pictures
+    /// above the pixel limit before converting anything.
+    fn convert_held(&mut self) -> Result<FrameRows<'_>> {
         let held = self
             .held
             .as_ref()
             .context("internal error: no decoded frame")?;
         let (w, h) = (held.frame.width(), held.frame.height());
         check_pixels(&self.path, w, h, self.max_pixels)?;
-        let (data, width, height) = self
-            .converter
-            .convert(&held.frame, self.meta.rotation)
-            .with_context(|| format!("{}: frame at {:.3} s", self.path.display(), held.time))?;
         self.frames_converted += 1;
-        Ok(Frame {
-            width,
-            height,
-            data,
-            time: held.time,
-        })
+        FrameRows::new(
+            &held.frame,
+            self.meta.rotation,
+            held.time,
+            &mut self.converter,
+            Some(&self.path),
+        )
+        .with_context(|| format!("{}: frame at {:.3} s", self.path.display(), held.time))
     }
 
     /// The decoder's next frame in presentation order, reading packets as needed; `None` once

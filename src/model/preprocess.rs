@@ -2,7 +2,7 @@
 //! without antialias (align_corners = false), crop, normalise, C x T x H x W.
 
 use super::config::{ModelConfig, Resize};
-use crate::decode::Frame;
+use crate::decode::{Frame, RowSink};
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
@@ -104,23 +104,9 @@ pub fn stack_resized(frames: &[Resized]) -> Result<Tensor> {
 }
 
 /// One frame scaled to `[0, value_scale]` and resized to the size a frame of `first`
-/// (height, width) resizes to (frames of one clip can differ in size when a stream changes
-/// resolution mid-way; each is resized to the clip's first frame's size), as 1 x C x H x W
-/// float32.
-///
-/// The arithmetic is torchvision's: bilinear, no antialias, align_corners = false, on the
-/// float picture. Only the at most 2 x 2 source pixels each output pixel reads are converted to
-/// float, so a 10000 x 10000 frame costs a few MB here, not the 1.2 GB of a float copy. The
-/// indices, weights and sums are libtorch's `upsample_bilinear2d` CPU kernel's; its vectorised
-/// code rounds differently, so results agree to a few float32 ulps, not bit for bit
-/// (`resize_frame_matches_upsample_bilinear2d` bounds the difference by 4e-6 of the value
-/// range, far inside the parity tolerance).
+/// (height, width) resizes to, as 1 x C x H x W float32: [`FrameResize`] given the whole
+/// frame as one band.
 pub fn resize_frame(frame: &Frame, first: (u32, u32), cfg: &ModelConfig) -> Result<Resized> {
-    let (oh, ow) = resized_size(&cfg.resize, first.0, first.1);
-    let crop = cfg.crop as i64;
-    if oh < crop || ow < crop {
-        bail!("resized frame {oh}x{ow} is smaller than the {crop}x{crop} crop");
-    }
     let (h, w) = (frame.height as i64, frame.width as i64);
     if frame.data.len() as i64 != h * w * 3 {
         bail!(
@@ -129,47 +115,184 @@ pub fn resize_frame(frame: &Frame, first: (u32, u32), cfg: &ModelConfig) -> Resu
             h * w * 3
         );
     }
-    let scale = cfg.value_scale / 255.0;
-    // SAFETY: `frame.data` holds h * w * 3 bytes (checked above) and outlives `pixels`, which
-    // is only read by the selections below (they copy).
-    let pixels = unsafe {
-        Tensor::f_from_blob(
-            frame.data.as_ptr(),
-            &[h, w, 3],
-            &[],
-            Kind::Uint8,
-            tch::Device::Cpu,
-        )?
-    };
-    if (h, w) == (oh, ow) {
-        let t = pixels.permute([2, 0, 1]).unsqueeze(0).to_kind(Kind::Float) * scale;
-        return Ok(Resized(t.contiguous()));
+    let mut resize = FrameResize::new((frame.height, frame.width), first, cfg)?;
+    resize.rows(0, &frame.data);
+    resize.finish()
+}
+
+/// The resize of one frame, fed its rows band by band as they are converted
+/// ([`crate::decode::FrameRows::feed`]), so a frame of any size costs only the source pixels
+/// the output reads.
+///
+/// The frame (`size`, height x width) is scaled to `[0, value_scale]` and resized to the size a
+/// frame of `first` (height, width) resizes to (frames of one clip can differ in size when a
+/// stream changes resolution mid-way; each is resized to the clip's first frame's size).
+///
+/// The arithmetic is torchvision's: bilinear, no antialias, align_corners = false, on the
+/// float picture. Only the at most 2 x 2 source pixels each output pixel reads are kept (as
+/// bytes, gathered from the bands that hold them) and converted to float, so a 10000 x 10000
+/// frame costs a few MB here, not the 1.2 GB of a float copy. The indices, weights and sums
+/// are libtorch's `upsample_bilinear2d` CPU kernel's; its vectorised code rounds differently,
+/// so results agree to a few float32 ulps, not bit for bit
+/// (`resize_frame_matches_upsample_bilinear2d` bounds the difference by 4e-6 of the value
+/// range, far inside the parity tolerance). How the rows arrive (one band or many) changes
+/// nothing: each output value is the same arithmetic on the same bytes.
+pub struct FrameResize {
+    /// Output height and width.
+    oh: usize,
+    ow: usize,
+    /// Source width.
+    w: usize,
+    scale: f64,
+    /// Same size in and out: the whole frame is kept, converted to float as it is.
+    same: bool,
+    /// Per output row: the two source rows it reads, and their weights.
+    r0: Vec<i64>,
+    r1: Vec<i64>,
+    hl0: Vec<f32>,
+    hl1: Vec<f32>,
+    /// Per output column: the two source columns it reads, and their weights.
+    c0: Vec<i64>,
+    c1: Vec<i64>,
+    wl0: Vec<f32>,
+    wl1: Vec<f32>,
+    /// Which source rows are read.
+    needed: Vec<bool>,
+    /// The source pixels read, oh x ow x 3 bytes each: rows r0 x columns c0, r0 x c1, r1 x c0,
+    /// r1 x c1 (or, with `same`, the whole frame in `x00`).
+    x00: Vec<u8>,
+    x01: Vec<u8>,
+    x10: Vec<u8>,
+    x11: Vec<u8>,
+}
+
+impl FrameResize {
+    /// A resize for a frame of `size` (height, width) in a clip whose first frame is `first`.
+    pub fn new(size: (u32, u32), first: (u32, u32), cfg: &ModelConfig) -> Result<FrameResize> {
+        let (oh, ow) = resized_size(&cfg.resize, first.0, first.1);
+        let crop = cfg.crop as i64;
+        if oh < crop || ow < crop {
+            bail!("resized frame {oh}x{ow} is smaller than the {crop}x{crop} crop");
+        }
+        let (h, w) = (size.0 as i64, size.1 as i64);
+        if h < 1 || w < 1 {
+            bail!("frame is {w}x{h}");
+        }
+        let same = (h, w) == (oh, ow);
+        let (r0, r1, hl0, hl1) = linear_taps(h, oh);
+        let (c0, c1, wl0, wl1) = linear_taps(w, ow);
+        let mut needed = vec![same; h as usize];
+        for &r in r0.iter().chain(&r1) {
+            needed[r as usize] = true;
+        }
+        let (oh, ow) = (oh as usize, ow as usize);
+        let len = oh * ow * 3;
+        let (sparse, whole) = if same { (0, len) } else { (len, len) };
+        Ok(FrameResize {
+            oh,
+            ow,
+            w: w as usize,
+            scale: cfg.value_scale / 255.0,
+            same,
+            r0,
+            r1,
+            hl0,
+            hl1,
+            c0,
+            c1,
+            wl0,
+            wl1,
+            needed,
+            x00: vec![0; whole],
+            x01: vec![0; sparse],
+            x10: vec![0; sparse],
+            x11: vec![0; sparse],
+        })
     }
-    let (r0, r1, hl0, hl1) = linear_taps(h, oh);
-    let (c0, c1, wl0, wl1) = linear_taps(w, ow);
-    // Rows, then columns: each selection is at most 2 x oh rows or 2 x ow columns.
-    let rows0 = pixels.f_index_select(0, &r0)?;
-    let rows1 = pixels.f_index_select(0, &r1)?;
-    let px = |rows: &Tensor, cols: &Tensor| -> Result<Tensor> {
-        Ok(rows.f_index_select(1, cols)?.to_kind(Kind::Float) * scale)
-    };
-    let (x00, x01) = (px(&rows0, &c0)?, px(&rows0, &c1)?);
-    let (x10, x11) = (px(&rows1, &c0)?, px(&rows1, &c1)?);
-    drop((rows0, rows1, pixels));
-    // oh x ow x 3 pictures; the weights broadcast over columns (ow x 1) and rows (oh x 1 x 1).
-    let (wl0, wl1) = (wl0.view([1, ow, 1]), wl1.view([1, ow, 1]));
-    let (hl0, hl1) = (hl0.view([oh, 1, 1]), hl1.view([oh, 1, 1]));
-    let top = x00 * &wl0 + x01 * &wl1;
-    let bottom = x10 * &wl0 + x11 * &wl1;
-    let out = top * hl0 + bottom * hl1;
-    Ok(Resized(out.permute([2, 0, 1]).unsqueeze(0).contiguous()))
+
+    /// The resized frame, once every wanted row has come.
+    pub fn finish(self) -> Result<Resized> {
+        let (oh, ow) = (self.oh as i64, self.ow as i64);
+        let scale = self.scale;
+        let px = |bytes: &[u8]| -> Result<Tensor> {
+            Ok(Tensor::f_from_slice(bytes)?
+                .f_view([oh, ow, 3])?
+                .to_kind(Kind::Float)
+                * scale)
+        };
+        if self.same {
+            let t = px(&self.x00)?.permute([2, 0, 1]).unsqueeze(0);
+            return Ok(Resized(t.contiguous()));
+        }
+        let (x00, x01) = (px(&self.x00)?, px(&self.x01)?);
+        let (x10, x11) = (px(&self.x10)?, px(&self.x11)?);
+        // oh x ow x 3 pictures; the weights broadcast over columns (ow x 1) and rows (oh x 1 x 1).
+        let (wl0, wl1) = (
+            Tensor::from_slice(&self.wl0).view([1, ow, 1]),
+            Tensor::from_slice(&self.wl1).view([1, ow, 1]),
+        );
+        let (hl0, hl1) = (
+            Tensor::from_slice(&self.hl0).view([oh, 1, 1]),
+            Tensor::from_slice(&self.hl1).view([oh, 1, 1]),
+        );
+        let top = x00 * &wl0 + x01 * &wl1;
+        let bottom = x10 * &wl0 + x11 * &wl1;
+        let out = top * hl0 + bottom * hl1;
+        Ok(Resized(out.permute([2, 0, 1]).unsqueeze(0).contiguous()))
+    }
+
+    /// Copies the columns `c0` and `c1` of source row `src` (packed) into output row `i` of
+    /// `a` and `b`.
+    fn gather(&mut self, src: &[u8], i: usize, first_of_pair: bool) {
+        let ow = self.ow;
+        let (a, b) = if first_of_pair {
+            (&mut self.x00, &mut self.x01)
+        } else {
+            (&mut self.x10, &mut self.x11)
+        };
+        let a = &mut a[i * ow * 3..(i + 1) * ow * 3];
+        let b = &mut b[i * ow * 3..(i + 1) * ow * 3];
+        for j in 0..ow {
+            let (s0, s1) = (self.c0[j] as usize * 3, self.c1[j] as usize * 3);
+            a[j * 3..j * 3 + 3].copy_from_slice(&src[s0..s0 + 3]);
+            b[j * 3..j * 3 + 3].copy_from_slice(&src[s1..s1 + 3]);
+        }
+    }
+}
+
+impl RowSink for FrameResize {
+    fn wants(&self, y: u32) -> bool {
+        self.needed.get(y as usize).copied().unwrap_or(false)
+    }
+
+    fn rows(&mut self, first: u32, data: &[u8]) {
+        let row = self.w * 3;
+        let first = first as i64;
+        let n = (data.len() / row.max(1)) as i64;
+        if self.same {
+            let start = first as usize * row;
+            let end = (start + data.len()).min(self.x00.len());
+            self.x00[start..end].copy_from_slice(&data[..end - start]);
+            return;
+        }
+        for i in 0..self.oh {
+            for (rows, first_of_pair) in [(self.r0[i], true), (self.r1[i], false)] {
+                if (first..first + n).contains(&rows) {
+                    let at = (rows - first) as usize * row;
+                    // The slice is copied out first: `gather` borrows `self` mutably.
+                    let src = &data[at..at + row];
+                    self.gather(src, i, first_of_pair);
+                }
+            }
+        }
+    }
 }
 
 /// Source indices and weights of a linear resize from `input` to `output` samples, as
 /// libtorch computes them for align_corners = false (in float32): source position
 /// `max(scale * (i + 0.5) - 0.5, 0)` with `scale = input / output`, index its floor (at most
 /// input - 1), the next index unless at the edge, weights `1 - lambda` and `lambda`.
-fn linear_taps(input: i64, output: i64) -> (Tensor, Tensor, Tensor, Tensor) {
+fn linear_taps(input: i64, output: i64) -> (Vec<i64>, Vec<i64>, Vec<f32>, Vec<f32>) {
     let n = output as usize;
     let (mut i0, mut i1) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut l0, mut l1) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -187,12 +310,7 @@ fn linear_taps(input: i64, output: i64) -> (Tensor, Tensor, Tensor, Tensor) {
         l0.push(1.0 - lambda);
         l1.push(lambda);
     }
-    (
-        Tensor::from_slice(&i0),
-        Tensor::from_slice(&i1),
-        Tensor::from_slice(&l0),
-        Tensor::from_slice(&l1),
-    )
+    (i0, i1, l0, l1)
 }
 
 /// The second half: a `size` x `size` square at (top, left) of a resized clip (T x C x H x W),
@@ -295,6 +413,96 @@ mod tests {
                     diff <= 4e-6,
                     "{h}x{w} -> {oh}x{ow} ({resize:?}): differs from the kernel by {diff}"
                 );
+            }
+        }
+    }
+
+    /// The resize before frames came in bands: the whole frame as a tensor, the rows and then
+    /// the columns each output pixel reads selected from it, the same sums.
+    fn resize_by_selection(frame: &Frame, first: (u32, u32), cfg: &ModelConfig) -> Tensor {
+        let (oh, ow) = resized_size(&cfg.resize, first.0, first.1);
+        let (h, w) = (frame.height as i64, frame.width as i64);
+        let scale = cfg.value_scale / 255.0;
+        let pixels = Tensor::from_slice(&frame.data).view([h, w, 3]);
+        if (h, w) == (oh, ow) {
+            let t = pixels.permute([2, 0, 1]).unsqueeze(0).to_kind(Kind::Float) * scale;
+            return t.contiguous();
+        }
+        let tensors = |(a, b, c, d): (Vec<i64>, Vec<i64>, Vec<f32>, Vec<f32>)| {
+            (
+                Tensor::from_slice(&a),
+                Tensor::from_slice(&b),
+                Tensor::from_slice(&c),
+                Tensor::from_slice(&d),
+            )
+        };
+        let (r0, r1, hl0, hl1) = tensors(linear_taps(h, oh));
+        let (c0, c1, wl0, wl1) = tensors(linear_taps(w, ow));
+        let rows0 = pixels.index_select(0, &r0);
+        let rows1 = pixels.index_select(0, &r1);
+        let px =
+            |rows: &Tensor, cols: &Tensor| rows.index_select(1, cols).to_kind(Kind::Float) * scale;
+        let (x00, x01) = (px(&rows0, &c0), px(&rows0, &c1));
+        let (x10, x11) = (px(&rows1, &c0), px(&rows1, &c1));
+        let (wl0, wl1) = (wl0.view([1, ow, 1]), wl1.view([1, ow, 1]));
+        let (hl0, hl1) = (hl0.view([oh, 1, 1]), hl1.view([oh, 1, 1]));
+        let top = x00 * &wl0 + x01 * &wl1;
+        let bottom = x10 * &wl0 + x11 * &wl1;
+        let out = top * hl0 + bottom * hl1;
+        out.permute([2, 0, 1]).unsqueeze(0).contiguous()
+    }
+
+    /// Banded conversion + resize is bit for bit the whole-picture conversion followed by the
+    /// resize from the whole frame: odd and even sizes, pixel formats decoders give (MJPEG's
+    /// full-range 4:2:2, 4:4:4, 10-bit, packed RGB), turned 0, 90 and 180 degrees, bands of a
+    /// row or two, a few rows, or one; shrinking, enlarging and same-size resizes.
+    #[test]
+    fn banded_conversion_and_resize_equal_the_whole_frame() {
+        use crate::decode::testing::{feed_in_bands, noise_picture, whole_rgb};
+        use ffmpeg_next::format::Pixel;
+        let mut cfg: ModelConfig =
+            serde_json::from_str(include_str!("../../configs/motion.json")).unwrap();
+        let formats = [
+            Pixel::YUV420P,
+            Pixel::YUVJ422P,
+            Pixel::YUV444P,
+            Pixel::RGB24,
+            Pixel::YUV420P10LE,
+        ];
+        let sizes = [(301, 171), (128, 171), (97, 501), (80, 60)];
+        for (seed, &format) in formats.iter().enumerate() {
+            for &(w, h) in &sizes {
+                let pic = noise_picture(format, w, h, seed as u64);
+                for rotation in [0, 90, 180] {
+                    for resize in [
+                        Resize::ShortSide { size: 128 },
+                        Resize::Exact {
+                            height: 128,
+                            width: 171,
+                        },
+                    ] {
+                        cfg.resize = resize.clone();
+                        let (data, uw, uh) = whole_rgb(&pic, rotation);
+                        let whole = Frame {
+                            width: uw,
+                            height: uh,
+                            data,
+                            time: 0.0,
+                        };
+                        let theirs = resize_by_selection(&whole, (uh, uw), &cfg);
+                        for band_bytes in [Some(1), Some(7 * w as usize * 3), None] {
+                            let mut ours = FrameResize::new((uh, uw), (uh, uw), &cfg).unwrap();
+                            feed_in_bands(&pic, rotation, band_bytes, &mut [&mut ours]).unwrap();
+                            let ours = ours.finish().unwrap().0;
+                            assert!(
+                                ours.equal(&theirs),
+                                "{format:?} {w}x{h} turned {rotation}, {resize:?}, bands of \
+                                 {band_bytes:?} bytes: differs from the whole frame by {}",
+                                (ours - &theirs).abs().max().double_value(&[])
+                            );
+                        }
+                    }
+                }
             }
         }
     }

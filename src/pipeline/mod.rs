@@ -18,9 +18,9 @@ mod workers;
 
 pub use ordered::{Consumer, Ending};
 pub use predict::{
-    predict_prepare, written, FeaturesOf, Labelling, RecordOut, RecordSink, SinkCounts,
+    predict_prepare, resize_rows, written, FeaturesOf, Labelling, RecordOut, RecordSink, SinkCounts,
 };
-pub use prepare::{prepare, windows, ClipSettings, MakeViews, Prepared, Unit, WindowSpec};
+pub use prepare::{prepare, windows, ClipSettings, MakeViews, Prepared, Shrink, Unit, WindowSpec};
 pub use runner::{Forward, Outcome, Scored, ScoredUnit};
 pub use workers::PrepareFn;
 

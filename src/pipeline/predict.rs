@@ -2,7 +2,7 @@
 //! the TorchScript model, and scored inputs become records for a [`RecordWriter`].
 
 use super::ordered::Consumer;
-use super::prepare::{prepare, ClipSettings, MakeViews, Prepared};
+use super::prepare::{prepare, ClipSettings, MakeViews, Prepared, Shrink};
 use super::runner::{Forward, Outcome, Scored};
 use super::workers::PrepareFn;
 use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
@@ -44,7 +44,7 @@ pub fn predict_prepare(
 ) -> Box<PrepareFn<Prepared<Tensor>>> {
     Box::new(move |index: usize, path: &Path| {
         let make = MakeViews {
-            frame: &|f, first| preprocess::resize_frame(&f, first, &cfg),
+            frame: &|size, first| resize_rows(size, first, &cfg),
             views: &|frames: &[preprocess::Resized]| {
                 preprocess::resized_to_views(frames, &cfg, crops)
             },
@@ -56,6 +56,22 @@ pub fn predict_prepare(
         }
         Ok(prepared)
     })
+}
+
+impl Shrink<preprocess::Resized> for preprocess::FrameResize {
+    fn finish(self: Box<Self>) -> Result<preprocess::Resized> {
+        preprocess::FrameResize::finish(*self)
+    }
+}
+
+/// The model's resize of a frame of `size` in a clip whose first frame is `first` (both height
+/// x width), fed the frame's rows as they are converted.
+pub fn resize_rows(
+    size: (u32, u32),
+    first: (u32, u32),
+    cfg: &ModelConfig,
+) -> Result<Box<dyn Shrink<preprocess::Resized>>> {
+    Ok(Box::new(preprocess::FrameResize::new(size, first, cfg)?))
 }
 
 /// All views of an input, stacked (views x C x T x H x W), as a float32 `.npy` file.

@@ -1,8 +1,10 @@
 //! One input, on a decode worker: open it, plan its clips (whole video or windows), decode
 //! them and turn each clip into views with the caller's function.
 
-use crate::decode::{plan_clips, ClipPlan, Frame, SamplingSpec, Video};
-use crate::report::{spread, thumbnails_in, FileError, Small, Stage, ThumbSpec, Thumbnail, Window};
+use crate::decode::{plan_clips, ClipPlan, FrameRows, RowSink, SamplingSpec, Video};
+use crate::report::{
+    spread, thumbnails_in, FileError, Small, SmallRows, Stage, ThumbSpec, Thumbnail, Window,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -120,11 +122,22 @@ impl Clock {
     }
 }
 
-/// What a worker does with decoded frames: `frame` shrinks each as soon as it is converted
-/// (given the size, height x width, of its clip's first frame), so an input holds one
-/// full-size picture at a time; `views` turns a clip of shrunk frames into views.
+/// One frame being shrunk as its rows are converted: a [`RowSink`] that gives its result at
+/// the end.
+pub trait Shrink<F>: RowSink {
+    fn finish(self: Box<Self>) -> anyhow::Result<F>;
+}
+
+/// Starts shrinking a frame, given its size and its clip's first frame's size (height x width).
+pub type StartShrink<'a, F> =
+    dyn Fn((u32, u32), (u32, u32)) -> anyhow::Result<Box<dyn Shrink<F>>> + 'a;
+
+/// What a worker does with decoded frames: `frame` starts shrinking one, given its size and
+/// the size of its clip's first frame (both height x width), and is fed the frame's rows band by
+/// band as they are converted, so an input never holds a full-size RGB picture; `views` turns
+/// a clip of shrunk frames into views.
 pub struct MakeViews<'a, F, V> {
-    pub frame: &'a dyn Fn(Frame, (u32, u32)) -> anyhow::Result<F>,
+    pub frame: &'a StartShrink<'a, F>,
     pub views: &'a dyn Fn(&[F]) -> anyhow::Result<Vec<V>>,
 }
 
@@ -197,7 +210,25 @@ struct ReadClip<F> {
     shrinking: Duration,
 }
 
-/// Reads one clip; a failure says whether decoding or shrinking failed.
+/// A sink that adds the time spent in it to a stopwatch.
+struct Timed<'a> {
+    sink: &'a mut dyn RowSink,
+    spent: &'a mut Duration,
+}
+
+impl RowSink for Timed<'_> {
+    fn wants(&self, y: u32) -> bool {
+        self.sink.wants(y)
+    }
+    fn rows(&mut self, first: u32, data: &[u8]) {
+        let since = Instant::now();
+        self.sink.rows(first, data);
+        *self.spent += since.elapsed();
+    }
+}
+
+/// Reads one clip; a failure says whether decoding (which includes the conversion to RGB) or
+/// shrinking failed.
 fn read_clip<F: Clone, V>(
     video: &mut Video,
     plan: &ClipPlan,
@@ -206,24 +237,37 @@ fn read_clip<F: Clone, V>(
 ) -> Result<ReadClip<F>, (Stage, anyhow::Error)> {
     let mut first = None;
     let mut shrinking = Duration::ZERO;
-    let mut shrink_failed = false;
-    let mut shrink = |f: Frame| {
+    let mut failed = Stage::Decode;
+    let mut shrink = |rows: FrameRows<'_>| -> anyhow::Result<(F, Option<Small>)> {
+        let size = (rows.height, rows.width);
+        let first = *first.get_or_insert(size);
         let since = Instant::now();
-        let size = *first.get_or_insert((f.height, f.width));
-        let small = thumbnails.map(|t| Small::of(&f, t.height));
-        let out = (make.frame)(f, size).map(|x| (x, small));
+        let started = (make.frame)(size, first);
         shrinking += since.elapsed();
-        shrink_failed = out.is_err();
-        out
+        let mut sink = started.inspect_err(|_| failed = Stage::Preprocess)?;
+        let mut small =
+            thumbnails.map(|t| SmallRows::new(rows.width, rows.height, rows.time, t.height));
+        let mut spent = Duration::ZERO;
+        {
+            let mut resize = Timed {
+                sink: sink.as_mut(),
+                spent: &mut spent,
+            };
+            let mut sinks: Vec<&mut dyn RowSink> = vec![&mut resize];
+            if let Some(s) = small.as_mut() {
+                sinks.push(s);
+            }
+            // A failure here is the conversion's: the sinks cannot fail.
+            rows.feed(&mut sinks)?;
+        }
+        let since = Instant::now();
+        let out = sink.finish().inspect_err(|_| failed = Stage::Preprocess);
+        shrinking += spent + since.elapsed();
+        Ok((out?, small.map(SmallRows::finish)))
     };
-    let clip = video.read_clip_with(plan, &mut shrink).map_err(|e| {
-        let stage = if shrink_failed {
-            Stage::Preprocess
-        } else {
-            Stage::Decode
-        };
-        (stage, e)
-    })?;
+    let clip = video
+        .read_clip_with(plan, &mut shrink)
+        .map_err(|e| (failed, e))?;
     let (frames, smalls): (Vec<F>, Vec<Option<Small>>) = clip.frames.into_iter().unzip();
     Ok(ReadClip {
         frames,

@@ -21,7 +21,7 @@ pub use npy::{npy_bytes, write_npy};
 pub use record::{Features, FileError, Ran, Record, Segment, Stage, Timings, VideoResult, Window};
 pub use segments::{segments, window_spans, SegmentRules, SegmentStream};
 pub use summary::RunSummary;
-pub use thumbnail::{spread, thumbnail, thumbnails_in, Small, ThumbSpec, Thumbnail};
+pub use thumbnail::{spread, thumbnail, thumbnails_in, Small, SmallRows, ThumbSpec, Thumbnail};
 
 pub use crate::model::Prediction;
 use std::io::{self, Write};

@@ -5,7 +5,7 @@
 //! Shrinking is an area average (each output pixel is the mean of the input pixels it covers);
 //! encoding is `jpeg-encoder`, a dependency-free JPEG encoder.
 
-use crate::decode::Frame;
+use crate::decode::{Frame, RowSink};
 use anyhow::{Context, Result};
 
 /// How many thumbnails each unit (a whole video, or a window) keeps, and their height.
@@ -44,16 +44,9 @@ pub struct Small {
 impl Small {
     /// `frame` shrunk to `height` pixels (never enlarged), keeping its aspect ratio.
     pub fn of(frame: &Frame, height: u32) -> Small {
-        let th = height.clamp(1, frame.height.max(1));
-        let tw = ((frame.width as u64 * th as u64 + frame.height as u64 / 2)
-            / frame.height.max(1) as u64)
-            .max(1) as u32;
-        Small {
-            time: frame.time,
-            width: tw,
-            height: th,
-            rgb: std::sync::Arc::new(shrink(&frame.data, frame.width, frame.height, tw, th)),
-        }
+        let mut s = SmallRows::new(frame.width, frame.height, frame.time, height);
+        s.rows(0, &frame.data);
+        s.finish()
     }
 
     /// Encoded as JPEG.
@@ -100,28 +93,99 @@ pub fn thumbnail(frame: &Frame, height: u32) -> Result<Thumbnail> {
     Small::of(frame, height).encode()
 }
 
-/// Area-average downscale of packed RGB24 from `w x h` to `tw x th` (each at most its source).
-fn shrink(rgb: &[u8], w: u32, h: u32, tw: u32, th: u32) -> Vec<u8> {
-    let (w, h, tw, th) = (w as usize, h as usize, tw as usize, th as usize);
-    let mut out = Vec::with_capacity(tw * th * 3);
-    for ty in 0..th {
-        let (y0, y1) = (ty * h / th, ((ty + 1) * h / th).max(ty * h / th + 1));
-        for tx in 0..tw {
-            let (x0, x1) = (tx * w / tw, ((tx + 1) * w / tw).max(tx * w / tw + 1));
-            let mut sum = [0u64; 3];
-            for y in y0..y1 {
-                let row = &rgb[(y * w + x0) * 3..(y * w + x1) * 3];
-                for px in row.chunks_exact(3) {
+/// A [`Small`] made from a frame's rows as they are converted, top to bottom, band by band
+/// ([`crate::decode::FrameRows::feed`]): an area-average downscale (each output pixel is the
+/// rounded mean of the input pixels it covers) that holds one output row of sums at a time.
+pub struct SmallRows {
+    time: f64,
+    /// Source and thumbnail sizes.
+    w: usize,
+    h: usize,
+    tw: usize,
+    th: usize,
+    /// The thumbnail row being summed, and its sums (tw x 3).
+    ty: usize,
+    sums: Vec<u64>,
+    out: Vec<u8>,
+}
+
+impl SmallRows {
+    /// For a `width` x `height` frame shown at `time`, shrunk to `thumb_height` pixels (never
+    /// enlarged), keeping its aspect ratio.
+    pub fn new(width: u32, height: u32, time: f64, thumb_height: u32) -> SmallRows {
+        let th = thumb_height.clamp(1, height.max(1));
+        let tw = ((width as u64 * th as u64 + height as u64 / 2) / height.max(1) as u64).max(1);
+        let (tw, th) = (tw as usize, th as usize);
+        SmallRows {
+            time,
+            w: width as usize,
+            h: height.max(1) as usize,
+            tw,
+            th,
+            ty: 0,
+            sums: vec![0; tw * 3],
+            out: Vec::with_capacity(tw * th * 3),
+        }
+    }
+
+    /// Source rows `[y0, y1)` of thumbnail row `ty`.
+    fn span(&self, ty: usize) -> (usize, usize) {
+        let (h, th) = (self.h, self.th);
+        let y0 = ty * h / th;
+        (y0, ((ty + 1) * h / th).max(y0 + 1))
+    }
+
+    /// Source columns `[x0, x1)` of thumbnail column `tx`.
+    fn columns(&self, tx: usize) -> (usize, usize) {
+        let (w, tw) = (self.w, self.tw);
+        let x0 = tx * w / tw;
+        (x0, ((tx + 1) * w / tw).max(x0 + 1))
+    }
+
+    /// The thumbnail, once every row has come.
+    pub fn finish(self) -> Small {
+        Small {
+            time: self.time,
+            width: self.tw as u32,
+            height: self.th as u32,
+            rgb: std::sync::Arc::new(self.out),
+        }
+    }
+}
+
+impl RowSink for SmallRows {
+    fn rows(&mut self, first: u32, data: &[u8]) {
+        let row = self.w * 3;
+        for (k, src) in data.chunks_exact(row.max(1)).enumerate() {
+            let y = first as usize + k;
+            if self.ty >= self.th {
+                return;
+            }
+            let (y0, y1) = self.span(self.ty);
+            if y < y0 {
+                continue;
+            }
+            for tx in 0..self.tw {
+                let (x0, x1) = self.columns(tx);
+                let sum = &mut self.sums[tx * 3..tx * 3 + 3];
+                for px in src[x0 * 3..x1 * 3].chunks_exact(3) {
                     for c in 0..3 {
                         sum[c] += px[c] as u64;
                     }
                 }
             }
-            let n = ((y1 - y0) * (x1 - x0)) as u64;
-            out.extend(sum.iter().map(|s| ((s + n / 2) / n) as u8));
+            if y + 1 == y1 {
+                for tx in 0..self.tw {
+                    let (x0, x1) = self.columns(tx);
+                    let n = ((y1 - y0) * (x1 - x0)) as u64;
+                    let sum = &mut self.sums[tx * 3..tx * 3 + 3];
+                    self.out.extend(sum.iter().map(|s| ((s + n / 2) / n) as u8));
+                    sum.fill(0);
+                }
+                self.ty += 1;
+            }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -154,14 +218,34 @@ mod tests {
     fn shrink_averages_areas() {
         // Left half black, right half white, 4x2 -> 2x1: one black, one white pixel.
         let f = frame(4, 2, |x, _| if x < 2 { [0; 3] } else { [255; 3] });
-        assert_eq!(shrink(&f.data, 4, 2, 2, 1), vec![0, 0, 0, 255, 255, 255]);
+        assert_eq!(*Small::of(&f, 1).rgb, vec![0, 0, 0, 255, 255, 255]);
         // A checkerboard averages to grey.
         let f = frame(
             2,
             2,
             |x, y| if (x + y) % 2 == 0 { [0; 3] } else { [200; 3] },
         );
-        assert_eq!(shrink(&f.data, 2, 2, 1, 1), vec![100, 100, 100]);
+        assert_eq!(*Small::of(&f, 1).rgb, vec![100, 100, 100]);
+    }
+
+    #[test]
+    fn rows_in_bands_shrink_as_the_whole_frame() {
+        let f = frame(37, 29, |x, y| {
+            [
+                (x * 7 % 256) as u8,
+                (y * 13 % 256) as u8,
+                ((x * y) % 256) as u8,
+            ]
+        });
+        let whole = Small::of(&f, 8);
+        let row = 37 * 3;
+        for band in [1, 2, 5, 29] {
+            let mut s = SmallRows::new(37, 29, f.time, 8);
+            for (i, rows) in f.data.chunks(band * row).enumerate() {
+                s.rows((i * band) as u32, rows);
+            }
+            assert_eq!(s.finish(), whole, "bands of {band} rows");
+        }
     }
 
     #[test]

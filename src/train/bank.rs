@@ -4,7 +4,7 @@
 
 use super::data::{Dataset, Skipped, Split};
 use crate::decode::SamplingSpec;
-use crate::model::preprocess::{crop_offsets, crop_view, resize_frame, stack_resized, Resized};
+use crate::model::preprocess::{crop_offsets, crop_view, stack_resized, Resized};
 use crate::model::ModelConfig;
 use crate::pipeline::{self, ClipSettings, Job, Prepared, RunSettings};
 use crate::report::{FileError, Stage};
@@ -63,7 +63,7 @@ pub fn build(
     let c = cfg.clone();
     let prepare = Box::new(move |_: usize, path: &Path| {
         let make = pipeline::MakeViews {
-            frame: &|f, first| resize_frame(&f, first, &c),
+            frame: &|size, first| pipeline::resize_rows(size, first, &c),
             views: &|f: &[Resized]| Ok(vec![stack_resized(f)?.to_kind(Kind::Half)]),
         };
         let p = pipeline::prepare(path, &clips, &make)?;
