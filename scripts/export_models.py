@@ -78,7 +78,9 @@ class Spec:
     weights_url: str | None = None
     notes: str = ""
     # Channels-last-3d layout baked into the graph by default (`--no-channels-last` opts out):
-    # where it made the model faster on a CPU (docs/BENCHMARKS.md, scripts/bench_layout.py).
+    # where it ran the model alone >= 1.1x faster in bf16, the precision `--precision auto` takes
+    # on a CPU with native bf16 (scripts/bench_layout.py; docs/BENCHMARKS.md). r3d_18 and mc3_18
+    # gained less than that; the transformers were not measured.
     channels_last: bool = False
 
 
@@ -96,7 +98,7 @@ def _build_i3d_r50() -> torch.nn.Module:
 
 SPECS: dict[str, Spec] = {
     "r2plus1d_18": Spec(
-        tvv.r2plus1d_18, 16, 1, True, 15.0, tv_weights=tvv.R2Plus1D_18_Weights.KINETICS400_V1,
+        tvv.r2plus1d_18, 16, 1, True, 15.0, tv_weights=tvv.R2Plus1D_18_Weights.KINETICS400_V1, channels_last=True,
         notes="torchvision; published accuracy: 5 clips x 16 frames at 15 fps",
     ),
     "r3d_18": Spec(
@@ -108,7 +110,7 @@ SPECS: dict[str, Spec] = {
         notes="torchvision; published accuracy: 5 clips x 16 frames at 15 fps",
     ),
     "s3d": Spec(
-        tvv.s3d, 64, 13, True, 15.0, tv_weights=tvv.S3D_Weights.KINETICS400_V1,
+        tvv.s3d, 64, 13, True, 15.0, tv_weights=tvv.S3D_Weights.KINETICS400_V1, channels_last=True,
         notes="torchvision; published accuracy: 1 clip x 128 frames at 15 fps (--frames 128); "
         "needs >= 13 frames at 224x224",
     ),
@@ -123,13 +125,13 @@ SPECS: dict[str, Spec] = {
         "published accuracy: 12 clips x 32 frames at 15 fps",
     ),
     "i3d": Spec(
-        _build_i3d, 64, 11, True, 25.0,
+        _build_i3d, 64, 11, True, 25.0, channels_last=True,
         resize={"mode": "short_side", "size": 256}, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
         notes="Inception-v1 inflated to 3D (DeepMind I3D, RGB); input scaled to [-1, 1]; "
         "trained on 64-frame clips, tested on whole videos",
     ),
     "i3d_r50": Spec(
-        _build_i3d_r50, 8, 8, True, 30.0, stride=8,
+        _build_i3d_r50, 8, 8, True, 30.0, stride=8, channels_last=True,
         resize={"mode": "short_side", "size": 256}, crop=256, mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225),
         weights_url=PYTORCHVIDEO_I3D_R50_URL,
         notes="PyTorchVideo i3d_r50 (8x8); published accuracy: 10 clips x 3 crops of 256",
@@ -260,8 +262,9 @@ def calibrate(model: torch.nn.Module, frames: int, crop: int, seed: int, mean: t
 
 class ChannelsLast3d(torch.nn.Module):
     """Keeps weights and activations in channels-last-3d layout (N, T, H, W, C in memory), which
-    oneDNN's CPU convolutions run faster: 1.3-1.5x for r2plus1d_18 in fp32 here. The layout is
-    baked into the TorchScript graph; converting the module to bf16 later keeps it."""
+    oneDNN's CPU convolutions run faster in bf16 (the model alone 1.15x for r2plus1d_18, 2.5x for
+    s3d here; in fp32 0.84-1.10x: docs/BENCHMARKS.md). The layout is baked into the TorchScript
+    graph; converting the module to bf16 later keeps it."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
