@@ -567,10 +567,7 @@ fn python_test_counts_need_the_summary_line() {
 /// `avg_pool3d`, which libtorch's CPU has no bf16 kernel for (8 outputs, the default model's
 /// input size). Returns a config for it (in scratch directory `name`), a copy of the default
 /// model's with `change` applied.
-fn graph_without_bf16_kernel(
-    name: &str,
-    change: impl FnOnce(&mut serde_json::Value),
-) -> PathBuf {
+fn graph_without_bf16_kernel(name: &str, change: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
     const MAKE: &str = "\
 import sys, torch
 class M(torch.nn.Module):
@@ -757,7 +754,11 @@ fn every_export_runs_in_bf16_and_auto_follows_its_record() {
             .and_then(|r| r.bf16_top1_agreement)
             .unwrap_or_else(|| panic!("{name}: the export wrote no bf16 agreement record"));
         let agrees = record >= vidcls::model::AUTO_MIN_AGREEMENT;
-        let expected = if native_bf16 && agrees { "bf16" } else { "fp32" };
+        let expected = if native_bf16 && agrees {
+            "bf16"
+        } else {
+            "fp32"
+        };
         assert_eq!(
             ran_with(&cfg, &views),
             ran("cpu", expected, 1),
