@@ -18,7 +18,10 @@ Weights (choose one):
 Models are traced on CPU in eval mode from a float32 N x C x T x H x W example, then checked
 against the eager model on a batch of two with another clip length (for variable-length models)
 before anything is written. swin3d_t is scripted instead: tracing bakes in its window sizes,
-which shrink for short clips. Examples:
+which shrink for short clips. Every graph runs in bf16 as well as float32 (vidcls casts module
+and input): layers without a bf16 CPU kernel (3D average pooling) compute in float32 inside it
+(`Float32Pool`). Where it runs faster (docs/BENCHMARKS.md), the channels-last-3d layout is baked
+in (`--no-channels-last` leaves it out). Examples:
 
   scripts/export_models.py --random-init --seed 0 --all
   scripts/export_models.py --weights kinetics400 r2plus1d_18 s3d
@@ -74,6 +77,12 @@ class Spec:
     script: bool = False
     weights_url: str | None = None
     notes: str = ""
+    # Channels-last-3d layout baked into the graph by default (`--no-channels-last` opts out):
+    # where it ran the model alone >= 1.5x faster in bf16, the precision `--precision auto` takes
+    # on a CPU with native bf16 (scripts/bench_layout.py; docs/BENCHMARKS.md). r2plus1d_18 (1.15x),
+    # r3d_18 and mc3_18 gained less, and r2plus1d_18's bf16 record fell from 12 to 11 agreeing
+    # clips of 12 with it; the transformers were not measured.
+    channels_last: bool = False
 
 
 def _build_i3d() -> torch.nn.Module:
@@ -102,7 +111,7 @@ SPECS: dict[str, Spec] = {
         notes="torchvision; published accuracy: 5 clips x 16 frames at 15 fps",
     ),
     "s3d": Spec(
-        tvv.s3d, 64, 13, True, 15.0, tv_weights=tvv.S3D_Weights.KINETICS400_V1,
+        tvv.s3d, 64, 13, True, 15.0, tv_weights=tvv.S3D_Weights.KINETICS400_V1, channels_last=True,
         notes="torchvision; published accuracy: 1 clip x 128 frames at 15 fps (--frames 128); "
         "needs >= 13 frames at 224x224",
     ),
@@ -117,13 +126,13 @@ SPECS: dict[str, Spec] = {
         "published accuracy: 12 clips x 32 frames at 15 fps",
     ),
     "i3d": Spec(
-        _build_i3d, 64, 11, True, 25.0,
+        _build_i3d, 64, 11, True, 25.0, channels_last=True,
         resize={"mode": "short_side", "size": 256}, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
         notes="Inception-v1 inflated to 3D (DeepMind I3D, RGB); input scaled to [-1, 1]; "
         "trained on 64-frame clips, tested on whole videos",
     ),
     "i3d_r50": Spec(
-        _build_i3d_r50, 8, 8, True, 30.0, stride=8,
+        _build_i3d_r50, 8, 8, True, 30.0, stride=8, channels_last=True,
         resize={"mode": "short_side", "size": 256}, crop=256, mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225),
         weights_url=PYTORCHVIDEO_I3D_R50_URL,
         notes="PyTorchVideo i3d_r50 (8x8); published accuracy: 10 clips x 3 crops of 256",
@@ -254,8 +263,9 @@ def calibrate(model: torch.nn.Module, frames: int, crop: int, seed: int, mean: t
 
 class ChannelsLast3d(torch.nn.Module):
     """Keeps weights and activations in channels-last-3d layout (N, T, H, W, C in memory), which
-    oneDNN's CPU convolutions run faster: 1.3-1.5x for r2plus1d_18 in fp32 here. The layout is
-    baked into the TorchScript graph; converting the module to bf16 later keeps it."""
+    oneDNN's CPU convolutions run faster in bf16 (the model alone 1.15x for r2plus1d_18, 2.5x for
+    s3d here; in fp32 0.84-1.10x: docs/BENCHMARKS.md). The layout is baked into the TorchScript
+    graph; converting the module to bf16 later keeps it."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -263,6 +273,41 @@ class ChannelsLast3d(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x.contiguous(memory_format=torch.channels_last_3d))
+
+
+class Float32Pool(torch.nn.Module):
+    """Runs a pooling layer in float32 and gives its result back in the input's dtype: libtorch's
+    CPU has no bfloat16 `avg_pool3d` kernel (torch 2.13; `adaptive_avg_pool3d` and `max_pool3d`
+    have one), so a graph cast to bf16 as vidcls casts it (`--precision bf16`: module and input)
+    would fail there. It is scripted (`keep_float32`), also inside traced graphs: a tracer
+    records `x.dtype` as a constant, and in float32 `x.float()` returns `x` itself, so a traced
+    cast back would stay float32 whatever precision the graph later runs in. In float32 both
+    casts are no-ops and the graph computes exactly what the bare layer does."""
+
+    def __init__(self, pool: torch.nn.Module):
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x.float()).to(x.dtype)
+
+
+# Layers without a bfloat16 CPU kernel in libtorch, kept in float32 inside bf16 graphs.
+NO_BF16_KERNEL = (torch.nn.AvgPool3d,)
+
+
+def keep_float32(model: torch.nn.Module) -> int:
+    """Wraps every layer of a type in `NO_BF16_KERNEL` in `Float32Pool`, in place (parameters and
+    state-dict keys of the model are unchanged: pooling layers have none). Returns how many."""
+    wrapped = 0
+    for parent in list(model.modules()):
+        if isinstance(parent, torch.jit.ScriptModule):  # a wrapper already, or scripted code
+            continue
+        for name, child in list(parent.named_children()):
+            if isinstance(child, NO_BF16_KERNEL):
+                setattr(parent, name, torch.jit.script(Float32Pool(child)))
+                wrapped += 1
+    return wrapped
 
 
 def load_weights(arch: str, spec: Spec, model: torch.nn.Module, args) -> dict:
@@ -340,7 +385,8 @@ def export(arch: str, args, models_dir: Path, config_dir: Path) -> dict:
     torch.manual_seed(args.seed)
     model = spec.build()
     weights = load_weights(arch, spec, model, args)
-    if args.channels_last:
+    keep_float32(model)
+    if spec.channels_last if args.channels_last is None else args.channels_last:
         model = ChannelsLast3d(model)
         weights["layout"] = "channels_last_3d"
     model.eval()
@@ -406,8 +452,10 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed for random initialisation (default 0)")
     p.add_argument("--no-verify", action="store_true", help="skip comparing the compiled model with eager PyTorch")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--channels-last", action="store_true",
-                   help="bake the channels-last-3d memory layout into the graph (faster CPU convolutions)")
+    on = ", ".join(a for a, s in SPECS.items() if s.channels_last) or "none"
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="bake the channels-last-3d memory layout into the graph (faster CPU convolutions), "
+                   f"or not (--no-channels-last); default: per architecture, on for {on}")
     args = p.parse_args(argv)
     archs = list(SPECS) if args.all else args.architectures
     if not archs:

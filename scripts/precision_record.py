@@ -14,8 +14,9 @@ into the config. Calibration clips:
   - Kinetics exports: scripts/export_models.py's deterministic calibration clips, at the
     architecture's own clip length (not the exported --frames), so the record does not depend on
     --frames.
-A graph that fails in bf16 (s3d and i3d: libtorch has no bf16 avg_pool3d kernel) gets no record, so
-`--precision auto` never picks bf16 for it; the reason is printed on stderr.
+A graph that fails in bf16 (one with an operation libtorch's CPU has no bf16 kernel for, such as a
+bare avg_pool3d: scripts/export_models.py keeps those in float32, so its exports all run) gets no
+record, so `--precision auto` never picks bf16 for it; the reason is printed on stderr.
 
     python scripts/precision_record.py configs/motion.json [--clips N] [--models-dir models]
 """

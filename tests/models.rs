@@ -88,13 +88,14 @@ fn exported_large(arch: &str) -> PathBuf {
     }
 }
 
-/// mc3_18 exported with the channels-last-3d layout baked in.
+/// r2plus1d_18 exported with the channels-last-3d layout baked in (`--channels-last`; its
+/// default export is contiguous).
 fn exported_channels_last() -> &'static Path {
     static D: OnceLock<PathBuf> = OnceLock::new();
     D.get_or_init(|| {
         export(
             "export-channels-last",
-            &["--frames", "16", "--channels-last", "mc3_18"],
+            &["--frames", "16", "--channels-last", "r2plus1d_18"],
         )
     })
 }
@@ -353,16 +354,24 @@ fn parity_with_pytorch_i3d_r50() {
 
 #[test]
 fn parity_with_pytorch_channels_last_export() {
-    let cl = exported_channels_last().join("configs/mc3_18.json");
+    let cl = exported_channels_last().join("configs/r2plus1d_18.json");
     check_parity(
         &cl,
         &["--clips", "1"],
-        "mc3_18-channels-last",
+        "r2plus1d_18-channels-last",
         &all_videos(),
     );
-    // The layout changes how the numbers are laid out, not what they are: the same weights
-    // (same seed) give the same scores as the plain export.
-    let plain = exported().join("configs/mc3_18.json");
+    // `--channels-last` bakes the channels-last-3d layout in (and says so); the layout changes
+    // how the numbers are laid out, not what they are: the same weights (same seed) give the
+    // same scores as the default, contiguous export.
+    let plain = exported().join("configs/r2plus1d_18.json");
+    let layout = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap()["weights"]
+            ["layout"]
+            .clone()
+    };
+    assert_eq!(layout(&cl), "channels_last_3d");
+    assert_eq!(layout(&plain), serde_json::Value::Null);
     let dir = scratch("channels-last-vs-plain");
     let a = run_vidcls(&cl, &["--clips", "1"], &all_videos(), &dir.join("cl"));
     let b = run_vidcls(&plain, &["--clips", "1"], &all_videos(), &dir.join("plain"));
@@ -554,10 +563,37 @@ fn python_test_counts_need_the_summary_line() {
     assert!(missing.is_err());
 }
 
+/// What scripts/export_models.py wrote before it kept pooling in float32: a graph with a bare
+/// `avg_pool3d`, which libtorch's CPU has no bf16 kernel for (8 outputs, the default model's
+/// input size). Returns a config for it (in scratch directory `name`), a copy of the default
+/// model's with `change` applied.
+fn graph_without_bf16_kernel(name: &str, change: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    const MAKE: &str = "\
+import sys, torch
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 8, 1)
+        self.pool = torch.nn.AvgPool3d((1, 2, 2))
+    def forward(self, x):
+        return self.pool(self.conv(x)).mean(dim=(2, 3, 4))
+torch.manual_seed(0)
+torch.jit.trace(M().eval(), torch.zeros(1, 3, 8, 64, 64)).save(sys.argv[1])
+";
+    let key = Key::new().args(&[MAKE]).python();
+    let dir = fixture("no-bf16-kernel", &key, |dir| {
+        run_ok(python().args(["-c", MAKE]).arg(dir.join("pool.pt")));
+    });
+    let pt = dir.join("pool.pt");
+    altered_config(name, |v| {
+        v["file"] = pt.to_str().unwrap().into();
+        change(v);
+    })
+}
+
 #[test]
 fn precision_without_kernels_is_a_clear_load_error() {
-    // libtorch has no bfloat16 avg_pool3d on the CPU, which s3d uses.
-    let cfg = exported().join("configs/s3d.json");
+    let cfg = graph_without_bf16_kernel("no-bf16-kernel", |_| {});
     let err = predict_fails(&cfg, &["--precision", "bf16", "--device", "cpu"]);
     assert!(
         err.contains("in bf16 on cpu") && err.contains("fp32 works"),
@@ -567,17 +603,21 @@ fn precision_without_kernels_is_a_clear_load_error() {
     assert!(err.contains("fp16 needs a CUDA device"), "{err}");
 }
 
+/// Every architecture's export, with the directory it is in.
+fn all_exports() -> Vec<(&'static str, PathBuf)> {
+    ["r2plus1d_18", "r3d_18", "mc3_18", "s3d", "i3d"]
+        .into_iter()
+        .map(|n| (n, exported().to_path_buf()))
+        .chain(["mvit_v1_b", "swin3d_t", "i3d_r50"].map(|n| (n, exported_large(n))))
+        .collect()
+}
+
 /// The configs in `configs/` are what `scripts/export_models.py --random-init --seed 0` writes
 /// next to the graphs a user makes with it (weights source included), except for `frames` where
 /// the fixture exports a shorter clip to save time.
 #[test]
 fn committed_configs_are_what_the_exporter_writes() {
-    let exports: Vec<(&str, PathBuf)> = ["r2plus1d_18", "r3d_18", "mc3_18", "s3d", "i3d"]
-        .into_iter()
-        .map(|n| (n, exported().to_path_buf()))
-        .chain(["mvit_v1_b", "swin3d_t", "i3d_r50"].map(|n| (n, exported_large(n))))
-        .collect();
-    for (name, dir) in exports {
+    for (name, dir) in all_exports() {
         let read = |p: PathBuf| -> serde_json::Value {
             serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
         };
@@ -645,6 +685,19 @@ fn auto_choices_are_recorded_and_flags_override_them() {
         ),
         ran("cpu", "bf16", 4)
     );
+    // bf16 recorded as disagreeing (below AUTO_MIN_AGREEMENT): auto stays in fp32, whatever
+    // the CPU; `--precision bf16` still runs it when asked.
+    let disagreed = altered_config("auto-bf16-disagrees", |v| {
+        v["reduced_precision"] = serde_json::json!({"clips": 64, "bf16_top1_agreement": 0.98});
+    });
+    assert_eq!(
+        ran_with(&disagreed, &["--device", "cpu"]),
+        ran("cpu", "fp32", 1)
+    );
+    assert_eq!(
+        ran_with(&disagreed, &["--device", "cpu", "--precision", "bf16"]),
+        ran("cpu", "bf16", 1)
+    );
     // bf16 recorded as agreeing: auto takes it where the CPU has native bf16.
     let agreed = altered_config("auto-bf16", |v| {
         v["reduced_precision"] = serde_json::json!({"clips": 8, "bf16_top1_agreement": 1.0});
@@ -665,24 +718,67 @@ fn auto_choices_are_recorded_and_flags_override_them() {
 
 #[test]
 fn auto_falls_back_to_fp32_where_the_graph_has_no_kernel() {
-    // s3d has no bf16 avg_pool3d kernel on the CPU (`precision_without_kernels_*`); even with
-    // a record saying bf16 agrees, auto must still run it, in fp32.
-    let src = exported().join("configs/s3d.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
-    v["file"] = exported().join("models/s3d.pt").to_str().unwrap().into();
-    v["labels_file"] = exported()
-        .join("configs/kinetics400.txt")
-        .to_str()
-        .unwrap()
-        .into();
-    v["reduced_precision"] = serde_json::json!({"clips": 8, "bf16_top1_agreement": 1.0});
-    let cfg = scratch("auto-s3d").join("s3d.json");
-    std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+    // A graph with a bare avg_pool3d does not run in bf16 on the CPU; even with a record
+    // saying bf16 agrees, auto must still run it, in fp32.
+    let cfg = graph_without_bf16_kernel("auto-no-bf16-kernel", |v| {
+        v["reduced_precision"] = serde_json::json!({"clips": 8, "bf16_top1_agreement": 1.0});
+    });
     assert!(
         vidcls::model::cpu_has_native_bf16(),
         "this check needs a CPU with native bf16 (AVX512-BF16 or AMX), or auto never tries bf16"
     );
     assert_eq!(ran_with(&cfg, &["--device", "cpu"]), ran("cpu", "fp32", 1));
     predict_fails(&cfg, &["--precision", "bf16", "--device", "cpu"]);
+}
+
+/// Every exported architecture runs `--precision bf16` (the exporter keeps the layers without a
+/// bf16 CPU kernel in float32) and so has its export-time record; `--precision auto` takes bf16
+/// exactly where that record reaches `AUTO_MIN_AGREEMENT` and the CPU has native bf16, and fp32
+/// where it does not (r3d_18's records less).
+#[test]
+fn every_export_runs_in_bf16_and_auto_follows_its_record() {
+    let native_bf16 = vidcls::model::cpu_has_native_bf16();
+    let mut chose = Vec::new();
+    for (name, dir) in all_exports() {
+        let cfg = dir.join(format!("configs/{name}.json"));
+        let views = ["--device", "cpu", "--clips", "1"];
+        let bf16 = [&views[..], &["--precision", "bf16"]].concat();
+        if name == "swin3d_t" {
+            // Known failure, kept visible: libtorch's module-wide cast (Model::load) also turns
+            // swin3d's integer relative-position index into bf16, which cannot index, while
+            // Python's cast (scripts/precision_record.py) leaves it alone and records 1.0; auto
+            // takes bf16 on that record and falls back to fp32 at load. When vidcls casts only
+            // floating-point tensors this fails and swin3d_t joins the loop below.
+            let err = predict_fails(&cfg, &bf16);
+            assert!(err.contains("tensors used as indices"), "{err}");
+            assert_eq!(ran_with(&cfg, &views), ran("cpu", "fp32", 1));
+            chose.push(format!(
+                "{name}: bf16 fails to load, auto falls back to fp32"
+            ));
+            continue;
+        }
+        assert_eq!(
+            ran_with(&cfg, &bf16),
+            ran("cpu", "bf16", 1),
+            "{name} in bf16"
+        );
+        let record = vidcls::model::ModelConfig::from_file(&cfg)
+            .unwrap()
+            .reduced_precision
+            .and_then(|r| r.bf16_top1_agreement)
+            .unwrap_or_else(|| panic!("{name}: the export wrote no bf16 agreement record"));
+        let agrees = record >= vidcls::model::AUTO_MIN_AGREEMENT;
+        let expected = if native_bf16 && agrees {
+            "bf16"
+        } else {
+            "fp32"
+        };
+        assert_eq!(
+            ran_with(&cfg, &views),
+            ran("cpu", expected, 1),
+            "{name}: auto with bf16 agreement {record}"
+        );
+        chose.push(format!("{name} {record} -> {expected}"));
+    }
+    eprintln!("auto: {}", chose.join(", "));
 }
