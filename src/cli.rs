@@ -283,11 +283,6 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]
     pub timeout: f64,
 
-    /// How many nice levels below the model the decode workers run (0: the same priority).
-    #[arg(long, default_value_t = 10, value_name = "N", hide = true,
-          value_parser = clap::value_parser!(i32).range(0..=19))]
-    pub decode_nice: i32,
-
     /// Refuse videos whose frames have more pixels than this (width x height; default
     /// 8192 x 8192). Each decode worker holds two decoded frames, about 3 bytes per pixel in
     /// YUV 4:2:0.

@@ -192,7 +192,6 @@ impl Request {
                 threads: a.run.threads.map_or_else(default_threads, |n| n as usize),
                 batch_size,
                 timeout: Duration::from_secs_f64(a.run.timeout),
-                decode_nice: a.run.decode_nice,
             },
             labelling: Labelling {
                 model: cfg.name.clone(),
@@ -325,7 +324,6 @@ pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
             threads: cores(),
             batch_size: 1,
             timeout: Duration::from_secs(300),
-            decode_nice: 0,
         },
         time_limit: a.time_limit.map(Duration::from_secs_f64),
         cache_bytes: (a.cache_mb as usize) << 20,

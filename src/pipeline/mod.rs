@@ -42,10 +42,6 @@ pub struct RunSettings {
     pub batch_size: usize,
     /// Per-input limit on decoding and preprocessing.
     pub timeout: Duration,
-    /// How much lower the decode workers' priority is than the model's (nice levels, Linux):
-    /// when both want a core, the model's threads get it, so decoding fills the gaps instead of
-    /// stalling a forward pass whose threads wait for each other.
-    pub decode_nice: i32,
 }
 
 /// What a run did.
@@ -68,7 +64,7 @@ pub fn run<F: Forward>(
     let threads = s.threads.max(1);
     let (prep_tx, prep_rx) = mpsc::sync_channel(threads * 2);
     let (out_tx, out_rx) = mpsc::sync_channel(64);
-    let pool = workers::Pool::start(jobs, prepare, s, prep_tx)?;
+    let pool = workers::Pool::start(jobs, prepare, threads, s.timeout, prep_tx)?;
     let (views, ending) = std::thread::scope(|scope| {
         let consumer = std::thread::Builder::new()
             .name("consumer".into())
@@ -99,7 +95,7 @@ pub fn prepare_in_order<P: Send + 'static>(
 ) -> Result<()> {
     let threads = s.threads.max(1);
     let (tx, rx) = mpsc::sync_channel(threads * 2);
-    let pool = workers::Pool::start(jobs, prepare, s, tx)?;
+    let pool = workers::Pool::start(jobs, prepare, threads, s.timeout, tx)?;
     for (idx, r) in workers::InOrder::new(&pool, rx) {
         if !each(idx, r) {
             break;

@@ -102,7 +102,6 @@ fn settings(threads: usize, batch_size: usize, timeout_s: f64) -> RunSettings {
         threads,
         batch_size,
         timeout: Duration::from_secs_f64(timeout_s),
-        decode_nice: 0,
     }
 }
 
@@ -250,31 +249,4 @@ fn prepare_in_order_hands_results_over_in_order() {
             (5, Ok(3)),
         ]
     );
-}
-
-/// The nice value of the calling thread.
-fn thread_nice() -> i32 {
-    // SAFETY: a plain system call on the calling thread.
-    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as u32) }
-}
-
-#[test]
-fn decode_workers_run_below_the_model_by_decode_nice() {
-    let base = thread_nice();
-    for by in [0, 5] {
-        let s = RunSettings {
-            decode_nice: by,
-            ..settings(2, 1, 5.0)
-        };
-        let nice: Box<PrepareFn<i32>> = Box::new(|_, _| Ok(thread_nice()));
-        let mut seen = Vec::new();
-        prepare_in_order(jobs(&["a", "b", "c"]), nice, &s, |_, r| {
-            seen.push(r.unwrap());
-            true
-        })
-        .unwrap();
-        let want = (base + by).min(19);
-        assert_eq!(seen, [want; 3], "decode_nice {by}");
-    }
-    assert_eq!(thread_nice(), base, "the calling thread keeps its priority");
 }

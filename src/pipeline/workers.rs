@@ -2,7 +2,7 @@
 //! the result to the runner. A gate keeps them a bounded number of inputs ahead of the runner,
 //! and a stuck worker can be given up on and replaced.
 
-use super::{Job, RunSettings};
+use super::Job;
 use crate::report::{FileError, Stage};
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
@@ -50,8 +50,6 @@ struct Shared<P> {
     stop: AtomicBool,
     gate: Gate,
     prepare: Box<PrepareFn<P>>,
-    /// Added to each worker's nice value (see [`RunSettings::decode_nice`]).
-    nice: i32,
     /// When each input in progress started (for the per-input time limit).
     started: Mutex<HashMap<usize, Instant>>,
     tx: SyncSender<Prepped<P>>,
@@ -64,16 +62,16 @@ pub struct Pool<P: Send + 'static> {
 }
 
 impl<P: Send + 'static> Pool<P> {
-    /// Starts `s.threads` workers over `jobs`; results go to `tx`.
+    /// Starts `threads` workers over `jobs`; results go to `tx`.
     pub fn start(
         jobs: Vec<Job>,
         prepare: Box<PrepareFn<P>>,
-        s: &RunSettings,
+        threads: usize,
+        timeout: Duration,
         tx: SyncSender<Prepped<P>>,
     ) -> std::io::Result<Pool<P>> {
-        let threads = s.threads.max(1);
+        let threads = threads.max(1);
         let shared = Arc::new(Shared {
-            nice: s.decode_nice,
             jobs,
             next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -86,10 +84,7 @@ impl<P: Send + 'static> Pool<P> {
             started: Mutex::new(HashMap::new()),
             tx,
         });
-        let pool = Pool {
-            shared,
-            timeout: s.timeout,
-        };
+        let pool = Pool { shared, timeout };
         for w in 0..threads {
             pool.spawn(format!("decode-{w}"))?;
         }
@@ -137,29 +132,10 @@ impl<P: Send + 'static> Pool<P> {
     /// A detached worker, so one stuck inside a decoder cannot hold up the end of the run.
     fn spawn(&self, name: String) -> std::io::Result<()> {
         let shared = self.shared.clone();
-        std::thread::Builder::new().name(name).spawn(move || {
-            lower_priority(shared.nice);
-            work(&shared)
-        })?;
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || work(&shared))?;
         Ok(())
-    }
-}
-
-/// Raises the calling thread's nice value by `by` (Linux schedules threads one by one, and the
-/// threads it starts, such as a decoder's, inherit it). Best effort: a failure changes only
-/// how the cores are shared.
-fn lower_priority(by: i32) {
-    if by <= 0 || !cfg!(target_os = "linux") {
-        return;
-    }
-    // SAFETY: plain system calls on the calling thread, with no memory passed.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        *libc::__errno_location() = 0;
-        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
-        if *libc::__errno_location() == 0 {
-            libc::setpriority(libc::PRIO_PROCESS, tid, (now + by).min(19));
-        }
     }
 }
 
