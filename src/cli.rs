@@ -275,7 +275,7 @@ pub struct RunArgs {
     #[arg(short, long, default_value = "auto", value_parser = parse_batch_size)]
     pub batch_size: BatchSize,
 
-    /// Decode worker threads (default: 1 per 2 cores, at least 1).
+    /// Decode worker threads (default: one per core).
     #[arg(short = 'j', long)]
     pub threads: Option<u32>,
 

@@ -50,9 +50,11 @@ impl From<cli::Aggregate> for Aggregate {
     }
 }
 
-/// Decode workers by default: one per two cores (libtorch's threads use the rest), at least 1.
+/// Decode workers by default: one per core. A worker waits while the runner is a few inputs
+/// behind, so with a slow model they cost memory, not time; with a fast one decoding is the
+/// whole cost and every core decodes (docs/BENCHMARKS.md, the defaults section).
 pub fn default_threads() -> usize {
-    (cores() / 2).max(1)
+    cores().max(1)
 }
 
 pub fn cores() -> usize {

@@ -194,8 +194,8 @@ def _defaults(R: BenchResult, a) -> None:
     a("")
     flags = sorted({f for d in R.defaults.values() for f in (d.levers or {})})
     if flags:
-        a("The defaults against the same run with one of their choices undone (videos/s; `--decode-nice 0`: decode "
-          "workers at the model's priority; `--threads N`: one decode worker per core):")
+        a("The defaults against the same run with one of their choices undone (videos/s; `--threads N`: one "
+          "decode worker per two cores, the default before, instead of one per core):")
         a("")
         a("| model | defaults | " + " | ".join(f"`{f}`" for f in flags) + " |")
         a("|---|---:|" + "---:|" * len(flags))
