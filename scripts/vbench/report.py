@@ -18,11 +18,18 @@ SECTION_TITLES = {
 }
 
 
+# Below this line BENCHMARKS.md holds sections other scripts write (each between its own
+# markers) and notes on them; the report rewrites only what is above it.
+KEEP = "<!-- scripts/bench.sh writes the page above this line; the sections below are kept -->"
+
+
 def write_report(R: BenchResult, md_path: Path, json_path: Path) -> None:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(to_json(R), indent=1, default=str) + "\n")
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text("\n".join(markdown(R, json_path.name)) + "\n")
+    old = md_path.read_text() if md_path.exists() else ""
+    kept = old.split(KEEP, 1)[1] if KEEP in old else "\n"
+    md_path.write_text("\n".join(markdown(R, json_path.name)) + "\n" + KEEP + kept)
 
 
 def markdown(R: BenchResult, json_name: str) -> list[str]:
