@@ -54,10 +54,6 @@ def bench_model(name: str, config: Path, files: list[Path], vidcls: Path, ff: di
         res.runs[prec] = row
         log(f"  vidcls {fmt_rate(v.videos_per_s)} videos/s, python {fmt_rate(py.videos_per_s)}, "
             f"model alone {fmt_rate(mo.views_per_s)} views/s" + (f"  [vidcls: {v.error}]" if v.error else ""))
-    if name == "motion" and clips * crops == 1:
-        # Decode-bound: what a second decode thread gives.
-        log(f"{name}: vidcls fp32 with --threads 2")
-        res.vidcls_threads2_fp32 = stage_summary(run_vidcls(vidcls, config, files, "fp32", batch, threads=2))
     if name in KINETICS and clips * crops == 1 and batch != 1:
         # Bigger batches are slower per clip on a small CPU (the activations of several clips
         # outgrow the caches): the same run at batch 1, the Python pipeline's batch for 1 view.

@@ -190,15 +190,10 @@ def notes_for(R: BenchResult) -> list[str]:
             side = v.decode_ms + v.preprocess_ms
             model_ms = 1e3 / mo.views_per_s
             if side > 2 * model_ms:
-                t2 = motion.vidcls_threads2_fp32
                 out.append(f"motion {p}: the model alone needs {fmt(model_ms, 1)} ms per clip, decoding and "
-                           f"preprocessing {fmt(side, 0)} ms per video on the one decode thread (1 per 2 cores by "
+                           f"preprocessing {fmt(side, 0)} ms per video on each decode worker (one per core by "
                            f"default), so vidcls runs at the decode rate, {rx(motion.runs[p].vidcls_vs_model)} "
-                           "the model alone; a faster model or bf16 cannot change that."
-                           + (f" With `--threads 2` (two decode threads) it runs at "
-                              f"{fmt(t2.videos_per_s)} videos/s instead of "
-                              f"{fmt(motion.runs['fp32'].vidcls.videos_per_s)} (fp32)."
-                              if p == "fp32" and t2 else ""))
+                           "the model alone; a faster model or bf16 cannot change that.")
     ls = R.long_vs_short
     if ls and ((ls.ratio or 0) > 1.5 or (ls.decode_pre_ratio or 0) > 1.5):
         out.append(f"The 10-minute video costs {rx(ls.ratio)} the 10-second one per centre clip "
