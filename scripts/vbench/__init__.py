@@ -12,17 +12,22 @@ motion model, at 1 clip per video, in fp32 and in the fast CPU path (`--precisio
                batch sizes as the vidcls run (vbench.model_alone: the compute bound);
   4. ffmpeg    `ffmpeg -i FILE -f null -` of the same files (decoding alone, every frame).
 
-Then: r2plus1d_18 at 10 clips x 3 crops on a few videos; one centre clip from a 10-minute video
+Then the defaults (vbench.defaults): each model with no speed flags next to the Python pipeline
+in fp32, the model alone at what the defaults chose, and decoding alone (a stand-in model that
+only averages its input), giving each model's pipeline efficiency; r2plus1d_18 at 10 clips x 3
+crops on a few videos; one centre clip from a 10-minute video
 vs from a 10-second video; peak RSS labelling 500 short videos vs 50 with the default model;
 bf16 vs fp32 top-1 agreement of the motion model on the corpus and on a generated motion set
 (scripts/motion_dataset.py). Writes docs/BENCHMARKS.md and docs/benchmarks.json.
 
 Modules: setup (run sizes, machine, corpus, motion set, model exports; cached under target/bench/
 by a key of everything that made them), runners (the four tools), sections (the measurements),
-results (typed results and their JSON), verdicts (targets and notes), report (the Markdown).
+defaults (the defaults section), stand_in (its model), results (typed results and their JSON),
+verdicts (targets and notes), report (the Markdown, above its marker in BENCHMARKS.md).
 
     scripts/bench.sh                      # builds vidcls, then the full run (about 20 minutes on 2 cores)
     scripts/bench.sh --quick              # smoke run, written under target/bench/quick/
-    scripts/bench.sh rerun motion-set     # one section again, merged into docs/benchmarks.json
+    scripts/bench.sh rerun motion-set     # one section again (motion-set, long, rss, defaults),
+                                          # merged into docs/benchmarks.json
     scripts/bench.sh report               # rewrite docs/BENCHMARKS.md from docs/benchmarks.json
 """
