@@ -387,18 +387,7 @@ impl RgbConverter {
             None => true,
         };
         if fresh {
-            let sws = AvScaler::get(
-                format,
-                width,
-                height,
-                Pixel::RGB24,
-                width,
-                height,
-                AvScaleFlags::BILINEAR,
-            )
-            .with_context(|| {
-                format!("cannot convert {width}x{height} {format:?} pictures to RGB")
-            })?;
+            let sws = rgb_scaler(format, width, height)?;
             self.scaler = Some(Scaler {
                 format,
                 width,
@@ -410,6 +399,20 @@ impl RgbConverter {
             .as_mut()
             .context("internal error: no RGB converter")
     }
+}
+
+/// A swscale context from `format` to RGB24 at the same size.
+fn rgb_scaler(format: Pixel, width: u32, height: u32) -> Result<AvScaler> {
+    AvScaler::get(
+        format,
+        width,
+        height,
+        Pixel::RGB24,
+        width,
+        height,
+        AvScaleFlags::BILINEAR,
+    )
+    .with_context(|| format!("cannot convert {width}x{height} {format:?} pictures to RGB"))
 }
 
 /// Whether `format` is a raw Bayer pattern (converted whole, see [`RgbConverter::bands`]).
@@ -653,16 +656,7 @@ pub(crate) mod testing {
                 .flat_map(|y| data[y * stride..y * stride + row].iter().copied())
                 .collect()
         } else {
-            let mut sws = AvScaler::get(
-                format,
-                width,
-                height,
-                Pixel::RGB24,
-                width,
-                height,
-                AvScaleFlags::BILINEAR,
-            )
-            .unwrap();
+            let mut sws = rgb_scaler(format, width, height).unwrap();
             let stride = row.next_multiple_of(ROW_ALIGN);
             let mut buf = vec![0u8; stride * (height as usize + 1)];
             let dst_data = [
