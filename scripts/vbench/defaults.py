@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 from .common import CACHE, ROOT, cache_key, child_env, log, ratio, sha256
-from .results import Agreement, DecodeAlone, DefaultsBench, MotionDefaults
+from .results import DecodeAlone, DefaultsBench, MotionDefaults
 from .runners import run_model_alone, run_python, run_vidcls
-from .sections import stage_summary
+from .sections import agreement_by_path, stage_summary
 
 
 # The defaults with one choice undone, to show what it is worth: one decode worker per two cores
@@ -72,14 +72,6 @@ def decode_alone(vidcls: Path, config: Path, files: list[Path]) -> DecodeAlone:
     return out
 
 
-def agreement(a: dict[str, int] | None, b: dict[str, int] | None) -> Agreement | None:
-    if not a or not b:
-        return None
-    keys = [k for k in a if k in b]
-    same = sum(1 for k in keys if a[k] == b[k])
-    return Agreement(n=len(keys), same=same, rate=same / len(keys) if keys else None)
-
-
 def bench_defaults(name: str, config: Path, files: list[Path], vidcls: Path, budget_s: float) -> DefaultsBench:
     cores = os.cpu_count() or 1
     log(f"defaults {name}: python pipeline, fp32, on {len(files)} videos")
@@ -99,7 +91,7 @@ def bench_defaults(name: str, config: Path, files: list[Path], vidcls: Path, bud
     cfg = json.loads(config.read_text())
     res = DefaultsBench(model=name, videos=n, cores=cores, vidcls=v, python_fp32=py, model_alone=mo, decode=dec,
                         vs_python=ratio(v.videos_per_s, py.videos_per_s),
-                        top1_vs_python_fp32=agreement(v.top1, py.top1),
+                        top1_vs_python_fp32=agreement_by_path(v.top1, py.top1),
                         export_record=cfg.get("reduced_precision"), levers=levers)
     if mo.cpu_seconds is not None and mo.views:
         res.model_cpu_ms_per_video = mo.cpu_seconds * 1e3 / mo.views
@@ -120,4 +112,4 @@ def motion_defaults(vidcls: Path, config: Path, motion_set: Path) -> MotionDefau
     f = run_vidcls(vidcls, config, files, "fp32", None)
     return MotionDefaults(set=str(motion_set.relative_to(ROOT)), videos=len(files), ran=d.ran,
                           default_videos_per_s=d.videos_per_s, fp32_videos_per_s=f.videos_per_s,
-                          top1_agreement=agreement(d.top1, f.top1), error=d.error or f.error)
+                          top1_agreement=agreement_by_path(d.top1, f.top1), error=d.error or f.error)

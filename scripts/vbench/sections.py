@@ -24,6 +24,14 @@ def agreement(a: list[int], b: list[int]) -> Agreement:
     return Agreement(n=n, same=same, rate=same / n if n else None)
 
 
+def agreement_by_path(a: dict[str, int] | None, b: dict[str, int] | None) -> Agreement | None:
+    """Top-1 agreement of two runs over the paths both classified."""
+    if not a or not b:
+        return None
+    keys = [k for k in sorted(a) if k in b]
+    return agreement([a[k] for k in keys], [b[k] for k in keys])
+
+
 def stage_summary(v: VidclsRun) -> StageSummary:
     return StageSummary(videos_per_s=v.videos_per_s, decode_ms=v.decode_ms, preprocess_ms=v.preprocess_ms,
                         model_ms=v.model_ms, peak_rss_bytes=v.peak_rss_bytes, error=v.error)
@@ -48,9 +56,7 @@ def bench_model(name: str, config: Path, files: list[Path], vidcls: Path, ff: di
         row = PrecisionRuns(vidcls=v, python=py, model=mo, load=loadavg(),
                             vidcls_vs_python=ratio(v.videos_per_s, py.videos_per_s),
                             vidcls_vs_model=ratio(v.views_per_s, mo.views_per_s))
-        if v.top1 is not None and py.top1 is not None:
-            keys = [k for k in sorted(v.top1) if k in py.top1]
-            row.vidcls_python_top1_agreement = agreement([v.top1[k] for k in keys], [py.top1[k] for k in keys])
+        row.vidcls_python_top1_agreement = agreement_by_path(v.top1, py.top1)
         res.runs[prec] = row
         log(f"  vidcls {fmt_rate(v.videos_per_s)} videos/s, python {fmt_rate(py.videos_per_s)}, "
             f"model alone {fmt_rate(mo.views_per_s)} views/s" + (f"  [vidcls: {v.error}]" if v.error else ""))
