@@ -310,6 +310,24 @@ def keep_float32(model: torch.nn.Module) -> int:
     return wrapped
 
 
+def integer_buffers_as_attributes(model: torch.nn.Module) -> list[str]:
+    """Turns every integer buffer of a model that is scripted (swin3d's relative-position
+    index) into a plain tensor attribute, in place; returns their names. vidcls casts a graph to
+    bf16 or fp16 with libtorch's module-wide cast, which (unlike Python's `Module.to`) converts
+    every buffer, integers included, and an index in bf16 cannot index. A plain attribute is
+    neither a parameter nor a buffer, so that cast leaves it alone; `torch.jit.load`'s
+    map_location still moves it with the rest. The graph computes the same; the state dict
+    loses the entries, which are derived from the window size and never trained."""
+    moved = []
+    for path, module in model.named_modules():
+        for name, buf in list(module._buffers.items()):
+            if buf is not None and not buf.is_floating_point():
+                del module._buffers[name]
+                setattr(module, name, buf)
+                moved.append(f"{path}.{name}" if path else name)
+    return moved
+
+
 def load_weights(arch: str, spec: Spec, model: torch.nn.Module, args) -> dict:
     """Puts the requested weights into `model`; returns the config's `weights` record."""
     if args.random_init:
@@ -354,6 +372,7 @@ def compile_model(model: torch.nn.Module, spec: Spec, frames: int, crop: int) ->
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if spec.script:
+            integer_buffers_as_attributes(model)
             return torch.jit.script(model)
         return torch.jit.trace(model, example_input(1, frames, crop, 1), check_trace=False)
 
