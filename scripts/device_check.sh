@@ -92,9 +92,11 @@ fi
 
 # --- vidcls runs --------------------------------------------------------------------------------
 VIDEOS=("$BUNDLE"/videos/*.mp4)
-run() {  # run NAME ARGS...: records to $WORK/NAME.jsonl, summary to $WORK/NAME.summary
+INPUTS=("${VIDEOS[@]}")
+RUN_CFG=$CFG
+run() {  # run NAME ARGS...: RUN_CFG on INPUTS; records to $WORK/NAME.jsonl, summary to $WORK/NAME.summary
   local name=$1; shift
-  vidcls predict -m "$CFG" -f jsonl --all-scores --summary-json --clips "$CLIPS" "$@" "${VIDEOS[@]}" \
+  vidcls predict -m "$RUN_CFG" -f jsonl --all-scores --summary-json --clips "$CLIPS" "$@" "${INPUTS[@]}" \
     >"$WORK/$name.jsonl" 2>"$WORK/$name.err" || { cat "$WORK/$name.err" >&2; die "vidcls $name failed"; }
   tail -n 1 "$WORK/$name.err" >"$WORK/$name.summary"
 }
@@ -103,11 +105,34 @@ for p in $PRECISIONS; do
   for b in $BATCHES; do run "dev-$p-b$b" --device "$DEVICE" --precision "$p" -b "$b"; done
 done
 
+# --- where the end-to-end time goes: the defaults on COPIES x the videos, and decoding alone ----
+# No speed flags (device, precision and batch size auto); then the same inputs with a stand-in
+# model that only averages its input (scripts/vbench/stand_in.py, same config otherwise), so its
+# rate is that of decoding and preprocessing alone.
+mkdir -p "$WORK/many"
+rm -f "$WORK/many"/*
+for c in $(seq "${COPIES:-4}"); do
+  for v in "${VIDEOS[@]}"; do ln -s "$v" "$WORK/many/$c-$(basename "$v")"; done
+done
+"$PY" scripts/vbench/stand_in.py "$WORK/models/models/stand_in.pt" \
+  "$(wc -l <"$WORK/models/configs/$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["labels_file"])' "$CFG")")"
+"$PY" - "$CFG" "$WORK/models/configs/stand_in.json" <<'EOF_CFG'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+json.dump({**cfg, "name": "stand_in", "file": "stand_in.pt"}, open(sys.argv[2], "w"))
+EOF_CFG
+INPUTS=("$WORK"/many/*.mp4)
+run defaults --device "$DEVICE"
+RUN_CFG=$WORK/models/configs/stand_in.json
+run decode-alone --device "$DEVICE"
+
 # --- comparison, PyTorch on the same device, table -------------------------------------------
-PYTHONUNBUFFERED=1 "$PY" - "$WORK" "$CFG" "$DEVICE" "$PRECISIONS" "$BATCHES" "${MIN_SECONDS:-1}" <<'EOF'
+PYTHONUNBUFFERED=1 CLIPS=$CLIPS "$PY" - "$WORK" "$CFG" "$DEVICE" "$PRECISIONS" "$BATCHES" "${MIN_SECONDS:-1}" <<'EOF'
 import json, sys, time
 from pathlib import Path
+import os
 import torch, torchvision
+CLIPS = int(os.environ["CLIPS"])
 out, cfg, dev = Path(sys.argv[1]), json.load(open(sys.argv[2])), sys.argv[3]
 precisions, batches, min_s = sys.argv[4].split(), [int(b) for b in sys.argv[5].split()], float(sys.argv[6])
 fails = []
@@ -177,6 +202,15 @@ for p in precisions:
         a, n = agreement[p]
         agree = f"{a}/{n}" if b == batches[0] else ""
         print(f"| {p} | {b} | {agree} | {rate(f'dev-{p}-b{b}'):.1f} | {clips_per_s(s_m, k, b):.1f} | {clips_per_s(e_m, k, b):.1f} |")
+d = records("defaults")
+ran = next(iter(d.values()))["ran"]
+print(f"\nDefaults (no speed flags: ran {ran['device']}, {ran['precision']}, batch {ran['batch_size']}) on "
+      f"{len(d)} inputs ({vids} videos, each {len(d) // vids} times), {CLIPS} clip(s) each:\n")
+print("| vidcls run | clips/s (end to end) |")
+print("|---|---:|")
+print(f"| r2plus1d_18, defaults | {rate('defaults'):.1f} |")
+print(f"| stand-in model that only averages its input (decoding and preprocessing alone) | {rate('decode-alone'):.1f} |")
+records("decode-alone")
 for f in fails:
     print("FAIL:", f, file=sys.stderr)
 sys.exit(1 if fails else 0)

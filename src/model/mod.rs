@@ -84,8 +84,9 @@ pub fn auto_precision(cfg: &ModelConfig, device: Device, native_bf16: bool) -> P
 }
 
 /// `--batch-size auto`: 1 view per forward pass on a CPU (on 2 cores batch 1 ran 1.23-1.27x
-/// faster than 8 for r2plus1d_18, docs/BENCHMARKS.md), 8 on CUDA, where a batch keeps the
-/// device busy (not yet measured: scripts/device_check.sh measures 1, 8 and 32).
+/// faster than 8 for r2plus1d_18, docs/BENCHMARKS.md), 8 on CUDA (on an H100 the model alone
+/// ran 2.0-2.6x faster at 8 than at 1, and 32 added only 1.10-1.18x: docs/BENCHMARKS.md,
+/// `scripts/device_check.sh`).
 pub fn auto_batch_size(device: Device) -> usize {
     match device {
         Device::Cuda(_) => 8,
@@ -166,7 +167,8 @@ impl Model {
         module.set_eval();
         if kind != Kind::Float {
             // Only for another precision: libtorch's module-wide cast converts integer
-            // buffers too (swin3d's relative-position index), which breaks fp32 graphs.
+            // buffers too, which would break an fp32 graph that indexes with one (the
+            // exporter keeps swin3d's relative-position index out of the buffers for this).
             module.to(opts.device, kind, false);
         }
         let frames = check_frames(&config, opts.frames.unwrap_or(config.frames))?;
