@@ -18,6 +18,10 @@
    `--summary-json`, runs alternating, medians; and whether the two builds' records name the
    same labels with the same scores and frame times.
 
+4. Decoding and preprocessing alone on Kinetics configs (`--preprocess-only CONFIG...`, with
+   `--baseline-rev REV`): part 3's comparison with a stand-in model that only averages its input
+   in place of each config's model (`vbench.stand_in`), fp32, on 5-s 320x240 and 1280x720 clips.
+
 With `--baseline-rev REV`, parts 1 and 3 also run vidcls built at git revision REV (its files
 from `git archive` under target/bench-defaults/, its build cached by REV); `--baseline-what
 TEXT` says in part 1's text what that revision did differently.
@@ -32,6 +36,7 @@ libtorch_cpu, the rest of the libraries, anonymous memory), from /proc/PID/smaps
 Usage: scripts/bench_defaults.py --r2plus1d CONFIG [--runs N] [--baseline-rev REV] [--write]
        scripts/bench_defaults.py --memory-only [--baseline-rev REV] [--write]
        scripts/bench_defaults.py --decode-only --baseline-rev REV [--runs N] [--write]
+       scripts/bench_defaults.py --preprocess-only CONFIG... --baseline-rev REV [--runs N] [--write]
 With --write, the sections between the markers in docs/BENCHMARKS.md are replaced (with
 --memory-only, only the memory paragraph between its own markers; with --decode-only, only
 part 3's section). Run it under `nice` on a quiet machine; the machine and load are printed
@@ -55,6 +60,8 @@ DECODE_BEGIN = "<!-- bench_defaults.py decode: begin -->"
 DECODE_END = "<!-- bench_defaults.py decode: end -->"
 MEM_BEGIN = "<!-- bench_defaults.py memory: begin -->"
 MEM_END = "<!-- bench_defaults.py memory: end -->"
+PRE_BEGIN = "<!-- bench_defaults.py preprocess: begin -->"
+PRE_END = "<!-- bench_defaults.py preprocess: end -->"
 
 
 def script_hash():
@@ -123,6 +130,10 @@ def baseline_binary(rev):
             (wt / "target").mkdir(exist_ok=True)
             subprocess.run(["cp", "-a", str(ROOT / "target/release"), str(wt / "target/release")],
                            check=True)
+        # `git archive` gives the files the commit's time, older than the copied build, which
+        # cargo would then take as up to date: the revision's own sources must look newer.
+        for f in (wt / "src").rglob("*"):
+            f.touch()
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=wt, check=True)
     return sha, binary
 
@@ -264,9 +275,9 @@ def what_records_say(out):
     return sorted(json.dumps([r["path"], r.get("top_k"), r.get("frame_times")]) for r in recs)
 
 
-def vidcls_decode_section(groups, baseline, runs):
-    """Per group of files: CPU s per video and videos/s of `vidcls predict` built at the
-    baseline revision and of this build, alternating, medians over `runs`."""
+def vidcls_decode_section(groups, baseline, runs, model_args=()):
+    """Per group of files: CPU s per video and videos/s of `vidcls predict MODEL_ARGS` built at
+    the baseline revision and of this build, alternating, medians over `runs`."""
     sha, base = baseline
     rows = []
     for name, files in groups:
@@ -276,7 +287,7 @@ def vidcls_decode_section(groups, baseline, runs):
         for _ in range(runs):
             said = {}
             for label, binary in (("before", base), ("after", VIDCLS)):
-                args = ["predict", "-f", "jsonl", "-k", "1", "--summary-json"]
+                args = ["predict", "-f", "jsonl", "-k", "1", "--summary-json", *model_args]
                 _, _, cpu, code, out, err = timed_cpu([*args, *map(str, files)], binary)
                 if code != 0:
                     sys.exit(f"vidcls ({label}) failed: {err}")
@@ -332,6 +343,47 @@ def render_decode(skip, vidcls_rows, runs, videos):
             "",
             "Same records: both builds' records give the same labels, scores and frame times.",
         ]
+    return "\n".join(lines) + "\n"
+
+
+def preprocess_section(configs, groups, baseline, runs):
+    """Part 4, per Kinetics config: decoding and preprocessing alone (vidcls with a stand-in model
+    that only averages its input, `vbench.stand_in`, the config otherwise the same; fp32, so the
+    stand-in's score is the mean of the exact model input), the baseline build against this one."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from vbench.defaults import stand_in
+
+    out = []
+    for config in configs:
+        name = json.loads(Path(config).read_text())["name"]
+        args = ["-m", str(stand_in(Path(config).resolve())), "--device", "cpu", "--precision", "fp32"]
+        out.append((name, vidcls_decode_section(groups, baseline, runs, args)))
+    return out
+
+
+def render_preprocess(sections, runs):
+    rev = sections[0][1][0]["rev"]
+    lines = [
+        "### Decoding and preprocessing alone, Kinetics configs",
+        "",
+        f"`vidcls predict --precision fp32` with a stand-in model that only averages its input (the "
+        f"config otherwise the model's: same frames, resize, crop), built at {rev} against this "
+        f"build, {runs} alternating runs, medians; CPU s per video is the process's user + system time "
+        "(`/usr/bin/time`) for all the files of a group over their count, start-up included. Same records: the "
+        "same labels, scores (the mean of the model input, so a changed input shows) and frame "
+        "times.",
+        "",
+        f"| config | files | videos | CPU s per video at {rev} | CPU s per video now | "
+        "before / now (median of pairs) | videos/s before | videos/s now | same records |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, rows in sections:
+        for r in rows:
+            c, v = r["cpu_s_per_video"], r["videos_per_s"]
+            lines.append(
+                f"| {name} | {r['group']} | {r['videos']} | {c['before']:.3f} | {c['after']:.3f} | "
+                f"{r['ratio_of_pairs']:.2f}x | {v['before']:.2f} | {v['after']:.2f} | "
+                f"{'yes' if r['same_records'] else '**no**'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -414,11 +466,11 @@ def render(huge, rows, runs, videos, load0, load1):
     return "\n".join(lines) + "\n"
 
 
-def header(load0, load1):
+def header(load0, load1, mode="--decode-only"):
     cpu, cores, native = machine()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
-    return (f"Written by `scripts/bench_defaults.py --decode-only --write`; CPU: {cpu}, "
+    return (f"Written by `scripts/bench_defaults.py {mode} --write`; CPU: {cpu}, "
             f"{cores} logical CPUs; vidcls at commit {commit}; load average (1 min) {load0} at "
             f"the start, {load1} at the end.\n\n")
 
@@ -429,7 +481,7 @@ def write_between(begin, end, text):
     block = f"{begin}\n{text}{end}"
     if begin in body:
         body = body[: body.index(begin)] + block + body[body.index(end) + len(end):]
-    elif begin == BEGIN:
+    elif begin in (BEGIN, PRE_BEGIN):
         body = body.rstrip("\n") + "\n\n" + block + "\n"
     else:
         sys.exit(f"docs/BENCHMARKS.md has no {begin} marker: run the whole script once")
@@ -443,6 +495,8 @@ def main():
                     help="only part 1 (no --r2plus1d needed)")
     ap.add_argument("--decode-only", action="store_true",
                     help="only part 3 (needs --baseline-rev)")
+    ap.add_argument("--preprocess-only", nargs="+", metavar="CONFIG",
+                    help="only part 4 on these exported configs (needs --baseline-rev)")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--baseline-rev", help="also measure parts 1 and 3 with vidcls built at this revision")
     ap.add_argument("--baseline-what", default="whole frames held in RGB and converted to float "
@@ -451,13 +505,24 @@ def main():
     a = ap.parse_args()
     if not VIDCLS.exists():
         sys.exit("build first: cargo build --release")
-    if a.decode_only and not a.baseline_rev:
-        sys.exit("--decode-only compares with a baseline: give --baseline-rev")
-    if not (a.decode_only or a.memory_only) and not a.r2plus1d:
+    if (a.decode_only or a.preprocess_only) and not a.baseline_rev:
+        sys.exit("--decode-only and --preprocess-only compare with a baseline: give --baseline-rev")
+    if not (a.decode_only or a.memory_only or a.preprocess_only) and not a.r2plus1d:
         sys.exit("--r2plus1d CONFIG is needed (or --memory-only, or --decode-only)")
     baseline = baseline_binary(a.baseline_rev) if a.baseline_rev else None
     load0 = os.getloadavg()[0]
     d = cache_dir()
+    if a.preprocess_only:
+        groups = [("5 s, 320x240, veryfast", corpus(d)),
+                  ("5 s, 1280x720, veryfast", corpus(d, size="1280x720"))]
+        sections = preprocess_section(a.preprocess_only, groups, baseline, a.runs)
+        text = (header(f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}", "--preprocess-only CONFIG...")
+                + render_preprocess(sections, a.runs))
+        print(text)
+        (d / "preprocess.json").write_text(json.dumps(sections, indent=1))
+        if a.write:
+            write_between(PRE_BEGIN, PRE_END, text)
+        return
     if not a.decode_only:
         huge = huge_section(d, baseline, a.baseline_what)
     if a.memory_only:

@@ -210,35 +210,37 @@ impl FrameResize {
         })
     }
 
-    /// The resized frame, once every wanted row has come.
+    /// The resized frame, once every wanted row has come: one pass over the gathered bytes
+    /// into a C x H x W float picture. Each value is computed as libtorch's elementwise ops
+    /// compute the same expression on tensors (byte to float, times `scale` rounded to f32,
+    /// then the weighted sums, every step rounded to f32; Rust never fuses them into FMAs), so
+    /// the result is bit for bit that of the tensor code it replaces
+    /// (`banded_conversion_and_resize_equal_the_whole_frame`), without its temporaries.
     pub fn finish(self) -> Result<Resized> {
-        let (oh, ow) = (self.oh as i64, self.ow as i64);
-        let scale = self.scale;
-        let px = |bytes: &[u8]| -> Result<Tensor> {
-            Ok(Tensor::f_from_slice(bytes)?
-                .f_view([oh, ow, 3])?
-                .to_kind(Kind::Float)
-                * scale)
-        };
-        if self.same {
-            let t = px(&self.x00)?.permute([2, 0, 1]).unsqueeze(0);
-            return Ok(Resized(t.contiguous()));
+        let (oh, ow) = (self.oh, self.ow);
+        let scale = self.scale as f32;
+        let plane = oh * ow;
+        let mut out = vec![0f32; 3 * plane];
+        let px = |b: u8| f32::from(b) * scale;
+        for i in 0..oh {
+            let (hl0, hl1) = (self.hl0[i], self.hl1[i]);
+            for j in 0..ow {
+                let at = (i * ow + j) * 3;
+                for c in 0..3 {
+                    let k = at + c;
+                    out[c * plane + i * ow + j] = if self.same {
+                        px(self.x00[k])
+                    } else {
+                        let (wl0, wl1) = (self.wl0[j], self.wl1[j]);
+                        let top = px(self.x00[k]) * wl0 + px(self.x01[k]) * wl1;
+                        let bottom = px(self.x10[k]) * wl0 + px(self.x11[k]) * wl1;
+                        top * hl0 + bottom * hl1
+                    };
+                }
+            }
         }
-        let (x00, x01) = (px(&self.x00)?, px(&self.x01)?);
-        let (x10, x11) = (px(&self.x10)?, px(&self.x11)?);
-        // oh x ow x 3 pictures; the weights broadcast over columns (ow x 1) and rows (oh x 1 x 1).
-        let (wl0, wl1) = (
-            Tensor::from_slice(&self.wl0).view([1, ow, 1]),
-            Tensor::from_slice(&self.wl1).view([1, ow, 1]),
-        );
-        let (hl0, hl1) = (
-            Tensor::from_slice(&self.hl0).view([oh, 1, 1]),
-            Tensor::from_slice(&self.hl1).view([oh, 1, 1]),
-        );
-        let top = x00 * &wl0 + x01 * &wl1;
-        let bottom = x10 * &wl0 + x11 * &wl1;
-        let out = top * hl0 + bottom * hl1;
-        Ok(Resized(out.permute([2, 0, 1]).unsqueeze(0).contiguous()))
+        let t = Tensor::f_from_slice(&out)?.f_view([1, 3, oh as i64, ow as i64])?;
+        Ok(Resized(t))
     }
 
     /// Copies the columns `c0` and `c1` of source row `src` (packed) into output row `i` of
