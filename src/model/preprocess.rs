@@ -64,19 +64,29 @@ impl Clone for Resized {
     }
 }
 
-/// Views of a clip whose frames went through [`resize_frame`].
+/// Views of a clip whose frames went through [`resize_frame`]: each crop is copied straight
+/// from the frames into its C x T x crop x crop tensor and normalised there, so no whole
+/// resized clip is assembled first (see [`crop_view`] for the arithmetic).
 pub fn resized_to_views(
     frames: &[Resized],
     cfg: &ModelConfig,
     crops: usize,
 ) -> Result<Vec<Tensor>> {
-    let clip = stack_resized(frames)?;
-    let (oh, ow) = (clip.size()[2], clip.size()[3]);
+    let Some(first) = frames.first() else {
+        bail!("clip has no frames");
+    };
+    let (oh, ow) = (first.0.size()[2], first.0.size()[3]);
     let crop = cfg.crop as i64;
-    Ok(crop_offsets(oh, ow, crop, crops)
+    crop_offsets(oh, ow, crop, crops)
         .into_iter()
-        .map(|(top, left)| crop_view(&clip, cfg, top, left, crop))
-        .collect())
+        .map(|(top, left)| {
+            let parts: Vec<Tensor> = frames
+                .iter()
+                .map(|f| f.0.get(0).narrow(1, top, crop).narrow(2, left, crop))
+                .collect();
+            Ok(normalise(Tensor::f_stack(&parts, 1)?, cfg))
+        })
+        .collect()
 }
 
 /// The first half of preprocessing: a clip's frames scaled to `[0, value_scale]` and resized,
@@ -323,13 +333,20 @@ pub fn crop_view(clip: &Tensor, cfg: &ModelConfig, top: i64, left: i64, size: i6
     if size != crop {
         v = v.upsample_bilinear2d([crop, crop], false, None, None);
     }
-    let mean = Tensor::from_slice(&cfg.mean)
-        .to_kind(Kind::Float)
-        .view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&cfg.std)
-        .to_kind(Kind::Float)
-        .view([1, 3, 1, 1]);
-    ((v - mean) / std).permute([1, 0, 2, 3]).contiguous()
+    normalise(v.permute([1, 0, 2, 3]).contiguous(), cfg)
+}
+
+/// `(v - mean) / std` per channel, in place on a C x T x H x W tensor of its own (each value
+/// the same two float32 operations whatever the layout).
+fn normalise(mut v: Tensor, cfg: &ModelConfig) -> Tensor {
+    let per_channel = |x: &[f64]| {
+        Tensor::from_slice(x)
+            .to_kind(Kind::Float)
+            .view([3, 1, 1, 1])
+    };
+    v -= per_channel(&cfg.mean);
+    v /= per_channel(&cfg.std);
+    v
 }
 
 #[cfg(test)]
