@@ -307,6 +307,15 @@ def vidcls_decode_section(groups, baseline, runs, model_args=()):
     return rows
 
 
+def comparison_row(r):
+    """A table row of `vidcls_decode_section`'s: files, videos, CPU s before and now, ratio,
+    videos/s before and now, same records."""
+    c, v = r["cpu_s_per_video"], r["videos_per_s"]
+    return (f"| {r['group']} | {r['videos']} | {c['before']:.3f} | {c['after']:.3f} | "
+            f"{r['ratio_of_pairs']:.2f}x | {v['before']:.2f} | {v['after']:.2f} | "
+            f"{'yes' if r['same_records'] else '**no**'} |")
+
+
 def render_decode(skip, vidcls_rows, runs, videos):
     c = skip["cpu_s"]
     lines = [
@@ -333,12 +342,7 @@ def render_decode(skip, vidcls_rows, runs, videos):
             "before / now (median of pairs) | videos/s before | videos/s now | same records |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
-        for r in vidcls_rows:
-            c, v = r["cpu_s_per_video"], r["videos_per_s"]
-            lines.append(
-                f"| {r['group']} | {r['videos']} | {c['before']:.3f} | {c['after']:.3f} | "
-                f"{r['ratio_of_pairs']:.2f}x | {v['before']:.2f} | {v['after']:.2f} | "
-                f"{'yes' if r['same_records'] else '**no**'} |")
+        lines += [comparison_row(r) for r in vidcls_rows]
         lines += [
             "",
             "Same records: both builds' records give the same labels, scores and frame times.",
@@ -377,13 +381,7 @@ def render_preprocess(sections, runs):
         "before / now (median of pairs) | videos/s before | videos/s now | same records |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for name, rows in sections:
-        for r in rows:
-            c, v = r["cpu_s_per_video"], r["videos_per_s"]
-            lines.append(
-                f"| {name} | {r['group']} | {r['videos']} | {c['before']:.3f} | {c['after']:.3f} | "
-                f"{r['ratio_of_pairs']:.2f}x | {v['before']:.2f} | {v['after']:.2f} | "
-                f"{'yes' if r['same_records'] else '**no**'} |")
+    lines += [f"| {name} " + comparison_row(r) for name, rows in sections for r in rows]
     return "\n".join(lines) + "\n"
 
 
