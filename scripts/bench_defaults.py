@@ -22,6 +22,10 @@
    `--baseline-rev REV`): part 3's comparison with a stand-in model that only averages its input
    in place of each config's model (`vbench.stand_in`), fp32, on 5-s 320x240 and 1280x720 clips.
 
+5. One video with start-up (`--startup-only CONFIG...`, with `--baseline-rev REV`): `vidcls
+   predict -m CONFIG` on one 5-s 320x240 clip, no other flag, the whole process's wall and CPU
+   seconds, the baseline build against this one.
+
 With `--baseline-rev REV`, parts 1 and 3 also run vidcls built at git revision REV (its files
 from `git archive` under target/bench-defaults/, its build cached by REV); `--baseline-what
 TEXT` says in part 1's text what that revision did differently.
@@ -37,6 +41,7 @@ Usage: scripts/bench_defaults.py --r2plus1d CONFIG [--runs N] [--baseline-rev RE
        scripts/bench_defaults.py --memory-only [--baseline-rev REV] [--write]
        scripts/bench_defaults.py --decode-only --baseline-rev REV [--runs N] [--write]
        scripts/bench_defaults.py --preprocess-only CONFIG... --baseline-rev REV [--runs N] [--write]
+       scripts/bench_defaults.py --startup-only CONFIG... --baseline-rev REV [--runs N] [--write]
 With --write, the sections between the markers in docs/BENCHMARKS.md are replaced (with
 --memory-only, only the memory paragraph between its own markers; with --decode-only, only
 part 3's section). Run it under `nice` on a quiet machine; the machine and load are printed
@@ -62,6 +67,8 @@ MEM_BEGIN = "<!-- bench_defaults.py memory: begin -->"
 MEM_END = "<!-- bench_defaults.py memory: end -->"
 PRE_BEGIN = "<!-- bench_defaults.py preprocess: begin -->"
 PRE_END = "<!-- bench_defaults.py preprocess: end -->"
+START_BEGIN = "<!-- bench_defaults.py startup: begin -->"
+START_END = "<!-- bench_defaults.py startup: end -->"
 
 
 def script_hash():
@@ -365,6 +372,58 @@ def preprocess_section(configs, groups, baseline, runs):
     return out
 
 
+def startup_section(configs, video, baseline, runs):
+    """Part 5, per config: `vidcls predict -m CONFIG VIDEO` with no other flag (one video, so model
+    loading and the load-time check weigh as they do for a user labelling one file): wall and CPU
+    seconds of the whole process, the baseline build and this one alternating, medians over
+    `runs`, and whether both builds' records say the same."""
+    sha, base = baseline
+    rows = []
+    for config in configs:
+        name = json.loads(Path(config).read_text())["name"]
+        wall = {"before": [], "after": []}
+        cpu = {"before": [], "after": []}
+        said = {"before": set(), "after": set()}
+        for _ in range(runs):
+            for label, binary in (("before", base), ("after", VIDCLS)):
+                _, w, c, code, out, err = timed_cpu(["predict", "-m", str(config), "-f", "jsonl",
+                                                     "--all-scores", str(video)], binary)
+                if code != 0:
+                    sys.exit(f"vidcls ({label}) failed on {config}: {err}")
+                wall[label].append(w)
+                cpu[label].append(c)
+                said[label].add(json.dumps(what_records_say(out)))
+        rows.append({
+            "model": name, "rev": sha,
+            "wall_s": {k: statistics.median(v) for k, v in wall.items()},
+            "cpu_s": {k: statistics.median(v) for k, v in cpu.items()},
+            "ratio_of_pairs": statistics.median(b / a for b, a in zip(wall["before"], wall["after"])),
+            "same_records": len(said["before"] | said["after"]) == 1,
+        })
+    return rows
+
+
+def render_startup(rows, runs, video):
+    rev = rows[0]["rev"]
+    lines = [
+        "### One video: start-up included",
+        "",
+        f"`vidcls predict -m CONFIG {video.name}` (one 5-s 320x240 clip, no other flag) built at {rev} "
+        f"against this build, {runs} alternating runs, medians of the whole process's wall and CPU "
+        "seconds (`/usr/bin/time`): model loading, the load-time check, decoding and the one clip. "
+        "Same records: both builds give the same labels, scores (all of them) and frame times.",
+        "",
+        f"| model | wall s at {rev} | wall s now | before / now (median of pairs) | CPU s at {rev} | "
+        "CPU s now | same records |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        w, c = r["wall_s"], r["cpu_s"]
+        lines.append(f"| {r['model']} | {w['before']:.2f} | {w['after']:.2f} | {r['ratio_of_pairs']:.2f}x | "
+                     f"{c['before']:.2f} | {c['after']:.2f} | {'yes' if r['same_records'] else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
 def render_preprocess(sections, runs):
     rev = sections[0][1][0]["rev"]
     lines = [
@@ -479,7 +538,7 @@ def write_between(begin, end, text):
     block = f"{begin}\n{text}{end}"
     if begin in body:
         body = body[: body.index(begin)] + block + body[body.index(end) + len(end):]
-    elif begin in (BEGIN, PRE_BEGIN):
+    elif begin in (BEGIN, PRE_BEGIN, START_BEGIN):
         body = body.rstrip("\n") + "\n\n" + block + "\n"
     else:
         sys.exit(f"docs/BENCHMARKS.md has no {begin} marker: run the whole script once")
@@ -495,6 +554,8 @@ def main():
                     help="only part 3 (needs --baseline-rev)")
     ap.add_argument("--preprocess-only", nargs="+", metavar="CONFIG",
                     help="only part 4 on these exported configs (needs --baseline-rev)")
+    ap.add_argument("--startup-only", nargs="+", metavar="CONFIG",
+                    help="only part 5 on these exported configs (needs --baseline-rev)")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--baseline-rev", help="also measure parts 1 and 3 with vidcls built at this revision")
     ap.add_argument("--baseline-what", default="whole frames held in RGB and converted to float "
@@ -503,13 +564,24 @@ def main():
     a = ap.parse_args()
     if not VIDCLS.exists():
         sys.exit("build first: cargo build --release")
-    if (a.decode_only or a.preprocess_only) and not a.baseline_rev:
-        sys.exit("--decode-only and --preprocess-only compare with a baseline: give --baseline-rev")
-    if not (a.decode_only or a.memory_only or a.preprocess_only) and not a.r2plus1d:
+    if (a.decode_only or a.preprocess_only or a.startup_only) and not a.baseline_rev:
+        sys.exit("--decode-only, --preprocess-only and --startup-only compare with a baseline: "
+                 "give --baseline-rev")
+    if not (a.decode_only or a.memory_only or a.preprocess_only or a.startup_only) and not a.r2plus1d:
         sys.exit("--r2plus1d CONFIG is needed (or --memory-only, or --decode-only)")
     baseline = baseline_binary(a.baseline_rev) if a.baseline_rev else None
     load0 = os.getloadavg()[0]
     d = cache_dir()
+    if a.startup_only:
+        video = corpus(d)[0]
+        rows = startup_section(a.startup_only, video, baseline, a.runs)
+        text = (header(f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}", "--startup-only CONFIG...")
+                + render_startup(rows, a.runs, video))
+        print(text)
+        (d / "startup.json").write_text(json.dumps(rows, indent=1))
+        if a.write:
+            write_between(START_BEGIN, START_END, text)
+        return
     if a.preprocess_only:
         groups = [("5 s, 320x240, veryfast", corpus(d)),
                   ("5 s, 1280x720, veryfast", corpus(d, size="1280x720"))]
