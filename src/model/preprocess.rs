@@ -89,12 +89,6 @@ pub fn resized_to_views(
         .collect()
 }
 
-/// The first half of preprocessing: a clip's frames scaled to `[0, value_scale]` and resized,
-/// T x C x H x W float32 (no crop, no normalisation yet).
-pub fn resize_clip(frames: &[Frame], cfg: &ModelConfig) -> Result<Tensor> {
-    stack_resized(&resize_frames(frames, cfg)?)
-}
-
 /// Frames resized one by one to the size the first one gives.
 fn resize_frames(frames: &[Frame], cfg: &ModelConfig) -> Result<Vec<Resized>> {
     let Some(first) = frames.first() else {
