@@ -59,6 +59,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from vbench.common import run_timed  # noqa: E402
 VIDCLS = ROOT / "target/release/vidcls"
 BEGIN, END = "<!-- bench_defaults.py: begin -->", "<!-- bench_defaults.py: end -->"
 DECODE_BEGIN = "<!-- bench_defaults.py decode: begin -->"
@@ -152,14 +154,12 @@ def timed(args, binary=VIDCLS):
 
 
 def timed_cpu(args, binary=VIDCLS):
-    """`timed`, with the process's CPU seconds (user + system) after the wall time."""
-    rss = cache_dir() / "rss.txt"
-    t0 = time.monotonic()
-    r = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", str(rss), str(binary), *args],
-                       capture_output=True, text=True)
-    wall = time.monotonic() - t0
-    kb, user, system = map(float, rss.read_text().strip().splitlines()[-1].split())
-    return kb / 1024, wall, user + system, r.returncode, r.stdout, r.stderr
+    """`timed`, with the process's CPU seconds (user + system) after the wall time
+    (`vbench.common.run_timed`)."""
+    t = run_timed([binary, *args])
+    if t.rss is None or t.cpu_s is None:
+        sys.exit(f"/usr/bin/time gave no figures for vidcls {' '.join(map(str, args))}")
+    return t.rss / 2**20, t.wall_s, t.cpu_s, t.rc, t.stdout, t.stderr
 
 
 def peak_mappings(args, binary=VIDCLS):
@@ -361,7 +361,6 @@ def preprocess_section(configs, groups, baseline, runs):
     """Part 4, per Kinetics config: decoding and preprocessing alone (vidcls with a stand-in model
     that only averages its input, `vbench.stand_in`, the config otherwise the same; fp32, so the
     stand-in's score is the mean of the exact model input), the baseline build against this one."""
-    sys.path.insert(0, str(ROOT / "scripts"))
     from vbench.defaults import stand_in
 
     out = []
