@@ -62,8 +62,6 @@ pub(super) struct NonRef {
     seen: BTreeSet<i64>,
     /// Stamp of the last frame output since the last seek.
     last_out: Option<i64>,
-    /// Packets sent for dropping since the file was opened.
-    pub(super) sent_dropping: u64,
 }
 
 impl NonRef {
@@ -77,7 +75,6 @@ impl NonRef {
             recent: VecDeque::new(),
             seen: BTreeSet::new(),
             last_out: None,
-            sent_dropping: 0,
         }
     }
 

@@ -665,7 +665,6 @@ impl Video {
             });
             self.dropping = drop;
         }
-        self.nonref.sent_dropping += u64::from(drop);
         match self.src.decoder.send_packet(&packet) {
             Ok(()) => true,
             Err(_) => {
