@@ -226,20 +226,23 @@ impl FrameResize {
         let plane = oh * ow;
         let mut out = vec![0f32; 3 * plane];
         let px = |b: u8| f32::from(b) * scale;
-        for i in 0..oh {
-            let (hl0, hl1) = (self.hl0[i], self.hl1[i]);
-            for j in 0..ow {
-                let at = (i * ow + j) * 3;
+        if self.same {
+            for (p, rgb) in self.x00.chunks_exact(3).enumerate() {
                 for c in 0..3 {
-                    let k = at + c;
-                    out[c * plane + i * ow + j] = if self.same {
-                        px(self.x00[k])
-                    } else {
-                        let (wl0, wl1) = (self.wl0[j], self.wl1[j]);
-                        let top = px(self.x00[k]) * wl0 + px(self.x01[k]) * wl1;
-                        let bottom = px(self.x10[k]) * wl0 + px(self.x11[k]) * wl1;
-                        top * hl0 + bottom * hl1
-                    };
+                    out[c * plane + p] = px(rgb[c]);
+                }
+            }
+        } else {
+            for (p, (i, j)) in (0..oh)
+                .flat_map(|i| (0..ow).map(move |j| (i, j)))
+                .enumerate()
+            {
+                let (wl0, wl1, hl0, hl1) = (self.wl0[j], self.wl1[j], self.hl0[i], self.hl1[i]);
+                for c in 0..3 {
+                    let k = p * 3 + c;
+                    let top = px(self.x00[k]) * wl0 + px(self.x01[k]) * wl1;
+                    let bottom = px(self.x10[k]) * wl0 + px(self.x11[k]) * wl1;
+                    out[c * plane + p] = top * hl0 + bottom * hl1;
                 }
             }
         }
