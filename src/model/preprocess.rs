@@ -375,24 +375,30 @@ mod tests {
         t.upsample_bilinear2d([oh, ow], false, None, None)
     }
 
+    /// A `width` x `height` RGB frame of noise.
     fn noise_frame(height: u32, width: u32, seed: u64) -> Frame {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let data = (0..height as usize * width as usize * 3)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 56) as u8
-            })
-            .collect();
+        use crate::decode::testing::{noise_picture, whole_rgb};
+        let (data, width, height) = whole_rgb(
+            &noise_picture(ffmpeg_next::format::Pixel::RGB24, width, height, seed),
+            0,
+        );
         Frame {
             width,
             height,
             data,
             time: 0.0,
         }
+    }
+
+    /// The two kinds of resize a config can ask for.
+    fn both_resizes() -> [Resize; 2] {
+        [
+            Resize::ShortSide { size: 128 },
+            Resize::Exact {
+                height: 128,
+                width: 171,
+            },
+        ]
     }
 
     #[test]
@@ -411,13 +417,7 @@ mod tests {
             (360, 640, (240, 320)),
         ];
         for (seed, &(h, w, first)) in cases.iter().enumerate() {
-            for resize in [
-                Resize::ShortSide { size: 128 },
-                Resize::Exact {
-                    height: 128,
-                    width: 171,
-                },
-            ] {
+            for resize in both_resizes() {
                 cfg.resize = resize.clone();
                 let f = noise_frame(h, w, seed as u64);
                 let (oh, ow) = resized_size(&cfg.resize, first.0, first.1);
@@ -490,13 +490,7 @@ mod tests {
             for &(w, h) in &sizes {
                 let pic = noise_picture(format, w, h, seed as u64);
                 for rotation in [0, 90, 180] {
-                    for resize in [
-                        Resize::ShortSide { size: 128 },
-                        Resize::Exact {
-                            height: 128,
-                            width: 171,
-                        },
-                    ] {
+                    for resize in both_resizes() {
                         cfg.resize = resize.clone();
                         let (data, uw, uh) = whole_rgb(&pic, rotation);
                         let whole = Frame {
