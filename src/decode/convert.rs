@@ -316,11 +316,13 @@ impl RgbConverter {
                 if !wanted(&*out, range) {
                     continue;
                 }
-                band.clear();
-                for y in range.0..range.1 {
-                    band.extend_from_slice(&data[y * stride..y * stride + row]);
-                }
-                out.take(range.0, &band);
+                give_band(
+                    out,
+                    &mut band,
+                    range,
+                    &data[range.0 * stride..],
+                    (stride, row),
+                );
             }
             return Ok(());
         }
@@ -364,11 +366,8 @@ impl RgbConverter {
                 ret >= 0,
                 "cannot convert rows {first}..{last} of a {format:?} picture to RGB ({ret})"
             );
-            band.clear();
-            for y in first..last {
-                band.extend_from_slice(canvas.bytes(y * stride, row));
-            }
-            out.take(first, &band);
+            let converted = canvas.bytes(first * stride, (last - first) * stride);
+            give_band(out, &mut band, (first, last), converted, (stride, row));
             canvas.release(first * stride, last * stride);
         }
         drop(started);
@@ -399,6 +398,22 @@ impl RgbConverter {
             .as_mut()
             .context("internal error: no RGB converter")
     }
+}
+
+/// Gives `out` rows `first..last` of a picture, packed into `band`: `src` starts with row
+/// `first`, each row `stride` bytes apart, of which the first `row` are RGB.
+fn give_band(
+    out: &mut dyn Bands,
+    band: &mut Vec<u8>,
+    (first, last): (usize, usize),
+    src: &[u8],
+    (stride, row): (usize, usize),
+) {
+    band.clear();
+    for k in 0..last - first {
+        band.extend_from_slice(&src[k * stride..k * stride + row]);
+    }
+    out.take(first, band);
 }
 
 /// A swscale context from `format` to RGB24 at the same size.
