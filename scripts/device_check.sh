@@ -107,23 +107,19 @@ done
 
 # --- where the end-to-end time goes: the defaults on COPIES x the videos, and decoding alone ----
 # No speed flags (device, precision and batch size auto); then the same inputs with a stand-in
-# model that only averages its input (scripts/vbench/stand_in.py, same config otherwise), so its
-# rate is that of decoding and preprocessing alone.
+# model that only averages its input (the benchmark's, `vbench.defaults.stand_in`: same config
+# otherwise, cached under target/bench/), so its rate is that of decoding and preprocessing alone.
 mkdir -p "$WORK/many"
 rm -f "$WORK/many"/*
 for c in $(seq "${COPIES:-4}"); do
   for v in "${VIDEOS[@]}"; do ln -s "$v" "$WORK/many/$c-$(basename "$v")"; done
 done
-"$PY" scripts/vbench/stand_in.py "$WORK/models/models/stand_in.pt" \
-  "$(wc -l <"$WORK/models/configs/$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["labels_file"])' "$CFG")")"
-"$PY" - "$CFG" "$WORK/models/configs/stand_in.json" <<'EOF_CFG'
-import json, sys
-cfg = json.load(open(sys.argv[1]))
-json.dump({**cfg, "name": "stand_in", "file": "stand_in.pt"}, open(sys.argv[2], "w"))
-EOF_CFG
+STAND_IN=$(PYTHONPATH=scripts "$PY" -c 'import sys; from pathlib import Path
+from vbench.defaults import stand_in
+print(stand_in(Path(sys.argv[1]).resolve()))' "$CFG") || die "cannot make the stand-in model"
 INPUTS=("$WORK"/many/*.mp4)
 run defaults --device "$DEVICE"
-RUN_CFG=$WORK/models/configs/stand_in.json
+RUN_CFG=$STAND_IN
 run decode-alone --device "$DEVICE"
 
 # --- comparison, PyTorch on the same device, table -------------------------------------------
