@@ -60,7 +60,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from vbench.common import run_timed  # noqa: E402
+from vbench.common import run_timed, write_section  # noqa: E402
 VIDCLS = ROOT / "target/release/vidcls"
 BEGIN, END = "<!-- bench_defaults.py: begin -->", "<!-- bench_defaults.py: end -->"
 DECODE_BEGIN = "<!-- bench_defaults.py decode: begin -->"
@@ -532,16 +532,8 @@ def header(load0, load1, mode="--decode-only"):
 
 
 def write_between(begin, end, text):
-    doc = ROOT / "docs/BENCHMARKS.md"
-    body = doc.read_text()
-    block = f"{begin}\n{text}{end}"
-    if begin in body:
-        body = body[: body.index(begin)] + block + body[body.index(end) + len(end):]
-    elif begin in (BEGIN, PRE_BEGIN, START_BEGIN):
-        body = body.rstrip("\n") + "\n\n" + block + "\n"
-    else:
-        sys.exit(f"docs/BENCHMARKS.md has no {begin} marker: run the whole script once")
-    doc.write_text(body)
+    write_section(ROOT / "docs/BENCHMARKS.md", begin, end, text,
+                  append=begin in (BEGIN, PRE_BEGIN, START_BEGIN))
 
 
 def main():

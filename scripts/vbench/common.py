@@ -109,3 +109,17 @@ def mean(xs):
 
 def ratio(a, b):
     return a / b if a is not None and b else None
+
+
+def write_section(doc: Path, begin: str, end: str, text: str, append: bool) -> None:
+    """Replaces what lies between the `begin` and `end` markers in `doc` (markers kept) with
+    `text`; with no such markers, appends the block when `append`, else exits naming the marker."""
+    body = doc.read_text()
+    block = f"{begin}\n{text}{end}"
+    if begin in body:
+        body = body[: body.index(begin)] + block + body[body.index(end) + len(end):]
+    elif append:
+        body = body.rstrip("\n") + "\n\n" + block + "\n"
+    else:
+        sys.exit(f"{doc.name} has no {begin} marker: run the whole script once")
+    doc.write_text(body)
