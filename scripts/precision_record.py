@@ -18,7 +18,14 @@ A graph that fails in bf16 (one with an operation libtorch's CPU has no bf16 ker
 bare avg_pool3d: scripts/export_models.py keeps those in float32, so its exports all run) gets no
 record, so `--precision auto` never picks bf16 for it; the reason is printed on stderr.
 
-    python scripts/precision_record.py configs/motion.json [--clips N] [--models-dir models]
+With `--videos PATH...` the record is measured on the centre clip of each video instead (files,
+or every file directly inside a directory; sampled and preprocessed as vidcls does, one clip a
+video), and says `"clips_from": "videos"`. That is the record to trust for a model with trained
+weights: the calibration clips are synthetic, and a model's top-1 on them can turn on noise (on
+random-init exports one grey level of noise changes fp32's own top-1 on about half of them:
+scripts/bench_limits.py). A file that does not decode is named on stderr and left out.
+
+    python scripts/precision_record.py configs/motion.json [--clips N | --videos PATH...] [--models-dir models]
 """
 from __future__ import annotations
 
@@ -44,6 +51,16 @@ MOTION_SEED = 12_000
 KINETICS_SEED = 12_000
 
 
+def centre_clip(decoded, cfg: dict) -> torch.Tensor:
+    """The centre clip of a decoded video, sampled and preprocessed as vidcls does (one view):
+    3 x T x crop x crop float32."""
+    import reference_predict as rp
+
+    sampling = cfg.get("sampling") or {}
+    (idx, _, _), = rp.plan(decoded, int(cfg["frames"]), sampling.get("fps"), int(sampling.get("stride", 1)), 1)
+    return rp.preprocess(np.stack([decoded.frames[k] for k in idx]), cfg, 1)[0]
+
+
 def motion_clips(cfg: dict, n: int) -> torch.Tensor:
     """n rendered motion clips (held-out style, labels in turn), sampled and preprocessed as vidcls
     does: N x 3 x T x crop x crop float32."""
@@ -51,18 +68,42 @@ def motion_clips(cfg: dict, n: int) -> torch.Tensor:
     import motion_dataset as md
     import reference_predict as rp
 
-    frames = int(cfg["frames"])
-    sampling = cfg.get("sampling") or {}
     views = []
     for i in range(n):
         label = md.LABELS[i % len(md.LABELS)]
         p = md.sample_params(md.clip_rng(MOTION_SEED, "holdout", i), label, "holdout")
         times = md.frame_times(p)
         rendered = md.render_frames(p, times)
-        decoded = rp.Decoded(list(rendered), times, len(times) / p["fps"], p["fps"], fs.tolerance(None))
-        (idx, _, _), = rp.plan(decoded, frames, sampling.get("fps"), int(sampling.get("stride", 1)), 1)
-        clip = np.stack([decoded.frames[k] for k in idx])
-        views.append(rp.preprocess(clip, cfg, 1)[0])
+        views.append(centre_clip(rp.Decoded(list(rendered), times, len(times) / p["fps"], p["fps"], fs.tolerance(None)), cfg))
+    return torch.stack(views)
+
+
+def video_files(paths: list[Path]) -> list[Path]:
+    """The files named, and the files directly inside the directories named, sorted."""
+    out = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.is_file())
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise SystemExit(f"{p}: no such file or directory")
+    return out
+
+
+def video_clips(cfg: dict, paths: list[Path]) -> torch.Tensor:
+    """The centre clip of each video (decoded whole with PyAV, as scripts/reference_predict.py
+    does); a file that does not decode is named on stderr and left out."""
+    import reference_predict as rp
+
+    views = []
+    for path in video_files(paths):
+        try:
+            views.append(centre_clip(rp.decode(str(path)), cfg))
+        except Exception as e:  # noqa: BLE001 - any undecodable file is left out, by name
+            print(f"{path}: left out: {str(e).strip() or type(e).__name__}", file=sys.stderr)
+    if not views:
+        raise SystemExit("no video decoded: the record is unchanged")
     return torch.stack(views)
 
 
@@ -128,9 +169,11 @@ def default_clips(cfg: dict) -> int:
     return DEFAULT_CLIPS["motion" if cfg.get("label_set") == MOTION_LABEL_SET else "kinetics"]
 
 
-def record_config(config_path: Path, n: int | None = None, models_dir: Path | None = None) -> dict | None:
-    """Measures the config's graph and rewrites the config file (json, indent 2, keys in order)
-    with the record. Returns the record."""
+def record_config(config_path: Path, n: int | None = None, models_dir: Path | None = None,
+                  videos: list[Path] | None = None) -> dict | None:
+    """Measures the config's graph (on the centre clip of each of `videos`, else on calibration
+    clips) and rewrites the config file (json, indent 2, keys in order) with the record. Returns
+    the record."""
     config_path = Path(config_path)
     cfg = json.loads(config_path.read_text())
     candidates = [config_path.parent / cfg["file"]]
@@ -139,8 +182,10 @@ def record_config(config_path: Path, n: int | None = None, models_dir: Path | No
     if pt is None:
         raise SystemExit(f"{config_path}: model file {cfg['file']} not found in "
                          + " or ".join(str(p.parent) for p in candidates))
-    n = n or default_clips(cfg)
-    record = measure(pt.read_bytes(), calibration_clips(cfg, n), cfg.get("name", config_path.stem))
+    clips = video_clips(cfg, videos) if videos else calibration_clips(cfg, n or default_clips(cfg))
+    record = measure(pt.read_bytes(), clips, cfg.get("name", config_path.stem))
+    if record is not None and videos:
+        record["clips_from"] = "videos"
     config_path.write_text(json.dumps(with_record(cfg, record), indent=2) + "\n")
     return record
 
@@ -151,12 +196,17 @@ def main(argv=None) -> int:
     ap.add_argument("--clips", type=int, help="calibration clips (default: 64 for motion models, 12 for Kinetics)")
     ap.add_argument("--models-dir", type=Path, help="where the config's model file is (default: ../models)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--videos", type=Path, nargs="+", metavar="PATH",
+                    help="measure on the centre clip of these videos (files, or directories of them) "
+                    "instead of calibration clips")
     args = ap.parse_args(argv)
     if args.clips is not None and args.clips < 1:
         ap.error("--clips must be at least 1")
+    if args.clips is not None and args.videos:
+        ap.error("--clips and --videos exclude each other: with --videos, each video gives one clip")
     if args.threads:
         torch.set_num_threads(args.threads)
-    record = record_config(args.config, args.clips, args.models_dir)
+    record = record_config(args.config, args.clips, args.models_dir, args.videos)
     print(json.dumps({"config": str(args.config), "reduced_precision": record}))
     return 0
 

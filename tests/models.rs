@@ -768,3 +768,48 @@ fn every_export_runs_in_bf16_and_auto_follows_its_record() {
     }
     eprintln!("auto: {}", chose.join(", "));
 }
+
+/// `scripts/precision_record.py --videos` measures on the centre clip of each video that
+/// decodes, names the files it leaves out, and says where its clips came from; with no video
+/// decoded it exits non-zero and leaves the config as it was.
+#[test]
+fn precision_record_on_videos_names_what_it_leaves_out() {
+    let cfg = altered_config("record-videos", |_| {});
+    let dir = scratch("record-videos-inputs");
+    let broken = dir.join("broken.mp4");
+    std::fs::write(&broken, b"not a video").unwrap();
+    let videos = parity_videos();
+    let record = |paths: &[&Path]| {
+        python()
+            .arg(root().join("scripts/precision_record.py"))
+            .arg(&cfg)
+            .arg("--videos")
+            .args(paths)
+            .output()
+            .unwrap()
+    };
+    let out = record(&[&videos[0], &broken, &videos[1]]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: left out", broken.display())),
+        "{stderr}"
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    let r = &written["reduced_precision"];
+    assert_eq!(r["clips"], 2, "{r}");
+    assert_eq!(r["clips_from"], "videos", "{r}");
+    let agreement = r["bf16_top1_agreement"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&agreement), "{r}");
+
+    let before = std::fs::read_to_string(&cfg).unwrap();
+    let out = record(&[&broken]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no video decoded"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), before);
+}
