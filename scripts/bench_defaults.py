@@ -60,7 +60,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from vbench.common import run_timed, write_section  # noqa: E402
+from vbench.common import head_commit, run_timed, write_section  # noqa: E402
 VIDCLS = ROOT / "target/release/vidcls"
 BEGIN, END = "<!-- bench_defaults.py: begin -->", "<!-- bench_defaults.py: end -->"
 DECODE_BEGIN = "<!-- bench_defaults.py decode: begin -->"
@@ -495,8 +495,7 @@ def render_memory(huge, commit, load0, load1):
 
 def render(huge, rows, runs, videos, load0, load1):
     cpu, cores, native = machine()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+    commit = head_commit()
     lines = [
         "## Automatic defaults and memory per input (`scripts/bench_defaults.py`)",
         "",
@@ -524,8 +523,7 @@ def render(huge, rows, runs, videos, load0, load1):
 
 def header(load0, load1, mode="--decode-only"):
     cpu, cores, native = machine()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+    commit = head_commit()
     return (f"Written by `scripts/bench_defaults.py {mode} --write`; CPU: {cpu}, "
             f"{cores} logical CPUs; vidcls at commit {commit}; load average (1 min) {load0} at "
             f"the start, {load1} at the end.\n\n")
@@ -587,8 +585,7 @@ def main():
     if not a.decode_only:
         huge = huge_section(d, baseline, a.baseline_what)
     if a.memory_only:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip()
+        commit = head_commit()
         text = render_memory(huge, commit, f"{load0:.2f}", f"{os.getloadavg()[0]:.2f}") + "\n"
         print(text)
         (d / "memory.json").write_text(json.dumps(huge, indent=1))

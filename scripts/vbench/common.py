@@ -123,3 +123,9 @@ def write_section(doc: Path, begin: str, end: str, text: str, append: bool) -> N
     else:
         sys.exit(f"{doc.name} has no {begin} marker: run the whole script once")
     doc.write_text(body)
+
+
+def head_commit() -> str:
+    """The short hash of the checkout's HEAD, which the benchmark pages name."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
