@@ -30,7 +30,6 @@ import copy
 import io
 import os
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -41,11 +40,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import export_models as em  # noqa: E402
 import precision_record as pr  # noqa: E402
-from vbench.common import ROOT, loadavg, write_section  # noqa: E402
+from vbench.common import ROOT, head_commit, loadavg, write_section  # noqa: E402
 
 BEGIN, END = "<!-- bench_limits.py: begin -->", "<!-- bench_limits.py: end -->"
 SEED = 0
 NOISE_DRAWS = 2
+NOISY = "fp32 + 1 grey level"
 
 
 def build(arch: str):
@@ -110,33 +110,29 @@ def measure(arch: str, runs: int) -> dict:
     low = torch.jit.load(io.BytesIO(saved.getvalue()), map_location="cpu").to(torch.bfloat16).eval()
     quant, why = int8(bare, calib)
     clips = pr.calibration_clips(cfg, pr.default_clips(cfg))
-    variants = {"fp32": lambda x: graph(x), "bf16": lambda x: low(x.to(torch.bfloat16)).float()}
+    reduced = {"bf16": lambda x: low(x.to(torch.bfloat16)).float()}
     if quant is not None:
-        variants["int8"] = quant
-    rows = {k: {"agree": 0, "err": []} for k in (*variants, "fp32 + 1 grey level")}
-    holds = 0
+        reduced["int8"] = quant
+    rows = {"fp32": {}, **{k: {"agree": 0, "err": []} for k in (*reduced, NOISY)}}
     with torch.no_grad():
         for i in range(clips.shape[0]):
             x = clips[i : i + 1]
             ref = graph(x)
-            for name, run in variants.items():
+            for name, run in reduced.items():
                 out = run(x)
                 rows[name]["agree"] += int(out.argmax() == ref.argmax())
                 rows[name]["err"].append(float((out - ref).abs().max()))
             noisy = [graph(grey_level_noise(x, cfg["std"], 1000 * i + k)) for k in range(NOISE_DRAWS)]
-            held = all(int(o.argmax()) == int(ref.argmax()) for o in noisy)
-            holds += held
-            rows["fp32 + 1 grey level"]["agree"] += held
-            rows["fp32 + 1 grey level"]["err"].append(max(float((o - ref).abs().max()) for o in noisy))
-    for name, run in variants.items():
+            rows[NOISY]["agree"] += all(int(o.argmax()) == int(ref.argmax()) for o in noisy)
+            rows[NOISY]["err"].append(max(float((o - ref).abs().max()) for o in noisy))
+    for name, run in {"fp32": graph, **reduced}.items():
         rows[name]["ms"] = ms_per_clip(run, clips[:1], runs)
     return {"arch": arch, "clips": int(clips.shape[0]), "rows": rows, "int8_failed": why,
             "frames": em.SPECS[arch].frames, "crop": cfg["crop"]}
 
 
 def render(results: list[dict], runs: int, load0, load1) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = head_commit()
     lines = [
         "## What bounds the model's share (`scripts/bench_limits.py`)",
         "",
@@ -156,8 +152,9 @@ def render(results: list[dict], runs: int, load0, load1) -> str:
         for name, row in r["rows"].items():
             ms = row.get("ms")
             timing = (f"{statistics.median(ms):.0f} ({min(ms):.0f}-{max(ms):.0f})" if ms else "")
-            diff = "" if name == "fp32" else f"{statistics.median(row['err']):.3f}"
-            lines.append(f"| {r['arch']} | {size} | {name} | {timing} | {row['agree']}/{r['clips']} | {diff} |")
+            agree = f"{row['agree']}/{r['clips']}" if "agree" in row else ""
+            diff = f"{statistics.median(row['err']):.3f}" if "err" in row else ""
+            lines.append(f"| {r['arch']} | {size} | {name} | {timing} | {agree} | {diff} |")
         if r["int8_failed"]:
             lines.append(f"| {r['arch']} | {size} | int8 | failed: {r['int8_failed']} | | |")
     return "\n".join(lines) + "\n"
