@@ -54,6 +54,13 @@ LABEL_SET = "kinetics400"
 LABELS_FILE = "kinetics400.txt"
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
+# Full sha256 of published files, where known (torchvision checks only the prefix in the name).
+PUBLISHED_SHA256 = {
+    "r3d_18": "b3b3357ead25631ec9c57362ff2128a92d0427e01e2cd184951a44380c3f2e9d",
+    "mc3_18": "a90a0ba35ca1242d15b77511ff28bfb29cc596988b5ea36081042f8e2f54212b",
+    "r2plus1d_18": "91a641e6c2ab531d1aca5f4321b4d802ec5c3babc15df855cdb6e39c6a1107c8",
+}
+PUBLISHED_BYTES = {"r2plus1d_18": 126162996}
 PYTORCHVIDEO_I3D_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/I3D_8x8_R50.pyth"
 
 
@@ -363,6 +370,26 @@ def load_weights(arch: str, spec: Spec, model: torch.nn.Module, args) -> dict:
     return {"source": args.weights, "sha256": sha256_file(cached), "url": url}
 
 
+def pretrained_card(arch: str, spec: Spec) -> dict | None:
+    """The config's `pretrained` section, which `vidcls models pull` reads: the weight-free graph
+    (scripts/export_graphs.py), the published file and its checks, the renames from its
+    state-dict names to the graph's, and the published accuracy (torchvision's metadata)."""
+    import export_graphs
+
+    if arch not in export_graphs.GRAPHS or spec.tv_weights is None:
+        return None
+    url = spec.tv_weights.url
+    name_hash = Path(urlparse(url).path).stem.rsplit("-", 1)[1]
+    acc = spec.tv_weights.meta["_metrics"]["Kinetics-400"]
+    card = {"graph": f"graphs/{arch}.pt", "url": url, "sha256": PUBLISHED_SHA256.get(arch, name_hash)}
+    if arch in PUBLISHED_BYTES:
+        card["bytes"] = PUBLISHED_BYTES[arch]
+    if export_graphs.RENAMES.get(arch):
+        card["rename"] = export_graphs.RENAMES[arch]
+    card["kinetics400_accuracy"] = [acc["acc@1"], acc["acc@5"]]
+    return card
+
+
 def example_input(n: int, t: int, crop: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, 3, t, crop, crop, generator=g)
@@ -438,6 +465,9 @@ def export(arch: str, args, models_dir: Path, config_dir: Path) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "notes": spec.notes,
     }
+    card = pretrained_card(arch, spec)
+    if card is not None and args.name in (None, arch):
+        config["pretrained"] = card
     # bf16 agreement with fp32 on calibration clips at the architecture's own clip length (so the
     # record does not depend on --frames); `--precision auto` reads it. No record: bf16 failed.
     graph = io.BytesIO()

@@ -1,7 +1,7 @@
 //! The `vidcls` command: parses flags, runs a subcommand, maps the outcome to an exit code
 //! (0 all inputs done, 1 some inputs failed, 2 usage or fatal error).
 
-use crate::cli::{Cli, Command, ModelsArgs, PredictArgs, ProbeArgs};
+use crate::cli::{Cli, Command, PredictArgs, ProbeArgs};
 use crate::config::{self, Request};
 use crate::decode::{probe, VideoMeta};
 use crate::exit::ExitCode;
@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Annotate(args) => crate::annotate::run(*args),
         Command::Watch(args) => crate::watch::run(*args),
         Command::Probe(args) => probe_cmd(args),
-        Command::Models(args) => models_cmd(args),
+        Command::Models(args) => crate::cmd::models::run(args),
         Command::Version => {
             println!("{}", crate::version::collect());
             Ok(ExitCode::Success)
@@ -280,115 +280,4 @@ fn probe_cmd(args: ProbeArgs) -> Result<ExitCode> {
         writeln!(out, "{line}")?;
     }
     Ok(ExitCode::from_failures(failed))
-}
-
-#[derive(Serialize)]
-struct ModelRow {
-    name: String,
-    architecture: String,
-    frames: usize,
-    size: u32,
-    min_frames: usize,
-    variable_frames: bool,
-    parameters: Option<u64>,
-    label_set: String,
-    classes: usize,
-    file: String,
-    file_bytes: Option<u64>,
-    weights: String,
-}
-
-fn models_cmd(args: ModelsArgs) -> Result<ExitCode> {
-    let catalogue = model::available();
-    for (path, why) in &catalogue.unreadable {
-        eprintln!("vidcls: warning: skipped {}: {why}", path.display());
-    }
-    let rows: Vec<ModelRow> = catalogue.models.iter().map(model_row).collect();
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &rows)?;
-        writeln!(out)?;
-        return Ok(ExitCode::Success);
-    }
-    write_table(&mut out, &rows)?;
-    if rows.iter().any(|r| r.file_bytes.is_none()) {
-        writeln!(
-            out,
-            "\nmissing model files are made by scripts/export_models.py"
-        )?;
-    }
-    Ok(ExitCode::Success)
-}
-
-fn model_row(l: &model::Listed) -> ModelRow {
-    let (file, file_bytes) = match &l.weights {
-        None => (
-            "(built in)".to_string(),
-            Some(model::builtin::WEIGHTS.len() as u64),
-        ),
-        Some(p) => (
-            p.display().to_string(),
-            std::fs::metadata(p).ok().map(|m| m.len()),
-        ),
-    };
-    let c = &l.config;
-    ModelRow {
-        name: c.name.clone(),
-        architecture: c.architecture.clone(),
-        frames: c.frames,
-        size: c.crop,
-        min_frames: c.min_frames,
-        variable_frames: c.variable_frames,
-        parameters: c.parameters,
-        label_set: c.label_set.clone(),
-        classes: c.labels.len(),
-        file,
-        file_bytes,
-        weights: c.weights.source.clone(),
-    }
-}
-
-/// The models as an aligned table for people.
-fn write_table(out: &mut impl Write, rows: &[ModelRow]) -> std::io::Result<()> {
-    let head = [
-        "NAME",
-        "ARCHITECTURE",
-        "FRAMESxSIZE",
-        "PARAMS",
-        "LABELS",
-        "FILE",
-        "WEIGHTS",
-    ]
-    .map(String::from);
-    let table: Vec<[String; 7]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.name.clone(),
-                r.architecture.clone(),
-                format!("{}x{}", r.frames, r.size),
-                r.parameters
-                    .map_or("?".into(), |p| format!("{:.1}M", p as f64 / 1e6)),
-                format!("{} ({})", r.label_set, r.classes),
-                r.file_bytes
-                    .map_or("missing".into(), |b| format!("{:.1} MB", b as f64 / 1e6)),
-                r.weights.clone(),
-            ]
-        })
-        .collect();
-    let mut widths = [0usize; 7];
-    for row in std::iter::once(&head).chain(&table) {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for row in std::iter::once(&head).chain(&table) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end())?;
-    }
-    Ok(())
 }

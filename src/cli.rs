@@ -28,7 +28,7 @@ pub enum Command {
     Watch(Box<WatchArgs>),
     /// Print each video's metadata as JSON (one object per line).
     Probe(ProbeArgs),
-    /// List the models available (built-in and in the model directories).
+    /// List the models (built-in, installed, pullable); `vidcls models pull NAME` installs one.
     Models(ModelsArgs),
     /// Print versions of vidcls, libtorch and FFmpeg, and whether CUDA is available.
     Version,
@@ -611,9 +611,38 @@ pub struct ProbeArgs {
 
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub action: Option<ModelsAction>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Download, verify and install pretrained weights: a name from `vidcls models`, a model
+    /// card (.json), or a Hugging Face Hub repo as hf:ORG/REPO[@REVISION] (HF_ENDPOINT,
+    /// HF_TOKEN). Installs under ${XDG_CACHE_HOME:-~/.cache}/vidcls/ (VIDCLS_CACHE_DIR).
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// r2plus1d_18, a card file (.json), or hf:ORG/REPO[@REVISION].
+    #[arg(value_name = "MODEL")]
+    pub target: String,
+    /// Install from a weights file (a card's model) or a folder with config.json and
+    /// model.safetensors (a Hub repo) downloaded by hand; checked as a download is.
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// Never touch the network (also VIDCLS_OFFLINE=1): only --from can install.
+    #[arg(long)]
+    pub offline: bool,
+    /// Seconds to wait for a silent server before giving up (the partial download is kept
+    /// for the next try to resume).
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -1141,8 +1170,24 @@ mod tests {
         let c = Cli::try_parse_from(["vidcls", "models", "--json"]).unwrap();
         assert!(matches!(
             c.command,
-            Command::Models(ModelsArgs { json: true })
+            Command::Models(ModelsArgs {
+                json: true,
+                action: None
+            })
         ));
+        let c = Cli::try_parse_from(["vidcls", "models", "pull", "hf:o/r@v", "--offline"]).unwrap();
+        let Command::Models(ModelsArgs {
+            action: Some(ModelsAction::Pull(p)),
+            ..
+        }) = c.command
+        else {
+            panic!("not a pull")
+        };
+        assert_eq!(
+            (p.target.as_str(), p.offline, p.timeout),
+            ("hf:o/r@v", true, 30)
+        );
+        assert!(Cli::try_parse_from(["vidcls", "models", "pull", "x", "--timeout", "0"]).is_err());
         assert!(matches!(
             Cli::try_parse_from(["vidcls", "version"]).unwrap().command,
             Command::Version

@@ -7,11 +7,13 @@
 pub mod annotate;
 pub mod app;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod decode;
 pub mod dist;
 pub mod embed;
 pub mod exit;
+pub mod hub;
 pub mod inputs;
 pub mod interrupt;
 pub mod model;

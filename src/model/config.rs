@@ -70,6 +70,31 @@ pub struct ModelConfig {
     /// How a trained model was made (data fingerprint, seed, epochs, vidcls version, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,
+    /// Where `vidcls models pull` gets published weights for this model, and the weight-free
+    /// graph it fills with them (docs/MODELS.md, "Model cards").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<Pretrained>,
+}
+
+/// A model card's download section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pretrained {
+    /// The weight-free TorchScript graph, relative to the card's `models/` directory.
+    pub graph: String,
+    /// Where the weights file is published (http, https).
+    pub url: String,
+    /// The file's sha256: all 64 hex digits, or a prefix of at least 8 (torchvision's file
+    /// names carry one; it is checked too).
+    pub sha256: String,
+    /// The file's size in bytes, where published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Published state-dict names -> graph names: `str::replace` rules applied in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rename: Vec<(String, String)>,
+    /// Published Kinetics-400 accuracy (top-1, top-5, percent), from the weights' metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinetics400_accuracy: Option<(f64, f64)>,
 }
 
 /// Top-1 agreement of the graph in a reduced precision with its float32 self, on the

@@ -6,10 +6,14 @@ pub mod config;
 pub mod preprocess;
 mod registry;
 mod trainable;
+pub mod weights;
 
 pub use aggregate::{aggregate, softmax, top_k, Aggregate, Prediction};
-pub use config::{ModelConfig, ReducedPrecision, Resize};
-pub use registry::{available, builtin, config_dirs, resolve, Catalogue, Listed, ModelSource};
+pub use config::{ModelConfig, Pretrained, ReducedPrecision, Resize};
+pub use registry::{
+    available, builtin, cache_dir, config_dirs, find_card, find_graph, installed_configs, resolve,
+    Catalogue, Listed, ModelSource,
+};
 pub use trainable::Trainable;
 
 use anyhow::{bail, Context, Result};
@@ -302,6 +306,17 @@ pub(crate) fn read_module(source: &ModelSource, device: Device) -> Result<(Model
         }
         ModelSource::Files { config, weights } => {
             let cfg = ModelConfig::from_file(config)?;
+            if !weights.is_file() && cfg.pretrained.is_some() {
+                bail!(
+                    "model {} is not installed; run `vidcls models pull {}`{}",
+                    cfg.name,
+                    cfg.name,
+                    cfg.pretrained.as_ref().and_then(|p| p.bytes).map_or(
+                        String::new(),
+                        |b| format!(" (downloads {:.0} MB)", b as f64 / 1e6)
+                    )
+                );
+            }
             if !weights.is_file() {
                 bail!(
                     "model file {} for config {} does not exist (scripts/export_models.py makes it)",

@@ -11,13 +11,32 @@ pub mod builtin {
     pub const WEIGHTS: &[u8] = include_bytes!("../../models/motion.pt");
 }
 
-/// Directories searched for `configs/NAME.json`: `$VIDCLS_MODEL_PATH` (colon-separated), a
-/// release bundle's `share/vidcls/configs/`, the `configs/` beside the executable's checkout,
-/// and the source tree's `configs/`.
+/// `${VIDCLS_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/vidcls}`: pulled models and downloads.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("VIDCLS_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("vidcls")
+}
+
+/// Where pulled models' configs live (`models/` beside it holds their graphs).
+pub fn installed_configs() -> PathBuf {
+    cache_dir().join("configs")
+}
+
+/// Directories searched for `configs/NAME.json`: `$VIDCLS_MODEL_PATH` (colon-separated), the
+/// pulled models ([`installed_configs`]), a release bundle's `share/vidcls/configs/`, the
+/// `configs/` beside the executable's checkout, and the source tree's `configs/`.
 pub fn config_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("VIDCLS_MODEL_PATH")
         .map(|v| std::env::split_paths(&v).collect())
         .unwrap_or_default();
+    dirs.push(installed_configs());
     if let Ok(exe) = std::env::current_exe() {
         // A release bundle: bin/vidcls -> ../share/vidcls/configs (models/ beside it).
         if let Some(prefix) = exe.parent().and_then(Path::parent) {
@@ -110,6 +129,15 @@ pub fn resolve(model: Option<&str>) -> Result<ModelSource> {
             })
         }
         _ if spec == builtin::NAME => Ok(ModelSource::BuiltIn),
+        _ if spec.starts_with("hf:") => {
+            let repo = spec[3..].split('@').next().unwrap_or_default();
+            let name = repo.rsplit('/').next().unwrap_or_default();
+            let c = installed_configs().join(format!("{name}.json"));
+            if !name.is_empty() && c.is_file() {
+                return from_config(c);
+            }
+            bail!("model {spec} is not installed; run `vidcls models pull {spec}`")
+        }
         _ => {
             let dirs = config_dirs();
             for d in &dirs {
@@ -129,6 +157,42 @@ pub fn resolve(model: Option<&str>) -> Result<ModelSource> {
             )
         }
     }
+}
+
+/// A model card to pull: a `.json` file, or a config by name on the model path outside the
+/// pulled models (whose configs describe what was installed, not where it comes from).
+pub fn find_card(spec: &str) -> Result<(PathBuf, ModelConfig)> {
+    let path = Path::new(spec);
+    if path.extension().is_some_and(|e| e == "json") {
+        return Ok((path.to_path_buf(), ModelConfig::from_file(path)?));
+    }
+    let installed = installed_configs();
+    for d in config_dirs().iter().filter(|d| **d != installed) {
+        let c = d.join(format!("{spec}.json"));
+        if c.is_file() {
+            let cfg = ModelConfig::from_file(&c)?;
+            return Ok((c, cfg));
+        }
+    }
+    bail!("unknown model {spec:?} (see `vidcls models` for the names that can be pulled)")
+}
+
+/// A card's weight-free graph: beside the card, in the card's `models/`, or in the `models/`
+/// of any directory on the model path (a user's card may name a shipped graph).
+pub fn find_graph(card: &Path, graph: &str) -> Result<PathBuf> {
+    let dir = card.parent().unwrap_or(Path::new("."));
+    let mut tried = vec![dir.join(graph), models_dir_for(dir).join(graph)];
+    tried.extend(config_dirs().iter().map(|d| models_dir_for(d).join(graph)));
+    tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        anyhow!(
+            "graph {graph} not found (looked in {})",
+            tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 /// One entry of `vidcls models`.

@@ -247,6 +247,9 @@ fn trained_config(base: &ModelConfig, ds: &Dataset, o: &TrainOptions) -> Result<
     cfg.label_set = format!("custom{}", ds.labels.len());
     cfg.file = "model.pt".into();
     cfg.torch_version = env!("VIDCLS_LIBTORCH_VERSION").into();
+    // The base's download card and precision record describe the base's weights, not these.
+    cfg.pretrained = None;
+    cfg.reduced_precision = None;
     Ok(cfg)
 }
 

@@ -1,0 +1,3 @@
+//! One room per command: each takes its parsed arguments and runs the stages.
+
+pub mod models;

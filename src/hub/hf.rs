@@ -1,0 +1,244 @@
+//! Hugging Face Hub repos: `{HF_ENDPOINT}/{repo}/resolve/{revision}/{file}`, `HF_TOKEN` for
+//! gated or private repos. The repo's `config.json` names the architecture (VideoMAE), its
+//! sizes and its labels; `model.safetensors` (else `pytorch_model.bin`) holds the weights,
+//! checked against the sha256 the Hub states in its ETag.
+
+use super::{download, install, Installed, PullOptions};
+use crate::model::{self, config::Pretrained, ModelConfig, Resize};
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// VideoMAE sizes with a shipped graph (`scripts/export_graphs.py`), and what every one of
+/// them fixes: a checkpoint must match one in every key.
+const SIZES: [(&str, [(&str, f64); 4]); 2] = [
+    (
+        "videomae_small",
+        [
+            ("hidden_size", 384.0),
+            ("num_hidden_layers", 12.0),
+            ("num_attention_heads", 6.0),
+            ("intermediate_size", 1536.0),
+        ],
+    ),
+    (
+        "videomae_base",
+        [
+            ("hidden_size", 768.0),
+            ("num_hidden_layers", 12.0),
+            ("num_attention_heads", 12.0),
+            ("intermediate_size", 3072.0),
+        ],
+    ),
+];
+const FIXED: [(&str, f64); 6] = [
+    ("image_size", 224.0),
+    ("patch_size", 16.0),
+    ("num_channels", 3.0),
+    ("num_frames", 16.0),
+    ("tubelet_size", 2.0),
+    ("layer_norm_eps", 1e-12),
+];
+const RENAME: [(&str, &str); 3] = [
+    ("classifier.", "fc."),
+    (".q_bias", ".query.bias"),
+    (".v_bias", ".value.bias"),
+];
+
+pub(super) fn pull(repo: &str, revision: &str, opts: &PullOptions) -> Result<Installed> {
+    let (config_text, commit, weights) = match &opts.from {
+        Some(dir) => from_folder(dir)?,
+        None if opts.offline => bail!(
+            "offline: pulling hf:{repo} needs the Hub; download its config.json and \
+             model.safetensors elsewhere and use --from FOLDER"
+        ),
+        None => from_hub(repo, revision, opts)?,
+    };
+    let hf: Value =
+        serde_json::from_str(&config_text).context("the repo's config.json is not JSON")?;
+    let graph_name = graph_for(&hf).with_context(|| format!("hf:{repo}"))?;
+    let cfg = videomae_config(repo, &commit, &hf, graph_name, &weights)?;
+    let graph = model::find_graph(Path::new("."), &format!("graphs/{graph_name}.pt"))?;
+    let rename: Vec<(String, String)> = RENAME
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let installed = install(cfg, &graph, &weights, &rename)?;
+    if opts.from.is_none() {
+        let _ = std::fs::remove_file(&weights);
+    }
+    Ok(installed)
+}
+
+/// config.json and a weights file from a folder got by hand.
+fn from_folder(dir: &Path) -> Result<(String, String, PathBuf)> {
+    let config = dir.join("config.json");
+    let text = std::fs::read_to_string(&config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let weights = ["model.safetensors", "pytorch_model.bin"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "{} has neither model.safetensors nor pytorch_model.bin",
+                dir.display()
+            )
+        })?;
+    Ok((text, format!("file:{}", dir.display()), weights))
+}
+
+fn from_hub(repo: &str, revision: &str, opts: &PullOptions) -> Result<(String, String, PathBuf)> {
+    let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| DEFAULT_ENDPOINT.into());
+    let endpoint = endpoint.trim_end_matches('/');
+    let url = |file: &str| format!("{endpoint}/{repo}/resolve/{revision}/{file}");
+    let mut http = opts.http.clone();
+    if http.token.is_none() {
+        http.token = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()));
+    }
+    let (text, commit) = http.text(&url("config.json"))?;
+    // Pin everything after the config to the commit the Hub resolved the revision to.
+    let commit = commit.unwrap_or_else(|| revision.to_string());
+    let pinned = |file: &str| format!("{endpoint}/{repo}/resolve/{commit}/{file}");
+    let dir = super::downloads_dir()?.join(format!("hf--{}--{commit}", repo.replace('/', "--")));
+    std::fs::create_dir_all(&dir)?;
+    eprintln!("vidcls: pulling hf:{repo} at {commit} from {endpoint}");
+    let mut last = None;
+    for file in ["model.safetensors", "pytorch_model.bin"] {
+        let dest = dir.join(file);
+        match http.fetch(&pinned(file), &dest, &download::Expect::default(), true) {
+            Ok(()) => return Ok((text, commit, dest)),
+            Err(e) if format!("{e}").contains("HTTP 404") => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap()).context(format!(
+        "hf:{repo} has no model.safetensors or pytorch_model.bin"
+    ))
+}
+
+/// The shipped graph whose sizes the repo's config.json has.
+fn graph_for(hf: &Value) -> Result<&'static str> {
+    let is_videomae = hf["model_type"] == "videomae"
+        || hf["architectures"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "VideoMAEForVideoClassification"));
+    if !is_videomae {
+        bail!(
+            "model_type {} is not supported from the Hub (VideoMAE video classifiers are); \
+             export other models with scripts/export_models.py",
+            hf["model_type"]
+        );
+    }
+    if hf.get("use_mean_pooling").is_some_and(|v| v != true) {
+        bail!("VideoMAE without mean pooling is not supported");
+    }
+    if hf.get("hidden_act").is_some_and(|v| v != "gelu") {
+        bail!(
+            "VideoMAE with hidden_act {} is not supported (gelu is)",
+            hf["hidden_act"]
+        );
+    }
+    let matches = |keys: &[(&str, f64)]| {
+        keys.iter().all(|(k, want)| {
+            let default = FIXED.iter().find(|(f, _)| f == k).map(|(_, v)| *v);
+            let got = hf.get(*k).and_then(Value::as_f64).or(default);
+            got.is_some_and(|g| (g - want).abs() <= want.abs() * 1e-9)
+        })
+    };
+    if !matches(&FIXED) {
+        bail!(
+            "VideoMAE with other input sizes than 16 frames of 224x224 in 2x16x16 tubelets is not supported"
+        );
+    }
+    SIZES
+        .iter()
+        .find(|(_, keys)| matches(keys))
+        .map(|(name, _)| *name)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "VideoMAE of hidden_size {} and {} layers has no graph (small: 384, base: 768, 12 layers)",
+                hf["hidden_size"],
+                hf["num_hidden_layers"]
+            )
+        })
+}
+
+/// Labels in output order from `id2label`.
+fn labels(hf: &Value) -> Result<Vec<String>> {
+    let map = hf["id2label"]
+        .as_object()
+        .context("config.json has no id2label")?;
+    let mut out = vec![String::new(); map.len()];
+    for (k, v) in map {
+        let i: usize = k
+            .parse()
+            .with_context(|| format!("id2label key {k:?} is not an index"))?;
+        let label = v
+            .as_str()
+            .with_context(|| format!("id2label[{k}] is not a string"))?;
+        if label.chars().any(char::is_control) {
+            bail!("id2label[{k}] holds control characters");
+        }
+        *out.get_mut(i)
+            .with_context(|| format!("id2label index {i} out of range"))? = label.to_string();
+    }
+    Ok(out)
+}
+
+/// The vidcls config of a VideoMAE checkpoint: 16 frames, every 4th of the video's own rate
+/// (VideoMAE's Kinetics fine-tuning), short side 224 and a 224 centre crop, ImageNet's mean
+/// and std (the repos' VideoMAEImageProcessor).
+fn videomae_config(
+    repo: &str,
+    commit: &str,
+    hf: &Value,
+    graph: &str,
+    weights: &Path,
+) -> Result<ModelConfig> {
+    let labels = labels(hf)?;
+    let sha256 = download::sha256_file(weights)?;
+    let cfg = ModelConfig {
+        name: super::hub_name(repo),
+        architecture: graph.to_string(),
+        labels,
+        labels_file: None,
+        label_set: format!("hf:{repo}"),
+        frames: 16,
+        min_frames: 16,
+        variable_frames: false,
+        sampling: model::config::Sampling {
+            fps: None,
+            stride: 4,
+        },
+        resize: Resize::ShortSide { size: 224 },
+        crop: 224,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+        value_scale: 1.0,
+        input_layout: "NCTHW".into(),
+        file: String::new(),
+        torch_version: env!("VIDCLS_LIBTORCH_VERSION").into(),
+        weights: model::config::Weights {
+            source: format!("hf:{repo}@{commit}"),
+            sha256: Some(sha256.clone()),
+        },
+        parameters: None,
+        reduced_precision: None,
+        provenance: None,
+        pretrained: Some(Pretrained {
+            graph: format!("graphs/{graph}.pt"),
+            url: format!("hf:{repo}@{commit}"),
+            sha256,
+            bytes: std::fs::metadata(weights).ok().map(|m| m.len()),
+            rename: vec![],
+            kinetics400_accuracy: None,
+        }),
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
