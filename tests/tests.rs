@@ -11,5 +11,6 @@ mod live;
 mod models;
 mod motion;
 mod package;
+mod pretrained;
 mod reliability;
 mod train;

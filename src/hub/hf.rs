@@ -48,36 +48,49 @@ const RENAME: [(&str, &str); 3] = [
 ];
 
 pub(super) fn pull(repo: &str, revision: &str, opts: &PullOptions) -> Result<Installed> {
-    let (config_text, commit, weights) = match &opts.from {
-        Some(dir) => from_folder(dir)?,
-        None if opts.offline => bail!(
+    if opts.from.is_none() && opts.offline {
+        bail!(
             "offline: pulling hf:{repo} needs the Hub; download its config.json and \
              model.safetensors elsewhere and use --from FOLDER"
-        ),
-        None => from_hub(repo, revision, opts)?,
+        );
+    }
+    let hub = Hub::new(repo, revision, opts);
+    // The config first: a repo vidcls cannot run is refused before its weights download.
+    let (config_text, commit) = match &opts.from {
+        Some(dir) => {
+            let config = dir.join("config.json");
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("cannot read {}", config.display()))?;
+            (text, format!("file:{}", dir.display()))
+        }
+        None => hub.config()?,
     };
     let hf: Value =
         serde_json::from_str(&config_text).context("the repo's config.json is not JSON")?;
     let graph_name = graph_for(&hf).with_context(|| format!("hf:{repo}"))?;
-    let cfg = videomae_config(repo, &commit, &hf, graph_name, &weights)?;
+    labels(&hf).with_context(|| format!("hf:{repo}"))?;
     let graph = model::find_graph(Path::new("."), &format!("graphs/{graph_name}.pt"))?;
-    let rename: Vec<(String, String)> = RENAME
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let installed = install(cfg, &graph, &weights, &rename)?;
+    let weights = match &opts.from {
+        Some(dir) => folder_weights(dir)?,
+        None => hub.weights(&commit)?,
+    };
+    let installed = videomae_config(repo, &commit, &hf, graph_name, &weights).and_then(|cfg| {
+        let rename: Vec<(String, String)> = RENAME
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        install(cfg, &graph, &weights, &rename)
+    });
     if opts.from.is_none() {
         let _ = std::fs::remove_file(&weights);
+        let _ = weights.parent().map(std::fs::remove_dir);
     }
-    Ok(installed)
+    installed
 }
 
-/// config.json and a weights file from a folder got by hand.
-fn from_folder(dir: &Path) -> Result<(String, String, PathBuf)> {
-    let config = dir.join("config.json");
-    let text = std::fs::read_to_string(&config)
-        .with_context(|| format!("cannot read {}", config.display()))?;
-    let weights = ["model.safetensors", "pytorch_model.bin"]
+/// The weights file of a folder got by hand.
+fn folder_weights(dir: &Path) -> Result<PathBuf> {
+    ["model.safetensors", "pytorch_model.bin"]
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.is_file())
@@ -86,39 +99,74 @@ fn from_folder(dir: &Path) -> Result<(String, String, PathBuf)> {
                 "{} has neither model.safetensors nor pytorch_model.bin",
                 dir.display()
             )
-        })?;
-    Ok((text, format!("file:{}", dir.display()), weights))
+        })
 }
 
-fn from_hub(repo: &str, revision: &str, opts: &PullOptions) -> Result<(String, String, PathBuf)> {
-    let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| DEFAULT_ENDPOINT.into());
-    let endpoint = endpoint.trim_end_matches('/');
-    let url = |file: &str| format!("{endpoint}/{repo}/resolve/{revision}/{file}");
-    let mut http = opts.http.clone();
-    if http.token.is_none() {
-        http.token = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()));
-    }
-    let (text, commit) = http.text(&url("config.json"))?;
-    // Pin everything after the config to the commit the Hub resolved the revision to.
-    let commit = commit.unwrap_or_else(|| revision.to_string());
-    let pinned = |file: &str| format!("{endpoint}/{repo}/resolve/{commit}/{file}");
-    let dir = super::downloads_dir()?.join(format!("hf--{}--{commit}", repo.replace('/', "--")));
-    std::fs::create_dir_all(&dir)?;
-    eprintln!("vidcls: pulling hf:{repo} at {commit} from {endpoint}");
-    let mut last = None;
-    for file in ["model.safetensors", "pytorch_model.bin"] {
-        let dest = dir.join(file);
-        match http.fetch(&pinned(file), &dest, &download::Expect::default(), true) {
-            Ok(()) => return Ok((text, commit, dest)),
-            Err(e) if format!("{e}").contains("HTTP 404") => last = Some(e),
-            Err(e) => return Err(e),
+/// One repo on the Hub (or a mirror).
+struct Hub {
+    endpoint: String,
+    repo: String,
+    revision: String,
+    http: download::Http,
+}
+
+impl Hub {
+    fn new(repo: &str, revision: &str, opts: &PullOptions) -> Hub {
+        let endpoint = std::env::var("HF_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+        let mut http = opts.http.clone();
+        if http.token.is_none() {
+            http.token = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()));
+        }
+        Hub {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            repo: repo.to_string(),
+            revision: revision.to_string(),
+            http,
         }
     }
-    Err(last.unwrap()).context(format!(
-        "hf:{repo} has no model.safetensors or pytorch_model.bin"
-    ))
+
+    fn url(&self, revision: &str, file: &str) -> String {
+        format!("{}/{}/resolve/{revision}/{file}", self.endpoint, self.repo)
+    }
+
+    /// config.json and the commit the Hub resolved the revision to.
+    fn config(&self) -> Result<(String, String)> {
+        let (text, commit) = self.http.text(&self.url(&self.revision, "config.json"))?;
+        Ok((text, commit.unwrap_or_else(|| self.revision.clone())))
+    }
+
+    /// The weights at `commit`: model.safetensors, else pytorch_model.bin.
+    fn weights(&self, commit: &str) -> Result<PathBuf> {
+        let dir =
+            super::downloads_dir()?.join(format!("hf--{}--{commit}", self.repo.replace('/', "--")));
+        std::fs::create_dir_all(&dir)?;
+        eprintln!(
+            "vidcls: pulling hf:{} at {commit} from {}",
+            self.repo, self.endpoint
+        );
+        let mut last = None;
+        for file in ["model.safetensors", "pytorch_model.bin"] {
+            let dest = dir.join(file);
+            let expect = download::Expect::default();
+            match self
+                .http
+                .fetch(&self.url(commit, file), &dest, &expect, true)
+            {
+                Ok(()) => return Ok(dest),
+                Err(e) if format!("{e}").contains("HTTP 404") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap()).context(format!(
+            "hf:{} has no model.safetensors or pytorch_model.bin",
+            self.repo
+        ))
+    }
 }
 
 /// The shipped graph whose sizes the repo's config.json has.

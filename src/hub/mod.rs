@@ -128,11 +128,12 @@ fn pull_card(spec: &str, opts: &PullOptions) -> Result<Installed> {
         source: p.url.clone(),
         sha256: Some(sha256.clone()),
     };
-    let installed = install(cfg, &graph, &weights, &p.rename)?;
+    let installed = install(cfg, &graph, &weights, &p.rename);
     if opts.from.is_none() {
-        let _ = std::fs::remove_file(&weights); // the installed graph holds the weights now
+        // Installed, the graph holds the weights; not installable, the file is no use.
+        let _ = std::fs::remove_file(&weights);
     }
-    Ok(installed)
+    installed
 }
 
 /// A card's checks: its sha256 (or prefix) and size, and the sha256 prefix a torchvision

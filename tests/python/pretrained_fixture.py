@@ -7,11 +7,12 @@ publish them (on 127.0.0.1), and the reference implementation's scores.
                             so outputs are peaked; transformers' VideoMAE-small), saved as legacy
                             `.pth`, zip `.pth` and `.safetensors` under DIR/www laid out like
                             download.pytorch.org and the Hugging Face Hub, plus bad files
-  serve DIR                 serves DIR/www on a free loopback port, writes the port to DIR/port
-                            and model cards pointing at it to DIR/cards/, logs Range headers to
-                            DIR/ranges.log; special paths: /stall/F (half of F, then silence),
+  serve DIR STATE           serves DIR/www on a free loopback port, writes the port to STATE/port
+                            and model cards pointing at it to STATE/cards/, logs Range headers to
+                            STATE/ranges.log; special paths: /stall/F (half of F, then silence),
                             /drop/F (half of F, then the connection closes), /html/F (an HTML page
-                            with status 200)
+                            with status 200), /plain/weights.pth (r3d_18's file under a name
+                            without a hash); it stops when its parent process ends
   reference DIR NAME VIEWS  the reference model's scores on vidcls's dumped views (VIEWS/<i>.npy):
                             one JSON list per video, the mean of per-view softmax probabilities
 """
@@ -47,7 +48,16 @@ def reference_model(name: str) -> torch.nn.Module:
     """The reference implementation with the fixture's weights (deterministic)."""
     if name == "videomae_small":
         torch.manual_seed(7)
-        return eg.build_videomae("videomae_small")
+        model = eg.build_videomae("videomae_small")
+        with torch.no_grad():
+            # transformers starts biases at 0 and LayerNorm at 1, where a misplaced one would
+            # go unseen: every parameter moves a little; then the classifier is scaled so the
+            # outputs are peaked, as a trained classifier's are.
+            g = torch.Generator().manual_seed(7)
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=g) * 0.02)
+            model.classifier.weight.mul_(40.0)
+        return model
     spec = em.SPECS[name]
     torch.manual_seed(7)
     model = spec.build()
@@ -95,11 +105,14 @@ def make(d: Path) -> None:
     (hub / "config.json").write_text(json.dumps(cfg))
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(hub / "model.safetensors"))
+    # The Hub's VideoMAE checkpoints name the query and value biases `q_bias` / `v_bias`.
+    sd = {k.replace(".query.bias", ".q_bias").replace(".value.bias", ".v_bias"): v.contiguous()
+          for k, v in model.state_dict().items()}
+    save_file(sd, str(hub / "model.safetensors"))
 
 
-def cards(d: Path, port: int) -> None:
-    out = d / "cards"
+def cards(d: Path, state: Path, port: int) -> None:
+    out = state / "cards"
     out.mkdir(exist_ok=True)
     www = d / "www" / "models"
     base = f"http://127.0.0.1:{port}"
@@ -113,7 +126,7 @@ def cards(d: Path, port: int) -> None:
     good = next(www.glob("r3d_18-*.pth"))
     bad = {
         # name: (url path, sha256, bytes)
-        "wrong_sha": (f"models/{good.name}", "0" * 64, None),
+        "wrong_sha": ("plain/weights.pth", "0" * 64, None),
         "truncated": ("models/truncated.pth", sha256(good), good.stat().st_size),
         "evil": ("models/evil.pth", sha256(www / "evil.pth"), None),
         "html": (f"html/{good.name}", sha256(good), None),
@@ -141,6 +154,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         kind, _, rest = self.path.lstrip("/").partition("/")
         special = kind in ("stall", "drop", "html")
         rel = f"models/{rest}" if special else self.path.lstrip("/")
+        if kind == "plain":
+            rel = str(next((self.root / "models").glob("r3d_18-*.pth")).relative_to(self.root))
         path = (self.root / rel).resolve()
         if not path.is_file() or self.root not in path.parents:
             self.send_error(404)
@@ -179,20 +194,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data[start:])
 
 
-def serve(d: Path) -> None:
+def exit_with_parent() -> None:
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def serve(d: Path, state: Path) -> None:
     # The Hub resolves a branch to a commit: `main` is the same files as the commit.
     hub = d / "www" / HUB_REPO / "resolve"
     if not (hub / "main").exists():
         shutil.copytree(hub / HUB_COMMIT, hub / "main")
     Handler.root = (d / "www").resolve()
-    Handler.ranges = d / "ranges.log"
+    Handler.ranges = state / "ranges.log"
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     port = server.server_address[1]
-    cards(d, port)
-    (d / "port.tmp").write_text(str(port))
-    (d / "port.tmp").replace(d / "port")
-    # Stops by itself: a test run never outlives this.
+    cards(d, state, port)
+    (state / "port.tmp").write_text(str(port))
+    (state / "port.tmp").replace(state / "port")
+    # Stops by itself: with the test process that started it, and after 30 minutes at most.
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     threading.Timer(1800, server.shutdown).start()
     server.serve_forever()
 
@@ -218,7 +241,7 @@ def main() -> int:
     if cmd == "make":
         make(d)
     elif cmd == "serve":
-        serve(d)
+        serve(d, Path(sys.argv[3]))
     elif cmd == "reference":
         reference(d, sys.argv[3], Path(sys.argv[4]))
     else:
