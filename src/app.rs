@@ -120,7 +120,21 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
     }
     let summary = consumer.out.summary(inputs, skipped, &stats);
     print_summary(&summary, req.chatter);
+    if model.source == model::ModelSource::BuiltIn && !req.chatter.quiet {
+        builtin_hint();
+    }
     Ok(ExitCode::from_failures(summary.failed > 0))
+}
+
+/// The built-in model knows eight synthetic motions; someone reading its labels on a terminal
+/// learns, in one line, where real ones come from.
+fn builtin_hint() {
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "vidcls: the built-in model knows 8 synthetic motions; for real actions: \
+             vidcls models pull r2plus1d_18 && vidcls predict -m r2plus1d_18 ..."
+        );
+    }
 }
 
 fn train(args: &crate::cli::TrainArgs) -> Result<ExitCode> {

@@ -643,6 +643,10 @@ pub struct PullArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
+    /// Skip measuring bf16 against fp32 on the installed weights (then `--precision auto`
+    /// runs the model in fp32).
+    #[arg(long)]
+    pub no_precision_check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -100,8 +100,11 @@ fn videos() -> Vec<PathBuf> {
 /// vidcls's scores on `videos` (every class, in index order) and the views it fed the model.
 fn vidcls_scores(cache: &Path, model: &str, extra: &[&str], dump: &Path) -> Vec<Vec<f64>> {
     let vids = videos();
+    // fp32 whatever the precision record says: parity is the float32 graph's.
     let mut args = vec![
         "predict",
+        "--precision",
+        "fp32",
         "-m",
         model,
         "-f",
@@ -146,9 +149,25 @@ fn top5(s: &[f64]) -> Vec<usize> {
 
 /// Pulls `target` into a fresh cache, runs vidcls on the videos, and compares every class's
 /// probability with the reference implementation's on the same views.
-fn check_parity(target: &str, installed: &str, reference: &str, extra: &[&str]) {
+/// With `measure`, the pull also measures the precision record on the installed weights.
+fn check_parity(target: &str, installed: &str, reference: &str, extra: &[&str], measure: bool) {
     let cache = scratch(&format!("pretrained-cache-{installed}"));
-    let pulled = in_cache(&cache, &["models", "pull", target]).ok();
+    let mut pull = vec!["models", "pull", target];
+    if !measure {
+        pull.push("--no-precision-check");
+    }
+    let pulled = in_cache(&cache, &pull).ok();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cache.join(format!("configs/{installed}.json"))).unwrap(),
+    )
+    .unwrap();
+    let record = &config["reduced_precision"];
+    if measure {
+        assert_eq!(record["clips_from"], "synthetic", "{record}");
+        assert!(record["bf16_top1_agreement"].as_f64().is_some(), "{record}");
+    } else {
+        assert!(record.is_null(), "a card's record was inherited: {record}");
+    }
     assert!(
         pulled.stdout().contains(&format!("installed {installed}")),
         "{}",
@@ -180,7 +199,7 @@ fn check_parity(target: &str, installed: &str, reference: &str, extra: &[&str]) 
 #[test]
 fn pulled_r3d_18_legacy_pth_equals_torchvision() {
     let card = server().card("r3d_18");
-    check_parity(card.to_str().unwrap(), "r3d_18", "r3d_18", &[]);
+    check_parity(card.to_str().unwrap(), "r3d_18", "r3d_18", &[], false);
 }
 
 #[test]
@@ -191,19 +210,32 @@ fn pulled_mc3_18_zip_pth_equals_torchvision() {
         "mc3_18",
         "mc3_18",
         &["--clips", "2"],
+        false,
     );
 }
 
 #[test]
 fn pulled_r2plus1d_18_legacy_pth_equals_torchvision() {
     let card = server().card("r2plus1d_18");
-    check_parity(card.to_str().unwrap(), "r2plus1d_18", "r2plus1d_18", &[]);
+    check_parity(
+        card.to_str().unwrap(),
+        "r2plus1d_18",
+        "r2plus1d_18",
+        &[],
+        true,
+    );
 }
 
 #[test]
 fn pulled_s3d_zip_pth_equals_torchvision() {
     let card = server().card("s3d");
-    check_parity(card.to_str().unwrap(), "s3d", "s3d", &["--frames", "16"]);
+    check_parity(
+        card.to_str().unwrap(),
+        "s3d",
+        "s3d",
+        &["--frames", "16"],
+        false,
+    );
 }
 
 #[test]
@@ -214,6 +246,7 @@ fn pulled_videomae_from_the_hub_equals_transformers() {
         "videomae-small-k400",
         "videomae_small",
         &[],
+        true,
     );
 }
 
@@ -282,7 +315,11 @@ fn a_stalled_server_times_out_and_an_interrupted_download_resumes() {
     assert_nothing_installed(&cache, "bad_stall");
     let cache = scratch("pretrained-resume");
     // The connection drops halfway: the part stays, and the next pull asks for the rest.
-    let run = in_cache(&cache, &["models", "pull", &card("bad_drop")]).expect_code(2);
+    let run = in_cache(
+        &cache,
+        &["models", "pull", &card("bad_drop"), "--no-precision-check"],
+    )
+    .expect_code(2);
     assert!(run.stderr().contains("resume"), "{}", run.stderr());
     let parts: Vec<_> = std::fs::read_dir(cache.join("downloads"))
         .unwrap()
@@ -293,7 +330,11 @@ fn a_stalled_server_times_out_and_an_interrupted_download_resumes() {
     let half = parts[0].metadata().unwrap().len();
     assert!(half > 0);
     let _ = std::fs::remove_file(s.state.join("ranges.log"));
-    in_cache(&cache, &["models", "pull", &card("r3d_18")]).ok();
+    in_cache(
+        &cache,
+        &["models", "pull", &card("r3d_18"), "--no-precision-check"],
+    )
+    .ok();
     let ranges = std::fs::read_to_string(s.state.join("ranges.log")).unwrap_or_default();
     assert!(
         ranges.contains(&format!("bytes={half}-")),

@@ -50,9 +50,18 @@ fn pull(args: PullArgs) -> Result<ExitCode> {
             token: None,
             progress: std::io::stderr().is_terminal(),
         },
+        measure_precision: !args.no_precision_check,
     };
     let done = hub::pull(&target, &opts)?;
     eprintln!("vidcls: sha256 {} verified", done.sha256);
+    if let Some(r) = &done.precision {
+        let a = r.bf16_top1_agreement;
+        eprintln!(
+            "vidcls: bf16 top-1 agreement with fp32: {} on {} calibration clips",
+            a.map_or("did not run".into(), |a| format!("{:.0}%", a * 100.0)),
+            r.clips
+        );
+    }
     println!(
         "installed {} ({}); run it with: vidcls predict -m {} VIDEO",
         done.name,

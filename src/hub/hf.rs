@@ -79,7 +79,7 @@ pub(super) fn pull(repo: &str, revision: &str, opts: &PullOptions) -> Result<Ins
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        install(cfg, &graph, &weights, &rename)
+        install(cfg, &graph, &weights, &rename, opts.measure_precision)
     });
     if opts.from.is_none() {
         let _ = std::fs::remove_file(&weights);

@@ -58,7 +58,13 @@ pub struct PullOptions {
     /// A weights file (card) or a folder with `config.json` + weights (Hub) got by hand.
     pub from: Option<PathBuf>,
     pub http: Http,
+    /// Measure bf16's top-1 agreement with fp32 on the installed weights
+    /// ([`CALIBRATION_CLIPS`] clips) and record it, so `--precision auto` can pick bf16.
+    pub measure_precision: bool,
 }
+
+/// Calibration clips a pull measures the precision record on.
+pub const CALIBRATION_CLIPS: usize = 8;
 
 /// What a pull installed.
 #[derive(Debug, Clone)]
@@ -67,6 +73,8 @@ pub struct Installed {
     pub config: PathBuf,
     pub model: PathBuf,
     pub sha256: String,
+    /// The precision record measured on the installed weights.
+    pub precision: Option<model::ReducedPrecision>,
 }
 
 /// `VIDCLS_OFFLINE` set to anything but empty or `0`.
@@ -128,7 +136,7 @@ fn pull_card(spec: &str, opts: &PullOptions) -> Result<Installed> {
         source: p.url.clone(),
         sha256: Some(sha256.clone()),
     };
-    let installed = install(cfg, &graph, &weights, &p.rename);
+    let installed = install(cfg, &graph, &weights, &p.rename, opts.measure_precision);
     if opts.from.is_none() {
         // Installed, the graph holds the weights; not installable, the file is no use.
         let _ = std::fs::remove_file(&weights);
@@ -195,6 +203,7 @@ fn install(
     graph: &Path,
     weights: &Path,
     rename: &weights::Renames,
+    measure_precision: bool,
 ) -> Result<Installed> {
     let state = weights::read_state_dict(weights)?;
     let module = CModule::load(graph)
@@ -235,16 +244,37 @@ fn install(
             .sum(),
     );
     let config_path = configs.join(format!("{}.json", cfg.name));
-    let text = serde_json::to_string_pretty(&cfg)? + "\n";
-    let tmp = private_temp(&config_path)?;
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &config_path)?;
+    write_config(&cfg, &config_path)?;
+    if measure_precision {
+        let source = model::ModelSource::Files {
+            config: config_path.clone(),
+            weights: model_path.clone(),
+        };
+        eprintln!("vidcls: measuring bf16 against fp32 on {CALIBRATION_CLIPS} calibration clips");
+        match model::calibrate::measure(&source, CALIBRATION_CLIPS) {
+            Ok(record) => {
+                cfg.reduced_precision = Some(record);
+                write_config(&cfg, &config_path)?;
+            }
+            Err(e) => eprintln!(
+                "vidcls: warning: no precision record ({e:#}); --precision auto keeps fp32"
+            ),
+        }
+    }
     Ok(Installed {
         name: cfg.name.clone(),
         config: config_path,
         model: model_path,
         sha256: cfg.weights.sha256.clone().unwrap_or_default(),
+        precision: cfg.reduced_precision.clone(),
     })
+}
+
+fn write_config(cfg: &ModelConfig, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(cfg)? + "\n";
+    let tmp = private_temp(path)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A new, empty, private file beside `path` (O_EXCL, no symlink followed, mode 0600).

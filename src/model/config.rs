@@ -106,6 +106,10 @@ pub struct ReducedPrecision {
     pub bf16_top1_agreement: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp16_top1_agreement: Option<f64>,
+    /// What the clips were: `videos` (real videos' centre clips) or `synthetic`; absent: the
+    /// exporter's synthetic calibration clips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clips_from: Option<String>,
 }
 
 fn one() -> f64 {

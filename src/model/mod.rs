@@ -2,6 +2,7 @@
 //! checks it against the config, and turns batches of views into per-view logits.
 
 mod aggregate;
+pub mod calibrate;
 pub mod config;
 pub mod preprocess;
 mod registry;
@@ -373,6 +374,7 @@ mod tests {
             clips: 32,
             bf16_top1_agreement: bf16,
             fp16_top1_agreement: fp16,
+            clips_from: None,
         })
     }
 
