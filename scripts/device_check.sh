@@ -23,7 +23,8 @@
 # BATCHES (default "1 4"), one view per video, and the libtorch vidcls runs on is LIBTORCH_DIR
 # (default: the libtorch 2.11.0 that scripts/build_device.sh assembled), since this machine's
 # Python torch is another version. Environment: DEVICE, BATCHES, CLIPS, PYTHON, WORK,
-# LIBTORCH_DIR, MIN_SECONDS (per PyTorch timing, default 1).
+# LIBTORCH_DIR, MIN_SECONDS (per PyTorch timing, default 1); STEPS=pull runs only the check of
+# a model installed by `vidcls models pull` (pull_check) and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=$(realpath "${1:-target/device/bundle}")
@@ -79,6 +80,69 @@ vidcls version
 if [ "$DEVICE" = cuda ]; then
   vidcls version | grep -q '^cuda .*available' && ! vidcls version | grep -q '^cuda *not available' \
     || die "vidcls does not see CUDA"
+fi
+
+# --- a pulled model: weight-free graph filled by `vidcls models pull`, on this libtorch -------
+# Random-init r2plus1d_18 weights (tests/python/pretrained_fixture.py's, legacy .pth) installed
+# offline with --from; vidcls on $DEVICE in fp32 against torchvision's eager module on the same
+# device and the same dumped views, then what --precision auto runs.
+pull_check() {
+  local d="$WORK/pull" views="$WORK/pull/views"
+  rm -rf "$d"; mkdir -p "$d"
+  PYTHONPATH=scripts:tests/python "$PY" - "$d" <<'PYEOF' || die "cannot make the pull fixture"
+import hashlib, json, sys
+from pathlib import Path
+import torch
+import pretrained_fixture as pf
+d = Path(sys.argv[1])
+tmp = d / "w.tmp"
+torch.save(pf.reference_model("r2plus1d_18").state_dict(), tmp, _use_new_zipfile_serialization=False)
+sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+weights = d / f"r2plus1d_18-{sha[:8]}.pth"
+tmp.replace(weights)
+card = json.loads(Path("configs/r2plus1d_18.json").read_text())
+card["labels"] = Path("configs/kinetics400.txt").read_text().split("\n")[:400]
+del card["labels_file"]
+card["pretrained"].update(url=f"http://127.0.0.1:9/{weights.name}", sha256=sha, bytes=weights.stat().st_size,
+                          graph=str(Path("models/graphs/r2plus1d_18.pt").resolve()))
+(d / "card.json").write_text(json.dumps(card))
+print(weights)
+PYEOF
+  local w; w=$(ls "$d"/r2plus1d_18-*.pth)
+  VIDCLS_CACHE_DIR="$d/cache" vidcls models pull "$d/card.json" --offline --from "$w" --no-precision-check \
+    || die "models pull failed"
+  local cfg="$d/cache/configs/r2plus1d_18.json"
+  vidcls predict -m "$cfg" --device "$DEVICE" --precision fp32 -f jsonl --top-k 400 --dump-inputs "$views" \
+    "${VIDEOS[@]:0:4}" >"$d/vidcls.jsonl" || die "predict with the pulled model failed"
+  PYTHONPATH=scripts:tests/python "$PY" - "$d" "$DEVICE" <<'PYEOF' || die "the pulled model differs from torchvision"
+import json, sys
+from pathlib import Path
+import numpy as np, torch
+import pretrained_fixture as pf
+d, dev = Path(sys.argv[1]), sys.argv[2]
+model = pf.reference_model("r2plus1d_18").to(dev)
+worst = 0.0
+recs = [json.loads(l) for l in (d / "vidcls.jsonl").read_text().splitlines() if l.strip()]
+for i, rec in enumerate(recs):
+    x = torch.from_numpy(np.load(d / "views" / f"{i}.npy")).to(dev)
+    with torch.no_grad():
+        ref = model(x).softmax(1).mean(0).cpu().double()
+    got = torch.zeros(400, dtype=torch.float64)
+    for t in rec["top_k"]:
+        got[t["index"]] = t["score"]
+    worst = max(worst, float((got - ref).abs().max()))
+print(f"pulled r2plus1d_18 on {dev}, torch {torch.__version__}: {len(recs)} videos, "
+      f"max |p_vidcls - p_torchvision| = {worst:.2e}")
+sys.exit(0 if worst <= 1e-4 else 1)
+PYEOF
+  VIDCLS_CACHE_DIR="$d/cache" vidcls predict -m r2plus1d_18 --device "$DEVICE" -v -f jsonl "${VIDEOS[@]:0:1}" \
+    2>&1 >/dev/null | head -n 1 || true
+}
+if [ "${STEPS:-all}" = pull ]; then
+  VIDEOS=("$BUNDLE"/videos/*.mp4)
+  pull_check
+  echo "device_check: pull check done in $(($(date +%s) - t_start)) s"
+  exit 0
 fi
 
 # --- model: exported here, same script and seed as the benchmark's ---------------------------

@@ -386,6 +386,8 @@ def pretrained_card(arch: str, spec: Spec) -> dict | None:
         card["bytes"] = PUBLISHED_BYTES[arch]
     if export_graphs.RENAMES.get(arch):
         card["rename"] = export_graphs.RENAMES[arch]
+    if arch in export_graphs.CHANNELS_LAST:
+        card["layout"] = "channels_last_3d"
     card["kinetics400_accuracy"] = [acc["acc@1"], acc["acc@5"]]
     return card
 

@@ -268,6 +268,75 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// `models pull` + `predict -m NAME` from the bundle alone: a card built from the bundle's own
+/// r3d_18 card (its graph found in the bundle's models/graphs/), pointed at the loopback
+/// server's weights, installed into a cache outside the checkout; the records equal the
+/// development build's on the same installed model.
+fn pull_and_predict_from_the_bundle(exe: &Path, share: &Path, dest: &Path, samples: &[PathBuf]) {
+    let served: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::pretrained::server().card("r3d_18")).unwrap(),
+    )
+    .unwrap();
+    let mut card: Value =
+        serde_json::from_str(&std::fs::read_to_string(share.join("configs/r3d_18.json")).unwrap())
+            .unwrap();
+    let labels = std::fs::read_to_string(share.join("configs/kinetics400.txt")).unwrap();
+    card["labels"] = labels.lines().map(|l| Value::from(l.trim())).collect();
+    card.as_object_mut().unwrap().remove("labels_file");
+    for key in ["url", "sha256", "bytes"] {
+        card["pretrained"][key] = served["pretrained"][key].clone();
+    }
+    let cards = dest.join("cards");
+    std::fs::create_dir_all(&cards).unwrap();
+    let card_path = cards.join("r3d_18.json");
+    std::fs::write(&card_path, card.to_string()).unwrap();
+    let cache = dest.join("cache");
+    let env_cache = format!("VIDCLS_CACHE_DIR={}", cache.display());
+    let out = hidden(&os(&[
+        &"env", &env_cache, &exe, &"models", &"pull", &card_path,
+    ]));
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("installed r3d_18"),
+        "{}",
+        stdout(&out)
+    );
+    let args = [
+        "predict",
+        "-m",
+        "r3d_18",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "-f",
+        "jsonl",
+    ];
+    let mut cmd = os(&[&"env", &env_cache, &exe]);
+    cmd.extend(args.iter().map(OsString::from));
+    cmd.extend(samples.iter().map(|p| p.as_os_str().to_owned()));
+    let out = hidden(&cmd);
+    assert_code(&out, 0);
+    let shipped = records(&out);
+    let config = cache.join("configs/r3d_18.json");
+    let dev_args = [
+        "predict",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "-f",
+        "jsonl",
+        "-m",
+    ];
+    let dev = records(&run_ok(bin().args(dev_args).arg(&config).args(samples)));
+    assert_eq!(shipped.len(), samples.len());
+    assert_eq!(
+        dev, shipped,
+        "development build vs bundle on the pulled r3d_18"
+    );
+}
+
 #[test]
 #[ignore = "builds the release bundle (minutes): run scripts/test-package.sh"]
 fn bundle_runs_anywhere() {
@@ -356,6 +425,8 @@ fn bundle_runs_anywhere() {
         &bundle_samples[0],
     ]));
     assert_code(&out, 0);
+
+    pull_and_predict_from_the_bundle(&exe, &share, &dest, &bundle_samples);
 
     // Libraries: every non-system one resolves inside lib/, and lib/ holds nothing else.
     let rpath = stdout(&run_ok(Command::new("readelf").arg("-d").arg(&exe)));

@@ -26,13 +26,13 @@ fn weights() -> PathBuf {
 
 /// The loopback server (one per test process; it ends with the process) and its state folder:
 /// `port`, `cards/`, `ranges.log`.
-struct Server {
-    state: PathBuf,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) state: PathBuf,
+    pub(crate) port: u16,
     _child: Child,
 }
 
-fn server() -> &'static Server {
+pub(crate) fn server() -> &'static Server {
     static S: OnceLock<Server> = OnceLock::new();
     S.get_or_init(|| {
         let www = weights();
@@ -65,7 +65,7 @@ fn server() -> &'static Server {
 }
 
 impl Server {
-    fn card(&self, name: &str) -> PathBuf {
+    pub(crate) fn card(&self, name: &str) -> PathBuf {
         self.state.join("cards").join(format!("{name}.json"))
     }
 }

@@ -136,6 +136,7 @@ fn pull_card(spec: &str, opts: &PullOptions) -> Result<Installed> {
         source: p.url.clone(),
         sha256: Some(sha256.clone()),
     };
+    weights::Layout::parse(p.layout.as_deref())?; // a bad card fails before anything is read
     let installed = install(cfg, &graph, &weights, &p.rename, opts.measure_precision);
     if opts.from.is_none() {
         // Installed, the graph holds the weights; not installable, the file is no use.
@@ -344,6 +345,7 @@ mod tests {
             sha256: sha.into(),
             bytes: None,
             rename: vec![],
+            layout: None,
             kinetics400_accuracy: None,
         };
         let url = "https://download.pytorch.org/models/r3d_18-b3b3357e.pth";

@@ -92,6 +92,10 @@ pub struct Pretrained {
     /// Published state-dict names -> graph names: `str::replace` rules applied in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rename: Vec<(String, String)>,
+    /// `channels_last_3d`: in bf16 or fp16 the model's 5-D weights are stored in that memory
+    /// layout (faster convolutions on a CPU); fp32 keeps the reference's layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
     /// Published Kinetics-400 accuracy (top-1, top-5, percent), from the weights' metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kinetics400_accuracy: Option<(f64, f64)>,

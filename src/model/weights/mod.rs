@@ -191,6 +191,46 @@ fn build(t: &TensorRef, storage: &[u8]) -> Result<Tensor> {
         .f_contiguous()?)
 }
 
+/// How a graph keeps its 5-D weights in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Contiguous,
+    /// N, T, H, W, C in memory (PyTorch's `channels_last_3d`).
+    ChannelsLast3d,
+}
+
+impl Layout {
+    pub fn parse(name: Option<&str>) -> Result<Layout> {
+        match name {
+            None => Ok(Layout::Contiguous),
+            Some("channels_last_3d") => Ok(Layout::ChannelsLast3d),
+            Some(other) => bail!("layout {other:?}: only channels_last_3d is known"),
+        }
+    }
+}
+
+/// Stores every 5-D parameter of `module` in `layout` (same values, other strides).
+pub fn apply_layout(module: &CModule, layout: Layout) -> Result<()> {
+    if layout == Layout::Contiguous {
+        return Ok(());
+    }
+    for (_, mut p) in module.named_parameters()? {
+        if p.dim() == 5 {
+            let v = channels_last_3d(&p)?;
+            tch::no_grad(|| p.set_data(&v));
+        }
+    }
+    Ok(())
+}
+
+/// The same values with channels-last-3d strides: permuted to N x T x H x W x C, made
+/// contiguous there, and permuted back (what `contiguous(memory_format=channels_last_3d)` does).
+fn channels_last_3d(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_permute([0, 2, 3, 4, 1])?
+        .f_contiguous()?
+        .f_permute([0, 4, 1, 2, 3])?)
+}
+
 /// `str::replace` rules from published names to a graph's names, applied in order.
 pub type Renames = [(String, String)];
 
