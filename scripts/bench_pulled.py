@@ -78,8 +78,12 @@ def model_alone(configs: dict[str, Path], precision: str, repeats: int) -> dict[
     for name, cfg_path in configs.items():
         cfg = json.loads(cfg_path.read_text())
         t = min(cfg["frames"], 16) if cfg["variable_frames"] else cfg["frames"]
-        m = torch.jit.load(str(model_file(cfg_path))).eval()
-        mods[name] = m.to(kind)
+        m = torch.jit.load(str(model_file(cfg_path))).eval().to(kind)
+        if (cfg.get("pretrained") or {}).get("layout") == "channels_last_3d" and name == "pulled":
+            for p in m.parameters():  # what vidcls's Model::load does for such a card
+                if p.dim() == 5:
+                    p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
+        mods[name] = m
         x = torch.randn(1, 3, t, cfg["crop"], cfg["crop"]).to(kind)
     times = {n: [] for n in mods}
     with torch.no_grad():

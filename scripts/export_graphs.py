@@ -68,6 +68,9 @@ class S3DGraph(torch.nn.Module):
         self.fc = torch.nn.Linear(conv.in_channels, conv.out_channels)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        # Channels-last-3d activations from the first layer on, as the S3D export has them
+        # (the card's `layout` puts the weights in that layout when vidcls loads the graph).
+        x = x.contiguous(memory_format=torch.channels_last_3d)
         return self.avgpool(self.backbone(x)).mean(dim=(2, 3, 4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,10 +145,9 @@ GRAPHS = {
     "videomae_base": (lambda: build_videomae("videomae_base"), VideoMAEGraph, 16, 224),
 }
 
-# Graphs whose 5-D weights vidcls stores channels-last-3d when it runs them in bf16 or fp16
-# (their cards say `"layout": "channels_last_3d"`): the S3D export bakes that layout in, for
-# ~2.4x faster bf16 convolutions on a CPU; in fp32 the reference's layout is kept, whose
-# results the graph then matches exactly.
+# Graphs whose 5-D weights vidcls stores channels-last-3d when it loads them (their cards say
+# `"layout": "channels_last_3d"`), as the S3D export bakes in: its convolutions then run
+# channels-last, ~2.4x faster in bf16 and ~1.4x in fp32 on a CPU (scripts/bench_pulled.py).
 CHANNELS_LAST = {"s3d"}
 
 # Published state-dict names -> graph names (applied in order, as `str.replace`), per graph.

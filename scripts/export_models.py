@@ -384,6 +384,7 @@ def pretrained_card(arch: str, spec: Spec) -> dict | None:
     card = {"graph": f"graphs/{arch}.pt", "url": url, "sha256": PUBLISHED_SHA256.get(arch, name_hash)}
     if arch in PUBLISHED_BYTES:
         card["bytes"] = PUBLISHED_BYTES[arch]
+    card["size_mib"] = spec.tv_weights.meta["_file_size"]
     if export_graphs.RENAMES.get(arch):
         card["rename"] = export_graphs.RENAMES[arch]
     if arch in export_graphs.CHANNELS_LAST:

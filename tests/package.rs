@@ -303,33 +303,23 @@ fn pull_and_predict_from_the_bundle(exe: &Path, share: &Path, dest: &Path, sampl
     );
     let args = [
         "predict",
-        "-m",
-        "r3d_18",
         "--device",
         "cpu",
         "--precision",
         "fp32",
         "-f",
         "jsonl",
+        "-m",
     ];
     let mut cmd = os(&[&"env", &env_cache, &exe]);
     cmd.extend(args.iter().map(OsString::from));
+    cmd.push("r3d_18".into());
     cmd.extend(samples.iter().map(|p| p.as_os_str().to_owned()));
     let out = hidden(&cmd);
     assert_code(&out, 0);
     let shipped = records(&out);
     let config = cache.join("configs/r3d_18.json");
-    let dev_args = [
-        "predict",
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-        "-f",
-        "jsonl",
-        "-m",
-    ];
-    let dev = records(&run_ok(bin().args(dev_args).arg(&config).args(samples)));
+    let dev = records(&run_ok(bin().args(args).arg(&config).args(samples)));
     assert_eq!(shipped.len(), samples.len());
     assert_eq!(
         dev, shipped,

@@ -126,7 +126,7 @@ fn model_row(l: &model::Listed) -> ModelRow {
     let accuracy = pretrained.and_then(|p| p.kinetics400_accuracy);
     ModelRow {
         status,
-        download_bytes: pretrained.and_then(|p| p.bytes),
+        download_bytes: pretrained.and_then(|p| p.download_bytes()),
         kinetics400_top1: accuracy.map(|a| a.0),
         kinetics400_top5: accuracy.map(|a| a.1),
         name: c.name.clone(),

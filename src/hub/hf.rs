@@ -284,6 +284,7 @@ fn videomae_config(
             sha256,
             bytes: std::fs::metadata(weights).ok().map(|m| m.len()),
             rename: vec![],
+            size_mib: None,
             layout: None,
             kinetics400_accuracy: None,
         }),

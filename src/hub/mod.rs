@@ -345,6 +345,7 @@ mod tests {
             sha256: sha.into(),
             bytes: None,
             rename: vec![],
+            size_mib: None,
             layout: None,
             kinetics400_accuracy: None,
         };

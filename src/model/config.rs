@@ -86,19 +86,30 @@ pub struct Pretrained {
     /// The file's sha256: all 64 hex digits, or a prefix of at least 8 (torchvision's file
     /// names carry one; it is checked too).
     pub sha256: String,
-    /// The file's size in bytes, where published.
+    /// The file's size in bytes, where published exactly (checked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// The file's size in MiB as the publisher's metadata rounds it (shown, not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_mib: Option<f64>,
     /// Published state-dict names -> graph names: `str::replace` rules applied in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rename: Vec<(String, String)>,
-    /// `channels_last_3d`: in bf16 or fp16 the model's 5-D weights are stored in that memory
-    /// layout (faster convolutions on a CPU); fp32 keeps the reference's layout.
+    /// `channels_last_3d`: the model's 5-D weights are stored in that memory layout when it
+    /// loads, so its convolutions run channels-last (faster on a CPU, as the export has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<String>,
     /// Published Kinetics-400 accuracy (top-1, top-5, percent), from the weights' metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kinetics400_accuracy: Option<(f64, f64)>,
+}
+
+impl Pretrained {
+    /// The download's size in bytes: exact where published, else from the rounded MiB.
+    pub fn download_bytes(&self) -> Option<u64> {
+        self.bytes
+            .or(self.size_mib.map(|m| (m * 1024.0 * 1024.0).round() as u64))
+    }
 }
 
 /// Top-1 agreement of the graph in a reduced precision with its float32 self, on the

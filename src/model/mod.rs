@@ -175,9 +175,9 @@ impl Model {
             // buffers too, which would break an fp32 graph that indexes with one (the
             // exporter keeps swin3d's relative-position index out of the buffers for this).
             module.to(opts.device, kind, false);
-            let layout = config.pretrained.as_ref().and_then(|p| p.layout.as_deref());
-            weights::apply_layout(&module, weights::Layout::parse(layout)?)?;
         }
+        let layout = config.pretrained.as_ref().and_then(|p| p.layout.as_deref());
+        weights::apply_layout(&module, weights::Layout::parse(layout)?)?;
         let frames = check_frames(&config, opts.frames.unwrap_or(config.frames))?;
         let model = Model {
             config,
