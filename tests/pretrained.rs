@@ -402,3 +402,129 @@ fn an_uninstalled_card_names_its_pull_command() {
         "{row}"
     );
 }
+
+/// A pulled model is an ordinary model for the other commands: `embed` writes its features,
+/// `train --from` fine-tunes it (its BatchNorm statistics, parameters without gradients in
+/// these graphs, are not stepped), and the trained folder predicts.
+#[test]
+fn embed_and_train_use_a_pulled_model() {
+    let s = server();
+    let cache = scratch("pretrained-train");
+    let card = s.card("mc3_18");
+    in_cache(
+        &cache,
+        &[
+            "models",
+            "pull",
+            card.to_str().unwrap(),
+            "--no-precision-check",
+        ],
+    )
+    .ok();
+    let data = cache.join("data");
+    let sources = [
+        (
+            "bars",
+            [
+                "testsrc2=s=160x120:r=15",
+                "smptebars=s=160x120:r=15",
+                "rgbtestsrc=s=160x120:r=15",
+                "smptehdbars=s=160x120:r=15",
+            ],
+        ),
+        (
+            "fractal",
+            [
+                "mandelbrot=s=160x120:r=15",
+                "life=s=160x120:r=15:mold=10",
+                "cellauto=s=160x120:r=15",
+                "mandelbrot=s=160x120:r=15:start_scale=1",
+            ],
+        ),
+    ];
+    for (label, srcs) in sources {
+        std::fs::create_dir_all(data.join(label)).unwrap();
+        for (i, src) in srcs.iter().enumerate() {
+            let v = lavfi_video(
+                "pretrained-train",
+                &format!("{label}{i}.mp4"),
+                src,
+                "2",
+                "libx264",
+            );
+            std::fs::copy(&v, data.join(label).join(format!("{i}.mp4"))).unwrap();
+        }
+    }
+    let emb = cache.join("embed");
+    let mut v = in_cache(&cache, &["embed", "-m", "mc3_18", "-o"]);
+    v.arg(&emb).arg(data.join("bars"));
+    v.ok();
+    let index = std::fs::read_to_string(emb.join("index.jsonl")).unwrap();
+    assert_eq!(index.lines().count(), 4, "{index}");
+    // Fine-tuned from the pulled weights, and from scratch (which draws weights afresh and
+    // must leave the BatchNorm statistics alone: drawn like weights, variances go negative).
+    for start in ["--from-pulled", "--scratch"] {
+        let out = cache.join(format!("trained{start}"));
+        let mut v = in_cache(
+            &cache,
+            &[
+                "train",
+                "--from",
+                "mc3_18",
+                "--epochs",
+                "1",
+                "--threads",
+                "2",
+                "-q",
+            ],
+        );
+        if start == "--scratch" {
+            v.arg("--scratch");
+        }
+        v.arg("-o").arg(&out).arg(&data);
+        v.ok();
+        let mut v = in_cache(&cache, &["predict", "-f", "jsonl", "--all-scores", "-m"]);
+        v.arg(&out).arg(data.join("bars/0.mp4"));
+        let r = v.ok().results();
+        assert_eq!(r.len(), 1);
+        assert!(["bars", "fractal"].contains(&r[0].top_k[0].label.as_str()));
+        let scores: Vec<f64> = r[0].top_k.iter().map(|p| p.score).collect();
+        assert!(
+            scores.iter().all(|s| s.is_finite()),
+            "{start}: scores {scores:?}"
+        );
+    }
+}
+
+/// A gated Hub repo takes `HF_TOKEN`, or the token file under `HF_HOME`, as the Python
+/// client does; without one the Hub's 401 is the error.
+#[test]
+fn hub_tokens_come_from_hf_token_or_hf_home() {
+    server();
+    let cache = scratch("pretrained-token");
+    let target = "hf:private/videomae-small-k400";
+    let pull = |env: &[(&str, &Path)], token: Option<&str>| {
+        let mut v = in_cache(&cache, &["models", "pull", target, "--no-precision-check"]);
+        v.command()
+            .env_remove("HF_TOKEN")
+            .env("HF_HOME", cache.join("no-hf-home"));
+        for (k, p) in env {
+            v.command().env(k, p);
+        }
+        if let Some(t) = token {
+            v.command().env("HF_TOKEN", t);
+        }
+        v.run()
+    };
+    let run = pull(&[], None);
+    assert_eq!(run.code(), Some(2));
+    assert!(run.stderr().contains("HTTP 401"), "{}", run.stderr());
+    assert_eq!(pull(&[], Some("secret")).code(), Some(0));
+    let home = cache.join("hf-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("token"), "secret\n").unwrap();
+    let _ = std::fs::remove_dir_all(cache.join("models"));
+    let run = pull(&[("HF_HOME", &home)], None);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert!(cache.join("models/videomae-small-k400.pt").is_file());
+}

@@ -102,6 +102,21 @@ fn folder_weights(dir: &Path) -> Result<PathBuf> {
         })
 }
 
+/// The Hub token as `huggingface_hub` finds it: `HF_TOKEN` (or the older
+/// `HUGGING_FACE_HUB_TOKEN`), else the file `hf auth login` writes, `${HF_HOME:-~/.cache/huggingface}/token`.
+fn hub_token() -> Option<String> {
+    let from_env = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()));
+    from_env.or_else(|| {
+        let home = std::env::var_os("HF_HOME").map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface"))
+        })?;
+        let token = std::fs::read_to_string(home.join("token")).ok()?;
+        Some(token.trim().to_string()).filter(|t| !t.is_empty())
+    })
+}
+
 /// One repo on the Hub (or a mirror).
 struct Hub {
     endpoint: String,
@@ -118,9 +133,7 @@ impl Hub {
             .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
         let mut http = opts.http.clone();
         if http.token.is_none() {
-            http.token = ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()));
+            http.token = hub_token();
         }
         Hub {
             endpoint: endpoint.trim_end_matches('/').to_string(),

@@ -33,9 +33,13 @@ impl Trainable {
         Ok(t)
     }
 
-    /// Every parameter (name, tensor sharing the module's storage).
+    /// Every trainable parameter (name, tensor sharing the module's storage). Parameters
+    /// that need no gradient are left out: a pulled model's BatchNorm statistics are such
+    /// parameters (docs/MODELS.md), which an optimiser must not step or decay.
     pub fn parameters(&self) -> Result<Vec<(String, Tensor)>> {
-        Ok(self.module.named_parameters()?)
+        let mut ps = self.module.named_parameters()?;
+        ps.retain(|(_, t)| t.requires_grad());
+        Ok(ps)
     }
 
     /// The head's weight and bias.

@@ -12,7 +12,8 @@ publish them (on 127.0.0.1), and the reference implementation's scores.
                             STATE/ranges.log; special paths: /stall/F (half of F, then silence),
                             /drop/F (half of F, then the connection closes), /html/F (an HTML page
                             with status 200), /plain/weights.pth (r3d_18's file under a name
-                            without a hash); it stops when its parent process ends
+                            without a hash), /private/REPO/... (the Hub repo again, only with
+                            `Authorization: Bearer secret`); it stops when its parent process ends
   reference DIR NAME VIEWS  the reference model's scores on vidcls's dumped views (VIEWS/<i>.npy):
                             one JSON list per video, the mean of per-view softmax probabilities
 """
@@ -151,6 +152,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):  # noqa: N802
+        if self.path.startswith("/private/"):
+            # A gated repo: the test repo again, for `Authorization: Bearer secret` only.
+            if self.headers.get("Authorization") != "Bearer secret":
+                self.send_error(401)
+                return
+            self.path = "/vidcls-test/" + self.path.removeprefix("/private/")
         kind, _, rest = self.path.lstrip("/").partition("/")
         special = kind in ("stall", "drop", "html")
         rel = f"models/{rest}" if special else self.path.lstrip("/")
