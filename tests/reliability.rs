@@ -418,3 +418,64 @@ fn fuzz_decode_stage_with_mutated_containers() {
         "mutations too destructive to exercise decoding: {opened} opened"
     );
 }
+
+/// A file whose name holds a frame-number pattern is read as itself: FFmpeg's image2 demuxer
+/// would otherwise expand `IMG_%04d.png` to the numbered pictures beside it.
+#[test]
+fn a_pattern_in_a_file_name_reads_only_that_file() {
+    let dir = scratch("reliability-pattern");
+    for (i, colour) in ["red", "green", "blue"].iter().enumerate() {
+        let out = dir.join(format!("IMG_{:04}.png", i + 1));
+        let src = format!("color={colour}:s=64x48");
+        ffmpeg(
+            &[
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                &src,
+                "-frames:v",
+                "1",
+                "-update",
+                "1",
+            ]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .chain([out.as_os_str()])
+            .collect::<Vec<_>>(),
+        );
+    }
+    let own = dir.join("own.png");
+    ffmpeg(
+        &[
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=white:s=32x32",
+            "-frames:v",
+            "1",
+            "-update",
+            "1",
+        ]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .chain([own.as_os_str()])
+        .collect::<Vec<_>>(),
+    );
+    let named = dir.join("IMG_%04d.png");
+    std::fs::copy(&own, &named).unwrap();
+    let out = crate::support::vidcls(&["probe", "--count"])
+        .arg(&named)
+        .ok()
+        .stdout();
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(32), Some(32)),
+        "{v}"
+    );
+    assert_eq!(v["decoded_frames"].as_u64(), Some(1), "{v}");
+}

@@ -250,6 +250,13 @@ pub fn is_stream_name(input: &Path) -> bool {
     locate(input).is_stream()
 }
 
+/// The image-sequence demuxer (`image2`) reads the one file it is given, never the files a
+/// frame-number pattern in its name (`IMG_%04d.png`) or a glob would expand to: a name must not
+/// make FFmpeg read the files beside it. Other demuxers leave the option unused.
+fn no_patterns(opts: &mut AvDictionary) {
+    opts.set("pattern_type", "none");
+}
+
 /// Opens `input` for demuxing under the policy in force, and reads its stream information.
 pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
     let access = access();
@@ -266,6 +273,7 @@ pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
             if access.input_format.is_none() {
                 opts.set("format_whitelist", &formats);
             }
+            no_patterns(&mut opts);
             if access.input_format.is_some() && !path.is_file() {
                 // A device: its input format opens it by name, not through a protocol.
                 path.as_os_str().as_bytes().to_vec()
@@ -278,6 +286,7 @@ pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
             if access.input_format.is_none() {
                 opts.set("format_whitelist", &formats);
             }
+            no_patterns(&mut opts);
             b"pipe:0".to_vec()
         }
         Location::Url { url, scheme } => {
