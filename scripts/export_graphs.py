@@ -147,7 +147,8 @@ GRAPHS = {
 
 # Graphs whose 5-D weights vidcls stores channels-last-3d when it loads them (their cards say
 # `"layout": "channels_last_3d"`), as the S3D export bakes in: its convolutions then run
-# channels-last, ~2.4x faster in bf16 and ~1.4x in fp32 on a CPU (scripts/bench_pulled.py).
+# channels-last, as the export's do (bf16 2.54x faster for the model alone on a CPU with native
+# bf16: scripts/bench_layout.py, docs/BENCHMARKS.md).
 CHANNELS_LAST = {"s3d"}
 
 # Published state-dict names -> graph names (applied in order, as `str.replace`), per graph.

@@ -424,47 +424,29 @@ fn fuzz_decode_stage_with_mutated_containers() {
 #[test]
 fn a_pattern_in_a_file_name_reads_only_that_file() {
     let dir = scratch("reliability-pattern");
-    for (i, colour) in ["red", "green", "blue"].iter().enumerate() {
-        let out = dir.join(format!("IMG_{:04}.png", i + 1));
-        let src = format!("color={colour}:s=64x48");
-        ffmpeg(
-            &[
-                "-v",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                &src,
-                "-frames:v",
-                "1",
-                "-update",
-                "1",
-            ]
-            .iter()
-            .map(std::ffi::OsStr::new)
-            .chain([out.as_os_str()])
-            .collect::<Vec<_>>(),
-        );
-    }
-    let own = dir.join("own.png");
-    ffmpeg(
-        &[
+    let picture = |source: &str, out: &Path| {
+        let args = [
             "-v",
             "error",
             "-f",
             "lavfi",
             "-i",
-            "color=white:s=32x32",
+            source,
             "-frames:v",
             "1",
             "-update",
             "1",
-        ]
-        .iter()
-        .map(std::ffi::OsStr::new)
-        .chain([own.as_os_str()])
-        .collect::<Vec<_>>(),
-    );
+        ];
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        all.push(out.as_os_str());
+        ffmpeg(&all);
+    };
+    for (i, colour) in ["red", "green", "blue"].iter().enumerate() {
+        let out = dir.join(format!("IMG_{:04}.png", i + 1));
+        picture(&format!("color={colour}:s=64x48"), &out);
+    }
+    let own = dir.join("own.png");
+    picture("color=white:s=32x32", &own);
     let named = dir.join("IMG_%04d.png");
     std::fs::copy(&own, &named).unwrap();
     let out = crate::support::vidcls(&["probe", "--count"])

@@ -229,7 +229,8 @@ fn install(
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
     let model_path = models.join(format!("{}.pt", cfg.name));
-    let tmp = private_temp(&model_path)?;
+    // libtorch writes by name: into the private file just made for it (dropped, kept).
+    let (tmp, _) = private_temp(&model_path)?;
     module
         .save(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -273,13 +274,15 @@ fn install(
 
 fn write_config(cfg: &ModelConfig, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(cfg)? + "\n";
-    let tmp = private_temp(path)?;
-    std::fs::write(&tmp, text)?;
+    let (tmp, mut file) = private_temp(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// A new, empty, private file beside `path` (O_EXCL, no symlink followed, mode 0600).
-fn private_temp(path: &Path) -> Result<PathBuf> {
+/// A new, empty, private file beside `path` (O_EXCL, no symlink followed, mode 0600): its
+/// name, and the open file to write through.
+fn private_temp(path: &Path) -> Result<(PathBuf, std::fs::File)> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     for i in 0..100u32 {
         let tmp = path.with_file_name(format!(".{name}.tmp-{}-{i}", std::process::id()));
@@ -290,10 +293,7 @@ fn private_temp(path: &Path) -> Result<PathBuf> {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp);
         match made {
-            Ok(mut f) => {
-                f.flush()?;
-                return Ok(tmp);
-            }
+            Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot create {}", tmp.display())),
         }

@@ -117,7 +117,7 @@ fn read_legacy(data: &[u8]) -> Result<StateDict> {
         let len = numel
             .checked_mul(kind.elt_size_in_bytes())
             .ok_or_else(|| anyhow!("storage {key} is too large"))?;
-        storages.insert(key.clone(), take(pos + 8, len)?.to_vec());
+        storages.insert(key.clone(), take(pos + 8, len)?);
         pos += 8 + len;
     }
     sd.into_iter()
