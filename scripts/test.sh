@@ -11,4 +11,16 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --release --all-targets -- -D warnings
 step "cargo test"
-cargo test --release
+# Each test's time comes from libtest's --report-time, which sits behind -Z unstable-options:
+# a runner sets RUSTC_BOOTSTRAP for the test binaries only, so nothing is compiled differently.
+# (The crate has no doctests; `--doc` still runs them, plainly.)
+host=$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')
+export "CARGO_TARGET_${host}_RUNNER=env RUSTC_BOOTSTRAP=1"
+log="$root/target/test-times.log"
+status=0
+cargo test --release --lib --bins --tests -- -Z unstable-options --report-time 2>&1 |
+  tee "$log" || status=$?
+[ "$status" -eq 0 ] && { cargo test --release --doc || status=$?; }
+step "the ten slowest tests (seconds)"
+sed -nE 's/^test (.*) \.\.\. .*<([0-9.]+)s>$/\2 \1/p' "$log" | sort -rn | head -10
+exit "$status"

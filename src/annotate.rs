@@ -6,6 +6,7 @@
 //! part of the video nearest to it (the rule segments use, `report::window_spans`). The overlay
 //! stage then decodes the video again, draws them and encodes the copy.
 
+use crate::atomic::{self, Existing};
 use crate::cli::{self, AnnotateArgs, PredictArgs};
 use crate::config::{self, Request};
 use crate::decode::Video;
@@ -15,7 +16,7 @@ use crate::overlay::{self, Caption, Style};
 use crate::pipeline::{self, Consumer, Labelling, Outcome};
 use crate::report::{window_spans, FileError, Record, VideoResult, Window};
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Runs `vidcls annotate`.
 pub fn run(args: AnnotateArgs) -> Result<ExitCode> {
@@ -36,7 +37,9 @@ pub fn run(args: AnnotateArgs) -> Result<ExitCode> {
         font: args.font.clone(),
         crf: args.crf,
     };
-    let written = write_whole(&args.output, |tmp| {
+    crate::interrupt::install().context("cannot install signal handlers")?;
+    let existing = Existing::replace_if(args.force);
+    let written = atomic::write_with(&args.output, existing, |_, tmp| {
         overlay::annotate(&args.input, tmp, &captions(&windows), rotation, &style)
     })
     .with_context(|| format!("cannot annotate {}", args.input.display()))?;
@@ -54,9 +57,7 @@ pub fn run(args: AnnotateArgs) -> Result<ExitCode> {
 
 /// The output may be written and the font exists.
 fn check_paths(a: &AnnotateArgs) -> Result<()> {
-    if a.output.exists() && !a.force {
-        bail!("{} exists: use --force to overwrite it", a.output.display());
-    }
+    atomic::check_dest(&a.output, Existing::replace_if(a.force))?;
     if !a.font.is_file() {
         bail!(
             "--font {}: no such file (Debian's fonts-dejavu-core has the default)",
@@ -64,26 +65,6 @@ fn check_paths(a: &AnnotateArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Runs `write` into a temporary file beside `dest` and moves it into place when it succeeds,
-/// so `dest` is never half written.
-fn write_whole<T>(dest: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp: PathBuf = dest.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.unwrap_or_default(),
-        std::process::id()
-    ));
-    let result = write(&tmp).and_then(|t| {
-        std::fs::rename(&tmp, dest)
-            .with_context(|| format!("cannot move the copy to {}", dest.display()))?;
-        Ok(t)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Each window's record (top labels), from `predict`'s pipeline, or the input's error.
@@ -235,21 +216,5 @@ mod tests {
             score: 0.05,
         });
         assert_eq!(caption_text(&v), "zoom_in 90% | move_up 5%");
-    }
-
-    #[test]
-    fn a_failed_write_leaves_nothing() {
-        let dir = std::env::temp_dir().join(format!("vidcls-annotate-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let dest = dir.join("out.mp4");
-        let r: Result<()> = write_whole(&dest, |tmp| {
-            std::fs::write(tmp, b"half")?;
-            bail!("broken")
-        });
-        assert!(r.is_err());
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-        write_whole(&dest, |tmp| Ok(std::fs::write(tmp, b"whole")?)).unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

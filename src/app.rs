@@ -92,7 +92,6 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
         );
     }
     let sink = Sink::open(&req.output)?;
-    crate::interrupt::remove_on_interrupt(sink.rename.as_ref().map(|(tmp, _)| tmp.clone()));
     crate::interrupt::install().context("cannot install signal handlers")?;
     let progress = progress_bar(req.chatter.quiet, jobs.len());
     let about = report::About {

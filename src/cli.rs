@@ -561,6 +561,10 @@ pub struct WatchArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    pub force: bool,
+
     /// Reopen the source with backoff when it stops (the default for network URLs).
     #[arg(long, conflicts_with = "no_reconnect")]
     pub reconnect: bool,

@@ -9,6 +9,7 @@
 //! killed or parallel run never leaves half of one under its final name.
 
 use crate::app;
+use crate::atomic::Existing;
 use crate::cli::{self, EmbedArgs, PredictArgs};
 use crate::config::{self, Request};
 use crate::exit::ExitCode;
@@ -159,7 +160,10 @@ impl FeatureSink {
         {
             // A signal waits until the file is whole and in place.
             let _whole = crate::interrupt::writing();
-            write_npy(&self.dir.join(&name), &data, &[rows.len(), self.width]).map_err(fail)?;
+            // The folder is this command's output: a file left by an earlier run is replaced
+            // (a link at the name is replaced, never followed).
+            let dest = self.dir.join(&name);
+            write_npy(&dest, &data, &[rows.len(), self.width], Existing::Replace).map_err(fail)?;
         }
         Ok(Features {
             path: s.path.clone(),

@@ -11,16 +11,25 @@ use std::sync::{Mutex, MutexGuard};
 static WRITING: Mutex<()> = Mutex::new(());
 /// The signal received, for work that stops at its own pace (0: none).
 static REQUESTED: AtomicI32 = AtomicI32::new(0);
-static CLEANUP: Mutex<Option<PathBuf>> = Mutex::new(None);
+static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Held while one input's records are written and flushed; the signal handler waits for it.
 pub fn writing() -> MutexGuard<'static, ()> {
     WRITING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A temporary file to remove if the run is interrupted.
-pub fn remove_on_interrupt(path: Option<PathBuf>) {
-    *CLEANUP.lock().unwrap_or_else(|e| e.into_inner()) = path;
+/// A temporary file to remove if the run is interrupted ([`crate::atomic`] registers each one
+/// it creates).
+pub fn remove_on_interrupt(path: PathBuf) {
+    CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).push(path);
+}
+
+/// A file registered by [`remove_on_interrupt`] that is now in place, or gone.
+pub fn forget(path: &std::path::Path) {
+    CLEANUP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| p != path);
 }
 
 /// Starts the handler thread. Call once, before work starts.
@@ -29,7 +38,7 @@ pub fn install() -> std::io::Result<()> {
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         if let Some(sig) = signals.forever().next() {
             let _held = writing();
-            if let Some(p) = CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            for p in CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
                 let _ = std::fs::remove_file(p);
             }
             let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };

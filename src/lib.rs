@@ -6,6 +6,7 @@
 
 pub mod annotate;
 pub mod app;
+pub mod atomic;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -140,10 +140,10 @@ impl Out {
             None => a.output.is_none() && std::io::stdout().is_terminal(),
         };
         let out: Box<dyn Write + Send> = match &a.output {
-            Some(p) => Box::new(
-                std::fs::File::create(p)
-                    .with_context(|| format!("cannot create {}", p.display()))?,
-            ),
+            Some(p) => Box::new(crate::sink::create_streamed(
+                p,
+                crate::atomic::Existing::replace_if(a.force),
+            )?),
             None => Box::new(std::io::stdout()),
         };
         Ok(Out {

@@ -6,6 +6,7 @@ mod annotate;
 mod cli;
 mod decode;
 mod embed;
+mod files;
 mod html;
 mod live;
 mod models;

@@ -340,31 +340,31 @@ pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
     }
 }
 
-/// A copy of standard input in a temporary file, removed when dropped: `predict pipe:` seeks
-/// and reopens like it does in any file (`watch` reads the stream as it comes instead).
+/// A copy of standard input in a private temporary folder (mode 0700, random name), removed
+/// when dropped: `predict pipe:` seeks and reopens like it does in any file (`watch` reads the
+/// stream as it comes instead).
 pub(crate) struct Spool {
     path: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Spool {
     pub(crate) fn stdin() -> Result<Spool> {
-        let path = std::env::temp_dir().join(format!("vidcls-stdin-{}", std::process::id()));
-        let spool = Spool { path };
-        let mut file = std::fs::File::create(&spool.path)
-            .with_context(|| format!("cannot create {}", spool.path.display()))?;
+        let dir = crate::atomic::private_dir("vidcls-stdin-")?;
+        let path = dir.path().join("stdin");
+        crate::interrupt::remove_on_interrupt(path.clone());
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
         std::io::copy(&mut std::io::stdin().lock(), &mut file)
-            .with_context(|| format!("cannot copy pipe: into {}", spool.path.display()))?;
-        Ok(spool)
+            .with_context(|| format!("cannot copy pipe: into {}", path.display()))?;
+        Ok(Spool { path, _dir: dir })
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 

@@ -10,11 +10,10 @@
 pub mod download;
 mod hf;
 
+use crate::atomic::{self, Existing};
 use crate::model::{self, cache_dir, installed_configs, weights, ModelConfig};
 use anyhow::{bail, Context, Result};
 pub use download::{Expect, Http};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use tch::CModule;
 
@@ -229,12 +228,12 @@ fn install(
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
     let model_path = models.join(format!("{}.pt", cfg.name));
-    // libtorch writes by name: into the private file just made for it (dropped, kept).
-    let (tmp, _) = private_temp(&model_path)?;
-    module
-        .save(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &model_path)?;
+    // libtorch writes by name: into the private file made for it.
+    atomic::write_with(&model_path, Existing::Replace, |_, tmp| {
+        module
+            .save(tmp)
+            .with_context(|| format!("cannot write {}", model_path.display()))
+    })?;
     cfg.file = format!("{}.pt", cfg.name);
     cfg.labels_file = None;
     cfg.reduced_precision = None;
@@ -274,31 +273,7 @@ fn install(
 
 fn write_config(cfg: &ModelConfig, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(cfg)? + "\n";
-    let (tmp, mut file) = private_temp(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// A new, empty, private file beside `path` (O_EXCL, no symlink followed, mode 0600): its
-/// name, and the open file to write through.
-fn private_temp(path: &Path) -> Result<(PathBuf, std::fs::File)> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    for i in 0..100u32 {
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}-{i}", std::process::id()));
-        let made = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp);
-        match made {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", tmp.display())),
-        }
-    }
-    bail!("cannot create a temporary file beside {}", path.display())
+    atomic::write(path, Existing::Replace, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -139,13 +139,14 @@ impl Trainable {
             .with_context(|| format!("model {} has no `features` method", self.config.name))
     }
 
-    /// Saves the graph with its current weights (through a temporary file and a rename).
+    /// Saves the graph with its current weights, whole ([`crate::atomic`]), replacing the
+    /// file of an earlier save.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("pt.tmp");
-        self.module
-            .save(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+        crate::atomic::write_with(path, crate::atomic::Existing::Replace, |_, tmp| {
+            self.module
+                .save(tmp)
+                .with_context(|| format!("cannot write {}", path.display()))
+        })
     }
 
     /// Loads weights saved by [`Trainable::save`] into this graph (same architecture).

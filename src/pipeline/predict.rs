@@ -82,7 +82,8 @@ fn dump_views(path: &Path, prepared: &Prepared<Tensor>) -> Result<()> {
         .contiguous();
     let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
     let data = Vec::<f32>::try_from(t.flatten(0, -1))?;
-    write_npy(path, &data, &shape).context("cannot dump the model input")
+    write_npy(path, &data, &shape, crate::atomic::Existing::Replace)
+        .context("cannot dump the model input")
 }
 
 /// How per-view logits become labels.

@@ -1,6 +1,6 @@
 //! NumPy `.npy` files (format 1.0, little-endian float32, C order), written atomically.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::path::Path;
 
 /// The bytes of a float32 `.npy` file holding `data` in `shape` (C order).
@@ -29,20 +29,15 @@ pub fn npy_bytes(data: &[f32], shape: &[usize]) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes a float32 `.npy` file through a temporary file in the same folder and a rename, so a
-/// reader (or a killed run) never sees half a file.
-pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
-    let bytes = npy_bytes(data, shape)?;
-    let name = path.file_name().map_or_else(
-        || "out.npy".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot move {} to {}", tmp.display(), path.display())
-    })
+/// Writes a float32 `.npy` file whole ([`crate::atomic`]), so a reader (or a killed run) never
+/// sees half a file; an existing file is replaced only when `existing` allows it.
+pub fn write_npy(
+    path: &Path,
+    data: &[f32],
+    shape: &[usize],
+    existing: crate::atomic::Existing,
+) -> Result<()> {
+    crate::atomic::write(path, existing, &npy_bytes(data, shape)?)
 }
 
 #[cfg(test)]

@@ -18,35 +18,70 @@ pub struct Done {
 
 /// Reads the paths recorded in `file`, first cutting off a torn last line (a crash mid-write).
 /// With `retry_failed`, error records are removed from the file (rewritten atomically) and
-/// their inputs do not count as done.
+/// their inputs do not count as done. A file that is not vidcls's output in `format` (or not
+/// a regular file) is refused before anything in it is changed.
 pub fn scan(file: &Path, format: Format, retry_failed: bool) -> Result<Done> {
     if !format.streams() {
         bail!("only jsonl and csv output can be resumed (records are appended one by one)");
     }
-    let bytes = match std::fs::read(file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Done::default()),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read {} to resume", file.display()))
-        }
+    let Some(bytes) = read_regular(file)? else {
+        return Ok(Done::default());
     };
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if whole < bytes.len() {
+    let text = String::from_utf8_lossy(&bytes[..whole]);
+    let (done, kept) = match format {
+        Format::Jsonl => scan_jsonl(file, &text, retry_failed)?,
+        _ => scan_csv(file, &text, retry_failed)?,
+    };
+    let torn = &bytes[whole..];
+    if !torn.is_empty() {
+        check_torn(file, format, whole == 0, torn)?;
         OpenOptions::new()
             .write(true)
             .open(file)
             .and_then(|f| f.set_len(whole as u64))
             .with_context(|| format!("cannot cut the torn last line of {}", file.display()))?;
     }
-    let text = String::from_utf8_lossy(&bytes[..whole]);
-    let (done, kept) = match format {
-        Format::Jsonl => scan_jsonl(file, &text, retry_failed)?,
-        _ => scan_csv(file, &text, retry_failed)?,
-    };
     if done.dropped_errors > 0 {
-        rewrite(file, &kept)?;
+        crate::atomic::write(file, crate::atomic::Existing::Replace, kept.as_bytes())?;
     }
     Ok(done)
+}
+
+/// The bytes of `file`, `None` if it does not exist; a symlink or anything but a regular file
+/// is refused, so `--resume` never appends through a planted link.
+fn read_regular(file: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+        Ok(m) if m.file_type().is_symlink() => bail!(
+            "{} is a symbolic link: --resume continues only a regular file",
+            file.display()
+        ),
+        Ok(m) if !m.is_file() => bail!("{} is not a regular file", file.display()),
+        Ok(_) => {}
+    }
+    let bytes =
+        std::fs::read(file).with_context(|| format!("cannot read {} to resume", file.display()))?;
+    Ok(Some(bytes))
+}
+
+/// A torn last line is cut only when it can be the start of a record vidcls writes (or, with
+/// nothing before it, of the CSV header).
+fn check_torn(file: &Path, format: Format, alone: bool, torn: &[u8]) -> Result<()> {
+    let header = CSV_HEADER.join(",");
+    let ours = match format {
+        Format::Jsonl => torn.starts_with(b"{"),
+        _ if alone => header.as_bytes().starts_with(torn),
+        _ => true,
+    };
+    if !ours {
+        bail!(
+            "{}: the last line is not the start of a vidcls record; cannot resume",
+            file.display()
+        );
+    }
+    Ok(())
 }
 
 /// JSONL: every line must be a record; returns what is done and the text to keep.
@@ -83,9 +118,16 @@ fn scan_csv(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, String
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    for row in r.records() {
+    for (n, row) in r.records().enumerate() {
         let row = row.with_context(|| format!("{}: bad CSV; cannot resume", file.display()))?;
-        if row.iter().eq(CSV_HEADER.iter().copied()) {
+        let is_header = row.iter().eq(CSV_HEADER.iter().copied());
+        if n == 0 && !is_header {
+            bail!(
+                "{}: the first line is not vidcls's CSV header; cannot resume",
+                file.display()
+            );
+        }
+        if is_header {
             done.has_header = true;
         } else if retry_failed && row.get(7).is_some_and(|e| !e.is_empty()) {
             done.dropped_errors += 1;
@@ -97,16 +139,6 @@ fn scan_csv(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, String
     }
     let kept = String::from_utf8(kept.into_inner()?)?;
     Ok((done, kept))
-}
-
-/// Replaces `file` with `text` through a temporary file and a rename.
-fn rewrite(file: &Path, text: &str) -> Result<()> {
-    let name = file
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = file.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, file).with_context(|| format!("cannot replace {}", file.display()))
 }
 
 #[cfg(test)]
@@ -172,5 +204,34 @@ mod tests {
         assert!(scan(&p, Format::Jsonl, false).is_err());
         assert!(scan(&p, Format::Json, false).is_err());
         assert!(scan(&p, Format::Text, false).is_err());
+    }
+
+    #[test]
+    fn refuses_foreign_csv_and_leaves_it_as_it_was() {
+        let text = "name,notes\nx,=1+1\nlast line without newline";
+        let p = file_with("foreign.csv", text);
+        let err = scan(&p, Format::Csv, false).unwrap_err().to_string();
+        assert!(err.contains("not vidcls's CSV header"), "{err}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+        let p = file_with("one-line.csv", "not,a,header");
+        assert!(scan(&p, Format::Csv, false).is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "not,a,header");
+        let p = file_with("torn-header.csv", "path,window_st");
+        assert!(scan(&p, Format::Csv, false).unwrap().paths.is_empty());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
+    }
+
+    #[test]
+    fn refuses_a_symlink_and_a_torn_line_that_is_not_a_record() {
+        let text = render(Format::Jsonl, &[vec![ok("a.mp4", None)]]);
+        let p = file_with("ours.jsonl", &text);
+        let link = p.with_file_name("link.jsonl");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let err = scan(&link, Format::Jsonl, false).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let p = file_with("tail.jsonl", &format!("{text}secret"));
+        assert!(scan(&p, Format::Jsonl, false).is_err());
+        assert!(std::fs::read_to_string(&p).unwrap().ends_with("secret"));
     }
 }

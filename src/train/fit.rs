@@ -5,6 +5,7 @@
 use super::bank::{augmented_view, centre_view, Bank};
 use super::data::{Rng, Split};
 use super::optim::AdamW;
+use crate::atomic::Existing;
 use crate::model::{ModelConfig, Trainable};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
@@ -112,10 +113,8 @@ impl Files {
             .with_context(|| format!("cannot create {}", self.checkpoint.display()))?;
         model.save(&self.model())?;
         opt.save(&self.optim())?;
-        let tmp = self.state().with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(state)?)?;
-        std::fs::rename(&tmp, self.state())?;
-        Ok(())
+        let text = serde_json::to_string_pretty(state)?;
+        crate::atomic::write(&self.state(), Existing::Replace, text.as_bytes())
     }
 }
 

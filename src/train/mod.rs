@@ -352,10 +352,8 @@ fn write_outputs(
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(value)? + "\n")
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    let text = serde_json::to_string_pretty(value)? + "\n";
+    crate::atomic::write(path, crate::atomic::Existing::Replace, text.as_bytes())
 }
 
 fn report_skipped(skipped: &[Skipped]) {

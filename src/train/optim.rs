@@ -74,7 +74,10 @@ impl AdamW {
             named.push((format!("v{i}"), v.shallow_clone()));
         }
         named.push(("steps".into(), Tensor::from_slice(&[self.steps])));
-        Tensor::save_multi(&named, path).with_context(|| format!("cannot write {}", path.display()))
+        crate::atomic::write_with(path, crate::atomic::Existing::Replace, |_, tmp| {
+            Tensor::save_multi(&named, tmp)
+                .with_context(|| format!("cannot write {}", path.display()))
+        })
     }
 
     pub fn load(&mut self, path: &Path) -> Result<()> {
