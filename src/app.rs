@@ -8,7 +8,7 @@ use crate::exit::ExitCode;
 use crate::inputs::{self, Input};
 use crate::model::{self, Model};
 use crate::pipeline::{self, Ending, Job, RecordOut, RecordSink};
-use crate::report::{self, resume, FileError, RunSummary, Stage};
+use crate::report::{self, escape, resume, FileError, RunSummary, Stage};
 use crate::sink::Sink;
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -23,11 +23,25 @@ pub fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::Success,
         Err(err) => {
-            eprintln!("vidcls: {err:#}");
+            eprintln!("vidcls: {}", error_text(&err));
             ExitCode::Fatal
         }
     };
     code.into()
+}
+
+/// `{err:#}` for stderr: each message of the chain escaped for a terminal (names in it cannot
+/// start lines or send escape sequences), except that libtorch's reports keep their line breaks.
+pub(crate) fn error_text(err: &anyhow::Error) -> String {
+    let shown = |c: &(dyn std::error::Error + 'static)| {
+        let text = c.to_string();
+        if c.is::<tch::TchError>() {
+            escape::terminal_lines(&text)
+        } else {
+            escape::terminal(&text).into_owned()
+        }
+    };
+    err.chain().map(shown).collect::<Vec<_>>().join(": ")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -284,7 +298,7 @@ fn probe_cmd(args: ProbeArgs) -> Result<ExitCode> {
             Ok(meta) => serde_json::to_string(&Probed { path, meta: &meta })?,
             Err(e) => {
                 failed = true;
-                eprintln!("vidcls: {e:#}");
+                eprintln!("vidcls: {}", error_text(&e));
                 serde_json::to_string(&ProbeError {
                     path,
                     error: format!("{e:#}"),

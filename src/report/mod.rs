@@ -6,6 +6,7 @@
 //! cuts off).
 
 mod csv;
+pub mod escape;
 mod html;
 mod json;
 mod npy;
