@@ -114,7 +114,11 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
         precision: model.precision.name().to_string(),
         device: crate::model::device_name(model.device),
     };
-    let writer = report::writer(req.output.format, sink.out, done.has_header, &about);
+    let csv = report::CsvOptions {
+        header_done: done.has_header,
+        cells: req.output.csv_cells,
+    };
+    let writer = report::writer(req.output.format, sink.out, csv, &about);
     let mut consumer = RecordSink {
         labelling: settings.labelling.clone(),
         out: RecordOut::new(writer, progress.clone()),
@@ -223,7 +227,9 @@ pub(crate) fn describe_run(model: &Model, s: &config::Settings) -> String {
 /// The inputs an earlier run's output already holds (when resuming).
 pub(crate) fn already_done(o: &config::Output) -> Result<resume::Done> {
     match (&o.path, o.resume) {
-        (Some(out), true) => resume::scan(out, o.format, o.retry_failed).context("--resume"),
+        (Some(out), true) => {
+            resume::scan(out, o.format, o.retry_failed, o.csv_cells).context("--resume")
+        }
         _ => Ok(resume::Done::default()),
     }
 }

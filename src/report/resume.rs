@@ -1,6 +1,6 @@
 //! Resuming: which inputs an earlier (possibly killed) run already recorded.
 
-use super::{Format, Record, CSV_HEADER};
+use super::{CsvCells, Format, Record, CSV_HEADER};
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::fs::OpenOptions;
@@ -18,8 +18,8 @@ pub struct Done {
 
 /// Reads the paths recorded in `file`, first cutting off a torn last line (a crash mid-write).
 /// With `retry_failed`, error records are removed from the file (rewritten atomically) and
-/// their inputs do not count as done.
-pub fn scan(file: &Path, format: Format, retry_failed: bool) -> Result<Done> {
+/// their inputs do not count as done. `cells`: how a CSV file's string cells were written.
+pub fn scan(file: &Path, format: Format, retry_failed: bool, cells: CsvCells) -> Result<Done> {
     if !format.streams() {
         bail!("only jsonl and csv output can be resumed (records are appended one by one)");
     }
@@ -41,7 +41,7 @@ pub fn scan(file: &Path, format: Format, retry_failed: bool) -> Result<Done> {
     let text = String::from_utf8_lossy(&bytes[..whole]);
     let (done, kept) = match format {
         Format::Jsonl => scan_jsonl(file, &text, retry_failed)?,
-        _ => scan_csv(file, &text, retry_failed)?,
+        _ => scan_csv(file, &text, retry_failed, cells)?,
     };
     if done.dropped_errors > 0 {
         rewrite(file, &kept)?;
@@ -76,7 +76,12 @@ fn scan_jsonl(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, Stri
 }
 
 /// CSV: rows with the `error` column set are error records.
-fn scan_csv(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, String)> {
+fn scan_csv(
+    file: &Path,
+    text: &str,
+    retry_failed: bool,
+    cells: CsvCells,
+) -> Result<(Done, String)> {
     let mut done = Done::default();
     let mut kept = ::csv::WriterBuilder::new().from_writer(Vec::new());
     let mut r = ::csv::ReaderBuilder::new()
@@ -91,7 +96,7 @@ fn scan_csv(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, String
             done.dropped_errors += 1;
             continue;
         } else if let Some(p) = row.get(0) {
-            done.paths.insert(p.to_string());
+            done.paths.insert(cells.read(p).to_string());
         }
         kept.write_record(&row)?;
     }
@@ -129,7 +134,7 @@ mod tests {
             &[vec![ok("a.mp4", None)], vec![err("b.mp4")]],
         );
         let p = file_with("torn.jsonl", &format!("{text}{{\"path\":\"c.mp4\",\"mo"));
-        let done = scan(&p, Format::Jsonl, false).unwrap();
+        let done = scan(&p, Format::Jsonl, false, CsvCells::default()).unwrap();
         let mut paths: Vec<&str> = done.paths.iter().map(String::as_str).collect();
         paths.sort();
         assert_eq!(paths, ["a.mp4", "b.mp4"]);
@@ -143,7 +148,7 @@ mod tests {
             &[vec![ok("a.mp4", None)], vec![err("b.mp4")]],
         );
         let p = file_with("retry.jsonl", &text);
-        let done = scan(&p, Format::Jsonl, true).unwrap();
+        let done = scan(&p, Format::Jsonl, true, CsvCells::default()).unwrap();
         assert_eq!(done.paths.len(), 1);
         assert!(done.paths.contains("a.mp4"));
         assert_eq!(done.dropped_errors, 1);
@@ -155,9 +160,9 @@ mod tests {
     fn csv_header_rows_and_retry() {
         let text = render(Format::Csv, &[vec![ok("a.mp4", None)], vec![err("b.mp4")]]);
         let p = file_with("r.csv", &text);
-        let done = scan(&p, Format::Csv, false).unwrap();
+        let done = scan(&p, Format::Csv, false, CsvCells::default()).unwrap();
         assert!(done.has_header && done.paths.len() == 2);
-        let done = scan(&p, Format::Csv, true).unwrap();
+        let done = scan(&p, Format::Csv, true, CsvCells::default()).unwrap();
         assert!(done.has_header && done.paths.len() == 1 && done.dropped_errors == 1);
         let left = std::fs::read_to_string(&p).unwrap();
         assert!(
@@ -169,8 +174,18 @@ mod tests {
     #[test]
     fn refuses_other_formats_and_foreign_files() {
         let p = file_with("x.jsonl", "hello\n");
-        assert!(scan(&p, Format::Jsonl, false).is_err());
-        assert!(scan(&p, Format::Json, false).is_err());
-        assert!(scan(&p, Format::Text, false).is_err());
+        assert!(scan(&p, Format::Jsonl, false, CsvCells::default()).is_err());
+        assert!(scan(&p, Format::Json, false, CsvCells::default()).is_err());
+        assert!(scan(&p, Format::Text, false, CsvCells::default()).is_err());
+    }
+
+    #[test]
+    fn csv_paths_read_back_as_they_were_given() {
+        let inputs = [vec![err("=x.mp4")], vec![err("'y.mp4")]];
+        let p = file_with("neutralised.csv", &render(Format::Csv, &inputs));
+        let done = scan(&p, Format::Csv, false, CsvCells::Neutralised).unwrap();
+        let mut paths: Vec<&str> = done.paths.iter().map(String::as_str).collect();
+        paths.sort();
+        assert_eq!(paths, ["'y.mp4", "=x.mp4"]);
     }
 }
