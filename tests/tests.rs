@@ -10,6 +10,7 @@ mod html;
 mod live;
 mod models;
 mod motion;
+mod output;
 mod package;
 mod pretrained;
 mod reliability;
