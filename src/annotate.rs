@@ -28,7 +28,7 @@ pub fn run(args: AnnotateArgs) -> Result<ExitCode> {
     let windows = match label_windows(&args.input, &model, &settings)? {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error);
+            eprintln!("vidcls: {}", e.shown());
             return Ok(ExitCode::from_failures(true));
         }
     };

@@ -8,7 +8,7 @@ use crate::exit::ExitCode;
 use crate::inputs::{self, Input};
 use crate::model::{self, Model};
 use crate::pipeline::{self, Ending, Job, RecordOut, RecordSink};
-use crate::report::{self, resume, FileError, RunSummary, Stage};
+use crate::report::{self, escape, resume, FileError, RunSummary, Stage};
 use crate::sink::Sink;
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -23,11 +23,25 @@ pub fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::Success,
         Err(err) => {
-            eprintln!("vidcls: {err:#}");
+            eprintln!("vidcls: {}", error_text(&err));
             ExitCode::Fatal
         }
     };
     code.into()
+}
+
+/// `{err:#}` for stderr: each message of the chain escaped for a terminal (names in it cannot
+/// start lines or send escape sequences), except that libtorch's reports keep their line breaks.
+pub(crate) fn error_text(err: &anyhow::Error) -> String {
+    let shown = |c: &(dyn std::error::Error + 'static)| {
+        let text = c.to_string();
+        if c.is::<tch::TchError>() {
+            escape::terminal_lines(&text)
+        } else {
+            escape::terminal(&text).into_owned()
+        }
+    };
+    err.chain().map(shown).collect::<Vec<_>>().join(": ")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -99,7 +113,11 @@ fn predict(args: PredictArgs) -> Result<ExitCode> {
         precision: model.precision.name().to_string(),
         device: crate::model::device_name(model.device),
     };
-    let writer = report::writer(req.output.format, sink.out, done.has_header, &about);
+    let csv = report::CsvOptions {
+        header_done: done.has_header,
+        cells: req.output.csv_cells,
+    };
+    let writer = report::writer(req.output.format, sink.out, csv, &about);
     let mut consumer = RecordSink {
         labelling: settings.labelling.clone(),
         out: RecordOut::new(writer, progress.clone()),
@@ -208,7 +226,9 @@ pub(crate) fn describe_run(model: &Model, s: &config::Settings) -> String {
 /// The inputs an earlier run's output already holds (when resuming).
 pub(crate) fn already_done(o: &config::Output) -> Result<resume::Done> {
     match (&o.path, o.resume) {
-        (Some(out), true) => resume::scan(out, o.format, o.retry_failed).context("--resume"),
+        (Some(out), true) => {
+            resume::scan(out, o.format, o.retry_failed, o.csv_cells).context("--resume")
+        }
         _ => Ok(resume::Done::default()),
     }
 }
@@ -283,7 +303,7 @@ fn probe_cmd(args: ProbeArgs) -> Result<ExitCode> {
             Ok(meta) => serde_json::to_string(&Probed { path, meta: &meta })?,
             Err(e) => {
                 failed = true;
-                eprintln!("vidcls: {e:#}");
+                eprintln!("vidcls: {}", error_text(&e));
                 serde_json::to_string(&ProbeError {
                     path,
                     error: format!("{e:#}"),

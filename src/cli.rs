@@ -110,6 +110,11 @@ pub struct PredictArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// With -f csv: write path, label and error cells as they are, even those a spreadsheet
+    /// would run as a formula (by default a cell starting with = + - @ gets a leading ').
+    #[arg(long)]
+    pub csv_raw: bool,
+
     /// Skip inputs already recorded in the output file and append the rest (jsonl, csv).
     #[arg(long, requires = "output")]
     pub resume: bool,

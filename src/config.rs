@@ -7,7 +7,7 @@ use crate::decode::SamplingSpec;
 use crate::inputs::Shard;
 use crate::model::{self, Aggregate, LoadOptions, ModelSource, Precision};
 use crate::pipeline::{ClipSettings, Labelling, RunSettings, WindowSpec};
-use crate::report::{Format, Ran, SegmentRules, ThumbSpec};
+use crate::report::{CsvCells, Format, Ran, SegmentRules, ThumbSpec};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -69,6 +69,7 @@ pub struct Output {
     pub force: bool,
     pub resume: bool,
     pub retry_failed: bool,
+    pub csv_cells: CsvCells,
 }
 
 /// How the run reports itself on stderr.
@@ -132,6 +133,9 @@ impl Request {
         window_spec(&args)?;
         segment_rules(&args)?;
         check_page_destination(&args)?;
+        if args.csv_raw && args.format != cli::Format::Csv {
+            bail!("--csv-raw: only with -f csv");
+        }
         let shard = args.shard.as_deref().map(str::parse).transpose()?;
         let model = model::resolve(args.model.as_deref())?;
         let device = model::parse_device(&args.device).context("--device")?;
@@ -153,6 +157,11 @@ impl Request {
                 force: args.force,
                 resume: args.resume,
                 retry_failed: args.retry_failed,
+                csv_cells: if args.csv_raw {
+                    CsvCells::Raw
+                } else {
+                    CsvCells::Neutralised
+                },
             },
             chatter: Chatter {
                 quiet: args.chatter.quiet,

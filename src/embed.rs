@@ -47,7 +47,12 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
         model: model.config.name.clone(),
         width,
         out: RecordOut::new(
-            report::writer(Format::Jsonl, sink.out, false, &Default::default()),
+            report::writer(
+                Format::Jsonl,
+                sink.out,
+                Default::default(),
+                &Default::default(),
+            ),
             progress.clone(),
         ),
     };

@@ -11,6 +11,7 @@ mod html;
 mod live;
 mod models;
 mod motion;
+mod output;
 mod package;
 mod pretrained;
 mod reliability;

@@ -4,6 +4,7 @@ use crate::cli::{ModelsAction, ModelsArgs, PullArgs};
 use crate::exit::ExitCode;
 use crate::hub;
 use crate::model;
+use crate::report::escape::terminal;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -74,7 +75,12 @@ fn pull(args: PullArgs) -> Result<ExitCode> {
 fn list(json: bool) -> Result<ExitCode> {
     let catalogue = model::available();
     for (path, why) in &catalogue.unreadable {
-        eprintln!("vidcls: warning: skipped {}: {why}", path.display());
+        let path = path.display().to_string();
+        eprintln!(
+            "vidcls: warning: skipped {}: {}",
+            terminal(&path),
+            terminal(why)
+        );
     }
     let rows: Vec<ModelRow> = catalogue.models.iter().map(model_row).collect();
     let mut out = std::io::stdout().lock();

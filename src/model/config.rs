@@ -131,6 +131,15 @@ fn one() -> f64 {
     1.0
 }
 
+/// A label holds no control character: labels are printed on terminals and written into CSV
+/// cells and subtitle cues, where a line break or an escape sequence would forge output.
+pub fn check_label(label: &str) -> Result<()> {
+    if let Some(c) = label.chars().find(|c| c.is_control()) {
+        bail!("{label:?} holds the control character {c:?}; labels may not");
+    }
+    Ok(())
+}
+
 impl ModelConfig {
     /// Parses a config file and loads its labels; `labels_file` is resolved next to it.
     pub fn from_file(path: &Path) -> Result<ModelConfig> {
@@ -164,6 +173,9 @@ impl ModelConfig {
         if self.labels.is_empty() {
             bail!("no labels (neither `labels` nor a readable `labels_file`)");
         }
+        for (i, label) in self.labels.iter().enumerate() {
+            check_label(label).with_context(|| format!("label {i}"))?;
+        }
         if self.frames == 0 || self.min_frames == 0 || self.min_frames > self.frames {
             bail!(
                 "frames {} / min_frames {} are inconsistent",
@@ -194,5 +206,24 @@ impl ModelConfig {
         } else {
             models_dir.join(&self.file)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_with_control_characters_are_refused() {
+        let mut cfg = ModelConfig::from_json(include_str!("../../configs/motion.json")).unwrap();
+        cfg.validate().unwrap();
+        cfg.labels[3] = "move\x1b[31m_down".into();
+        let e = format!("{:#}", cfg.validate().unwrap_err());
+        assert_eq!(
+            e,
+            "label 3: \"move\\u{1b}[31m_down\" holds the control character '\\u{1b}'; labels may not"
+        );
+        cfg.labels[3] = "déplacer ↓ 日本".into();
+        cfg.validate().unwrap();
     }
 }

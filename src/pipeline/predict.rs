@@ -196,8 +196,7 @@ impl RecordOut {
     /// Counts and reports a failed input; returns its error record.
     pub fn failed(&mut self, e: FileError) -> Record {
         self.counts.failed += 1;
-        self.progress
-            .suspend(|| eprintln!("vidcls: {}: {} failed: {}", e.path, e.stage, e.error));
+        self.progress.suspend(|| eprintln!("vidcls: {}", e.shown()));
         Record::Err(e)
     }
 

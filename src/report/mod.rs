@@ -6,6 +6,7 @@
 //! cuts off).
 
 mod csv;
+pub mod escape;
 mod html;
 mod json;
 mod npy;
@@ -76,25 +77,26 @@ pub struct About {
     pub device: String,
 }
 
-/// The writer for `format`. `csv_header_done`: the sink already holds a CSV header (resuming).
+/// The writer for `format`. `csv`: whether the sink already holds a CSV header (resuming) and
+/// how string cells are written.
 pub fn writer(
     format: Format,
     out: Box<dyn Write + Send>,
-    csv_header_done: bool,
+    csv: CsvOptions,
     about: &About,
 ) -> Box<dyn RecordWriter> {
     match format {
         Format::Text => Box::new(text::TextWriter::new(out)),
         Format::Json => Box::new(json::JsonWriter::new(out)),
         Format::Jsonl => Box::new(json::JsonlWriter::new(out)),
-        Format::Csv => Box::new(csv::CsvWriter::new(out, csv_header_done)),
+        Format::Csv => Box::new(csv::CsvWriter::new(out, csv)),
         Format::Srt => Box::new(subtitles::SubtitleWriter::srt(out)),
         Format::Vtt => Box::new(subtitles::SubtitleWriter::vtt(out)),
         Format::Html => Box::new(html::HtmlWriter::new(out, about.clone())),
     }
 }
 
-pub use self::csv::CSV_HEADER;
+pub use self::csv::{CsvCells, CsvOptions, CSV_HEADER};
 
 /// Writes one input's rendered bytes whole: a signal arriving meanwhile waits for the flush.
 fn emit(out: &mut dyn Write, buf: &[u8]) -> io::Result<()> {
@@ -165,11 +167,20 @@ pub(crate) mod fixtures {
 
     /// As [`render`], into a sink that already holds a CSV header when `header_done`.
     pub fn render_appending(format: Format, inputs: &[Vec<Record>], header_done: bool) -> String {
+        let csv = CsvOptions {
+            header_done,
+            ..CsvOptions::default()
+        };
+        render_with(format, inputs, csv)
+    }
+
+    /// As [`render`], with these CSV options.
+    pub fn render_with(format: Format, inputs: &[Vec<Record>], csv: CsvOptions) -> String {
         let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut w = writer(
             format,
             Box::new(Shared(sink.clone())),
-            header_done,
+            csv,
             &About::default(),
         );
         for recs in inputs {

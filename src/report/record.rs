@@ -128,6 +128,14 @@ impl FileError {
             error: format!("{err:#}"),
         }
     }
+
+    /// The failure as one line for a terminal, `PATH: STAGE failed: ERROR`, path and error
+    /// escaped ([`super::escape::terminal`]).
+    pub fn shown(&self) -> String {
+        use super::escape::terminal;
+        let (path, error) = (terminal(&self.path), terminal(&self.error));
+        format!("{path}: {} failed: {error}", self.stage)
+    }
 }
 
 /// A span of a video where one label holds (`predict --segments`; rules in

@@ -1,6 +1,6 @@
 //! Resuming: which inputs an earlier (possibly killed) run already recorded.
 
-use super::{Format, Record, CSV_HEADER};
+use super::{CsvCells, Format, Record, CSV_HEADER};
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::fs::OpenOptions;
@@ -19,8 +19,9 @@ pub struct Done {
 /// Reads the paths recorded in `file`, first cutting off a torn last line (a crash mid-write).
 /// With `retry_failed`, error records are removed from the file (rewritten atomically) and
 /// their inputs do not count as done. A file that is not vidcls's output in `format` (or not
-/// a regular file) is refused before anything in it is changed.
-pub fn scan(file: &Path, format: Format, retry_failed: bool) -> Result<Done> {
+/// a regular file) is refused before anything in it is changed. `cells`: how a CSV file's
+/// string cells were written.
+pub fn scan(file: &Path, format: Format, retry_failed: bool, cells: CsvCells) -> Result<Done> {
     if !format.streams() {
         bail!("only jsonl and csv output can be resumed (records are appended one by one)");
     }
@@ -31,7 +32,7 @@ pub fn scan(file: &Path, format: Format, retry_failed: bool) -> Result<Done> {
     let text = String::from_utf8_lossy(&bytes[..whole]);
     let (done, kept) = match format {
         Format::Jsonl => scan_jsonl(file, &text, retry_failed)?,
-        _ => scan_csv(file, &text, retry_failed)?,
+        _ => scan_csv(file, &text, retry_failed, cells)?,
     };
     let torn = &bytes[whole..];
     if !torn.is_empty() {
@@ -111,7 +112,12 @@ fn scan_jsonl(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, Stri
 }
 
 /// CSV: rows with the `error` column set are error records.
-fn scan_csv(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, String)> {
+fn scan_csv(
+    file: &Path,
+    text: &str,
+    retry_failed: bool,
+    cells: CsvCells,
+) -> Result<(Done, String)> {
     let mut done = Done::default();
     let mut kept = ::csv::WriterBuilder::new().from_writer(Vec::new());
     let mut r = ::csv::ReaderBuilder::new()
@@ -133,7 +139,7 @@ fn scan_csv(file: &Path, text: &str, retry_failed: bool) -> Result<(Done, String
             done.dropped_errors += 1;
             continue;
         } else if let Some(p) = row.get(0) {
-            done.paths.insert(p.to_string());
+            done.paths.insert(cells.read(p).to_string());
         }
         kept.write_record(&row)?;
     }
@@ -161,7 +167,7 @@ mod tests {
             &[vec![ok("a.mp4", None)], vec![err("b.mp4")]],
         );
         let p = file_with("torn.jsonl", &format!("{text}{{\"path\":\"c.mp4\",\"mo"));
-        let done = scan(&p, Format::Jsonl, false).unwrap();
+        let done = scan(&p, Format::Jsonl, false, CsvCells::default()).unwrap();
         let mut paths: Vec<&str> = done.paths.iter().map(String::as_str).collect();
         paths.sort();
         assert_eq!(paths, ["a.mp4", "b.mp4"]);
@@ -175,7 +181,7 @@ mod tests {
             &[vec![ok("a.mp4", None)], vec![err("b.mp4")]],
         );
         let p = file_with("retry.jsonl", &text);
-        let done = scan(&p, Format::Jsonl, true).unwrap();
+        let done = scan(&p, Format::Jsonl, true, CsvCells::default()).unwrap();
         assert_eq!(done.paths.len(), 1);
         assert!(done.paths.contains("a.mp4"));
         assert_eq!(done.dropped_errors, 1);
@@ -187,9 +193,9 @@ mod tests {
     fn csv_header_rows_and_retry() {
         let text = render(Format::Csv, &[vec![ok("a.mp4", None)], vec![err("b.mp4")]]);
         let p = file_with("r.csv", &text);
-        let done = scan(&p, Format::Csv, false).unwrap();
+        let done = scan(&p, Format::Csv, false, CsvCells::default()).unwrap();
         assert!(done.has_header && done.paths.len() == 2);
-        let done = scan(&p, Format::Csv, true).unwrap();
+        let done = scan(&p, Format::Csv, true, CsvCells::default()).unwrap();
         assert!(done.has_header && done.paths.len() == 1 && done.dropped_errors == 1);
         let left = std::fs::read_to_string(&p).unwrap();
         assert!(
@@ -201,23 +207,38 @@ mod tests {
     #[test]
     fn refuses_other_formats_and_foreign_files() {
         let p = file_with("x.jsonl", "hello\n");
-        assert!(scan(&p, Format::Jsonl, false).is_err());
-        assert!(scan(&p, Format::Json, false).is_err());
-        assert!(scan(&p, Format::Text, false).is_err());
+        assert!(scan(&p, Format::Jsonl, false, CsvCells::default()).is_err());
+        assert!(scan(&p, Format::Json, false, CsvCells::default()).is_err());
+        assert!(scan(&p, Format::Text, false, CsvCells::default()).is_err());
+    }
+
+    #[test]
+    fn csv_paths_read_back_as_they_were_given() {
+        let inputs = [vec![err("=x.mp4")], vec![err("'y.mp4")]];
+        let p = file_with("neutralised.csv", &render(Format::Csv, &inputs));
+        let done = scan(&p, Format::Csv, false, CsvCells::Neutralised).unwrap();
+        let mut paths: Vec<&str> = done.paths.iter().map(String::as_str).collect();
+        paths.sort();
+        assert_eq!(paths, ["'y.mp4", "=x.mp4"]);
     }
 
     #[test]
     fn refuses_foreign_csv_and_leaves_it_as_it_was() {
         let text = "name,notes\nx,=1+1\nlast line without newline";
         let p = file_with("foreign.csv", text);
-        let err = scan(&p, Format::Csv, false).unwrap_err().to_string();
+        let err = scan(&p, Format::Csv, false, CsvCells::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not vidcls's CSV header"), "{err}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
         let p = file_with("one-line.csv", "not,a,header");
-        assert!(scan(&p, Format::Csv, false).is_err());
+        assert!(scan(&p, Format::Csv, false, CsvCells::default()).is_err());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "not,a,header");
         let p = file_with("torn-header.csv", "path,window_st");
-        assert!(scan(&p, Format::Csv, false).unwrap().paths.is_empty());
+        assert!(scan(&p, Format::Csv, false, CsvCells::default())
+            .unwrap()
+            .paths
+            .is_empty());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
     }
 
@@ -228,10 +249,12 @@ mod tests {
         let link = p.with_file_name("link.jsonl");
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&p, &link).unwrap();
-        let err = scan(&link, Format::Jsonl, false).unwrap_err().to_string();
+        let err = scan(&link, Format::Jsonl, false, CsvCells::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("symbolic link"), "{err}");
         let p = file_with("tail.jsonl", &format!("{text}secret"));
-        assert!(scan(&p, Format::Jsonl, false).is_err());
+        assert!(scan(&p, Format::Jsonl, false, CsvCells::default()).is_err());
         assert!(std::fs::read_to_string(&p).unwrap().ends_with("secret"));
     }
 }

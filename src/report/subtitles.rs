@@ -2,7 +2,7 @@
 //! and WebVTT (`.vtt`), for `mpv clip.mp4 --sub-file=clip.srt` or a `<track>` element.
 //!
 //! Only segment records become cues; an input's error is on stderr and in the exit code, and
-//! leaves no cue.
+//! leaves no cue. A cue's text is one line whatever the label holds ([`cue_text`]).
 
 use super::{emit, Record, RecordWriter};
 use std::io::{self, Write};
@@ -61,6 +61,30 @@ fn timestamp(seconds: f64, kind: Kind) -> String {
     )
 }
 
+/// A cue's text, `label score`, on one line: line breaks and other control characters in the
+/// label become spaces (a blank line would end the cue, a line with `-->` start another).
+/// WebVTT escapes `&`, `<` and `>` (its markup); SubRip has no escapes, so `-->` becomes `->`.
+fn cue_text(label: &str, score: f64, kind: Kind) -> String {
+    let one_line: String = label
+        .chars()
+        .map(|c| match c {
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => ' ',
+            c => c,
+        })
+        .collect();
+    let mut text = match kind {
+        Kind::Vtt => one_line
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+        Kind::Srt => one_line,
+    };
+    while text.contains("-->") {
+        text = text.replace("-->", "->");
+    }
+    format!("{text} {score:.2}")
+}
+
 impl RecordWriter for SubtitleWriter {
     fn write_input(&mut self, records: &[Record]) -> io::Result<()> {
         let mut buf = Vec::new();
@@ -73,11 +97,10 @@ impl RecordWriter for SubtitleWriter {
             }
             writeln!(
                 buf,
-                "{} --> {}\n{} {:.2}\n",
+                "{} --> {}\n{}\n",
                 timestamp(s.start, self.kind),
                 timestamp(s.end, self.kind),
-                s.label,
-                s.score
+                cue_text(&s.label, s.score, self.kind)
             )?;
         }
         emit(&mut self.out, &buf)
@@ -170,5 +193,28 @@ mod tests {
         assert_eq!(timestamp(3725.0625, Kind::Srt), "01:02:05,063");
         assert_eq!(timestamp(59.9996, Kind::Vtt), "00:01:00.000");
         assert_eq!(timestamp(-0.1, Kind::Vtt), "00:00:00.000");
+    }
+
+    #[test]
+    fn a_label_cannot_break_its_cue() {
+        let mut s = seg("clip.mp4", 0.0, 4.0, 0.934);
+        if let Record::Segment(s) = &mut s {
+            s.label = "zoom\n\n2\r\n00:00:09,000 --> 00:00:10,000\x1b<b>&\u{2028}in".into();
+        }
+        let srt = render(Format::Srt, &[vec![s.clone()]]);
+        let text = "zoom  2  00:00:09,000 -> 00:00:10,000 <b>& in 0.93";
+        assert_eq!(
+            parse(&srt, Kind::Srt),
+            [(0.0, 4.0, text.to_string())],
+            "{srt}"
+        );
+        let vtt = render(Format::Vtt, &[vec![s]]);
+        let text = "zoom  2  00:00:09,000 --&gt; 00:00:10,000 &lt;b&gt;&amp; in 0.93";
+        assert_eq!(
+            parse(&vtt, Kind::Vtt),
+            [(0.0, 4.0, text.to_string())],
+            "{vtt}"
+        );
+        assert_eq!(cue_text("a--->b", 1.0, Kind::Srt), "a->b 1.00");
     }
 }

@@ -1,5 +1,7 @@
-//! Aligned text for people: the path (and window), then one ranked line per label.
+//! Aligned text for people: the path (and window), then one ranked line per label. Names,
+//! labels and messages are escaped for a terminal ([`terminal`]), so each stays on its line.
 
+use super::escape::terminal;
 use super::{emit, Record, RecordWriter, Window};
 use std::io::{self, Write};
 
@@ -37,7 +39,7 @@ fn window_label(w: &Option<Window>) -> String {
 fn render(buf: &mut Vec<u8>, r: &Record) -> io::Result<()> {
     match r {
         Record::Ok(v) => {
-            writeln!(buf, "{}{}", v.path, window_label(&v.window))?;
+            writeln!(buf, "{}{}", terminal(&v.path), window_label(&v.window))?;
             let width = v.top_k.len().to_string().len();
             for (i, p) in v.top_k.iter().enumerate() {
                 writeln!(
@@ -45,7 +47,7 @@ fn render(buf: &mut Vec<u8>, r: &Record) -> io::Result<()> {
                     "  {:>width$}  {:>6.2}%  {}",
                     i + 1,
                     p.score * 100.0,
-                    p.label
+                    terminal(&p.label)
                 )?;
             }
             if v.padded_frames > 0 {
@@ -56,22 +58,31 @@ fn render(buf: &mut Vec<u8>, r: &Record) -> io::Result<()> {
                 )?;
             }
             for w in &v.warnings {
-                writeln!(buf, "  warning: {w}")?;
+                writeln!(buf, "  warning: {}", terminal(w))?;
             }
         }
-        Record::Err(e) => writeln!(buf, "{}\n  error ({}): {}", e.path, e.stage, e.error)?,
+        Record::Err(e) => writeln!(
+            buf,
+            "{}\n  error ({}): {}",
+            terminal(&e.path),
+            e.stage,
+            terminal(&e.error)
+        )?,
         Record::Segment(s) => writeln!(
             buf,
             "{}{}  {}  {:.2}",
-            s.path,
+            terminal(&s.path),
             window_label(&Some(Window::new(s.start, s.end))),
-            s.label,
+            terminal(&s.label),
             s.score
         )?,
         Record::Features(f) => writeln!(
             buf,
             "{}\n  features: {} ({} x {})",
-            f.path, f.npy, f.shape[0], f.shape[1]
+            terminal(&f.path),
+            terminal(&f.npy),
+            f.shape[0],
+            f.shape[1]
         )?,
     }
     Ok(())
@@ -112,6 +123,26 @@ mod tests {
             render(Format::Text, &[vec![r]]),
             "a.mp4 [0.00s-4.00s]\n  1   75.00%  zoom_in\n  note: shorter than one clip; last frame \
              repeated 3 times\n  warning: skipped 1 corrupt packet\n"
+        );
+    }
+
+    #[test]
+    fn names_labels_and_errors_stay_on_their_lines() {
+        use super::super::{FileError, Stage};
+        let mut r = ok("evil\n  1  100.00%  forged\x1b[2J.mp4", None);
+        if let super::Record::Ok(v) = &mut r {
+            v.top_k.truncate(1);
+            v.top_k[0].label = "zoom\nin".into();
+        }
+        let e = super::Record::Err(FileError {
+            path: "b\r.mp4".into(),
+            stage: Stage::Open,
+            error: "cannot open b\r.mp4\nline".into(),
+        });
+        assert_eq!(
+            render(Format::Text, &[vec![r], vec![e]]),
+            "evil\\n  1  100.00%  forged\\x1b[2J.mp4\n  1   75.00%  zoom\\nin\n\
+             b\\r.mp4\n  error (open): cannot open b\\r.mp4\\nline\n"
         );
     }
 }

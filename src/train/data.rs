@@ -2,6 +2,7 @@
 //! deterministic stratified split; the checks that stop a run before it starts.
 
 use crate::inputs::{self, fnv1a, Input};
+use crate::model::config::check_label;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -62,6 +63,7 @@ pub fn from_folder(root: &Path) -> Result<Dataset> {
         if label.starts_with('.') {
             continue;
         }
+        check_label(&label).with_context(|| format!("{}: class folder name", root.display()))?;
         let idx = ds.labels.len();
         ds.labels.push(label);
         for input in inputs::expand(std::slice::from_ref(&dir), false, &mut std::io::empty()) {
@@ -115,6 +117,7 @@ pub fn from_manifest(file: &Path) -> Result<Dataset> {
         if path.is_empty() || label.is_empty() {
             bail!("{} row {}: empty path or label", file.display(), n + 2);
         }
+        check_label(&label).with_context(|| format!("{} row {}: label", file.display(), n + 2))?;
         rows.push((base.join(path), label, split));
     }
     let labels: Vec<String> = rows
@@ -337,5 +340,24 @@ mod tests {
             hist[r.below(4)] += 1;
         }
         assert!(hist.iter().all(|&h| h > 900), "{hist:?}");
+    }
+
+    #[test]
+    fn labels_with_control_characters_are_refused() {
+        let dir = std::env::temp_dir().join(format!("vidcls-labels-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("walk\nrun")).unwrap();
+        let e = format!("{:#}", from_folder(&dir).unwrap_err());
+        assert!(e.contains("class folder name: \"walk\\nrun\" holds"), "{e}");
+        let manifest = dir.join("m.csv");
+        std::fs::write(&manifest, "path,label\na.mp4,ok\nb.mp4,\"x\ry\"\n").unwrap();
+        let e = format!("{:#}", from_manifest(&manifest).unwrap_err());
+        assert!(
+            e.ends_with(
+                "m.csv row 3: label: \"x\\ry\" holds the control character '\\r'; labels may not"
+            ),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -14,6 +14,7 @@ pub use fit::{EpochLog, Plan, Stop};
 
 use crate::model::{ModelConfig, ModelSource, Trainable};
 use crate::pipeline::RunSettings;
+use crate::report::escape::terminal;
 use anyhow::{bail, Context, Result};
 use data::{Dataset, Skipped, Split};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -358,7 +359,11 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 
 fn report_skipped(skipped: &[Skipped]) {
     for s in skipped {
-        eprintln!("vidcls: skipped {}: {}", s.path, s.reason);
+        eprintln!(
+            "vidcls: skipped {}: {}",
+            terminal(&s.path),
+            terminal(&s.reason)
+        );
     }
 }
 
