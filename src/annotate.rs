@@ -23,7 +23,7 @@ pub fn run(args: AnnotateArgs) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
     check_paths(&args)?;
     let req = Request::from_args(predict_args(&args))?;
-    let model = Model::load(req.model.clone(), &req.load)?;
+    let model = crate::cmd::batch::load_model(&req)?;
     let settings = req.settings(&model);
     let windows = match label_windows(&args.input, &model, &settings)? {
         Ok(w) => w,

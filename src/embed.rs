@@ -8,9 +8,9 @@
 //! rename, and before its index line, so an index line always names a complete file and a
 //! killed or parallel run never leaves half of one under its final name.
 
-use crate::app;
 use crate::atomic::Existing;
 use crate::cli::{self, EmbedArgs, PredictArgs};
+use crate::cmd::batch;
 use crate::config::{self, Request};
 use crate::exit::ExitCode;
 use crate::inputs::{fnv1a, Shard};
@@ -27,21 +27,21 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
     let dir = args.output.clone();
     let mut req = Request::from_args(predict_args(&args))?;
     req.output.path = Some(index_path(&dir, req.shard));
-    let model = app::load_model(&req)?;
+    let model = batch::load_model(&req)?;
     let width = model.feature_width()?;
     let settings = req.settings(&model);
     if req.chatter.verbose {
         eprintln!(
             "vidcls: {}; {width} features per row",
-            app::describe_run(&model, &settings)
+            batch::describe_run(&model, &settings)
         );
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let done = app::already_done(&req.output)?;
-    let (jobs, skipped) = app::list_jobs(&req, &done);
+    let done = batch::already_done(&req.output)?;
+    let (jobs, skipped) = batch::list_jobs(&req, &done);
     let sink = Sink::open(&req.output)?;
     crate::interrupt::install().context("cannot install signal handlers")?;
-    let progress = app::progress_bar(req.chatter.quiet, jobs.len());
+    let progress = batch::progress_bar(req.chatter.quiet, jobs.len());
     let mut consumer = FeatureSink {
         dir,
         model: model.config.name.clone(),
@@ -71,7 +71,7 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
         return Ok(ExitCode::Success);
     }
     let summary = consumer.out.summary(inputs, skipped, &stats);
-    app::print_summary(&summary, req.chatter);
+    batch::print_summary(&summary, req.chatter);
     Ok(ExitCode::from_failures(summary.failed > 0))
 }
 

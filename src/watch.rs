@@ -249,7 +249,7 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
     access.network_timeout = positive("--stall", a.stall)?;
     crate::decode::set_access(access);
     let req = Request::from_args(predict_args(&a))?;
-    let model = Model::load(req.model.clone(), &req.load)?;
+    let model = crate::cmd::batch::load_model(&req)?;
     let settings = req.settings(&model);
     let spec = SamplingSpec {
         clips: 1,
