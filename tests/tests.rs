@@ -13,4 +13,5 @@ mod motion;
 mod package;
 mod pretrained;
 mod reliability;
+mod sources;
 mod train;
