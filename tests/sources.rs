@@ -1,10 +1,11 @@
-//! Which demuxers may read an input (media ones only, unless `--allow-playlists`).
+//! Which demuxers may read an input (media ones only, unless `--allow-playlists`), and raw
+//! elementary streams read like the same frames in a container.
 
 use crate::live::HttpServer;
-use crate::support::{expect_err, ffmpeg, predict, scratch};
+use crate::support::{expect_err, ffmpeg, fixture, predict, scratch, Key};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vidcls::report::Stage;
+use vidcls::report::{Stage, VideoResult};
 
 /// A 2-second DASH presentation made by ffmpeg (`m.mpd` and its segments), and beside it a
 /// hostile manifest saved as `upload.mp4` that names its segments by absolute `file:` URLs.
@@ -137,4 +138,96 @@ fn network_dash_is_read_by_default() {
         .arg(server.url("m.mpd"))
         .ok();
     assert_eq!(run.results().len(), 1);
+}
+
+/// Elementary streams: the raw file's name, its muxer (with the headers Matroska keeps apart
+/// put back into the stream where needed), and the encoder arguments of the
+/// Matroska file it is copied out of (10 s, 250 frames at 25 fps; one keyframe for H.264).
+const ELEMENTARY: &[(&str, &str, &str)] = &[
+    ("x.h264", "h264", "-c:v libx264 -g 250"),
+    (
+        "x.hevc",
+        "hevc",
+        "-c:v libx265 -x265-params log-level=error",
+    ),
+    ("x.m2v", "mpeg2video", "-c:v mpeg2video -b:v 200k"),
+    // MPEG-1 states a nominal bitrate FFmpeg turns into a wrong duration.
+    ("x.m1v", "mpeg1video", "-c:v mpeg1video -b:v 200k"),
+    ("x.mjpeg", "mjpeg", "-c:v mjpeg"),
+    ("x.ivf", "ivf", "-c:v libvpx-vp9"),
+    ("x.obu", "obu", "-c:v libaom-av1 -cpu-used 8"),
+    ("x.m4v", "m4v -bsf:v dump_extra", "-c:v mpeg4"),
+];
+
+/// `x.mkv` encoded with `codec` and the elementary stream `raw` copied out of it by `muxer`.
+fn elementary(raw: &str, muxer: &str, codec: &str) -> (PathBuf, PathBuf) {
+    let src = "testsrc=size=64x64:rate=25";
+    let key = Key::new().ffmpeg().args(&[src, codec, muxer, raw]);
+    let dir = fixture(&format!("sources-{raw}"), &key, |dir| {
+        let mkv = dir.join("x.mkv");
+        let mut args = vec!["-f", "lavfi", "-i", src, "-frames:v", "250"];
+        args.extend(codec.split_whitespace());
+        args.extend(["-pix_fmt", "yuv420p", mkv.to_str().unwrap()]);
+        ffmpeg(&args);
+        let out = dir.join(raw);
+        let (mkv, out) = (mkv.to_str().unwrap(), out.to_str().unwrap());
+        let mut args = vec!["-i", mkv, "-c", "copy", "-f"];
+        args.extend(muxer.split_whitespace());
+        args.push(out);
+        ffmpeg(&args);
+    });
+    (dir.join(raw), dir.join("x.mkv"))
+}
+
+/// `predict` of one file with `clips` clips and every score: the result, or the record's text.
+fn predicted(path: &Path, clips: &str) -> Result<VideoResult, String> {
+    let args = ["-f", "jsonl", "-q", "--all-scores", "--clips", clips];
+    let run = predict(&args).arg(path).run();
+    match run.records().into_iter().next() {
+        Some(vidcls::report::Record::Ok(r)) => Ok(r),
+        _ => Err(run.stdout()),
+    }
+}
+
+fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+}
+
+/// How `got` differs from `want` (duration, frame times, scores), if it does.
+fn difference(got: &VideoResult, want: &VideoResult) -> Option<String> {
+    let times = |r: &VideoResult| r.frame_times.concat();
+    let scores = |r: &VideoResult| r.scores.clone().unwrap_or_default();
+    let same = (got.duration - want.duration).abs() < 1e-6
+        && got.top_k[0].label == want.top_k[0].label
+        && close(&times(got), &times(want), 1e-6)
+        && close(&scores(got), &scores(want), 1e-6);
+    (!same).then(|| {
+        format!(
+            "duration {} vs {}, top-1 {} vs {}, frame times {:?} vs {:?}",
+            got.duration,
+            want.duration,
+            got.top_k[0].label,
+            want.top_k[0].label,
+            got.frame_times,
+            want.frame_times
+        )
+    })
+}
+
+/// The centre clip (5 s in: reached by skipping ahead) and three clips (the first read from
+/// the start) of each elementary stream are the frames its Matroska file gives.
+#[test]
+fn elementary_streams_are_read_like_their_container() {
+    let mut wrong = Vec::new();
+    for (raw, muxer, codec) in ELEMENTARY {
+        let (raw_path, mkv) = elementary(raw, muxer, codec);
+        for clips in ["1", "3"] {
+            let want = predicted(&mkv, clips).unwrap_or_else(|e| panic!("{e}"));
+            match predicted(&raw_path, clips) {
+                Ok(got) => wrong.extend(difference(&got, &want).map(|d| format!("{raw}: {d}"))),
+                Err(record) => wrong.push(format!("{raw}: {record}")),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
