@@ -15,4 +15,5 @@ mod output;
 mod package;
 mod pretrained;
 mod reliability;
+mod sources;
 mod train;

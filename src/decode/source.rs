@@ -8,12 +8,18 @@
 //! Promises, enforced by FFmpeg's own `protocol_whitelist` and `format_whitelist` options on
 //! every open (nested opens by a demuxer inherit them):
 //!
-//! - A file or `pipe:` is demuxed only by media demuxers ([`MEDIA_DEMUXERS`]): a file that
-//!   holds an HLS playlist or an ffconcat list is refused, since those make FFmpeg open other
-//!   files named inside them. [`Access::allow_playlists`] adds the `hls` and `concat` demuxers.
+//! - A file or `pipe:` is demuxed only by media demuxers ([`MEDIA_DEMUXERS`]), which read the
+//!   one input and open nothing else. The demuxers that open other files, URLs or sockets
+//!   named inside their input ([`LIST_DEMUXERS`]: HLS and DASH playlists, IMF compositions,
+//!   ffconcat lists, SDP descriptions, ...) need [`Access::allow_playlists`], however they are
+//!   reached: probed from the content or named by [`Access::input_format`].
+//! - A URL may also use the network playlists and the demuxers its scheme names
+//!   ([`URL_DEMUXERS`]); the rest of [`LIST_DEMUXERS`] (an SDP file served over HTTP would bind
+//!   UDP sockets) needs [`Access::allow_playlists`] there too.
 //! - A file reads through `file` only, `pipe:` through `pipe` only, and a URL through the
 //!   network protocols of [`Access::protocols`] ([`DEFAULT_PROTOCOLS`] unless widened), so a
 //!   hostile playlist fetched over the network cannot read local files.
+//! - A capture device named with [`Access::input_format`] (`v4l2`) opens the device named.
 
 use anyhow::{bail, Context as _, Result};
 use ffmpeg_next::error::EINVAL;
@@ -43,8 +49,10 @@ pub const DEFAULT_PROTOCOLS: &[&str] = &[
     "crypto",
 ];
 
-/// Demuxers of files and byte streams that hold media and name no other file (FFmpeg names;
-/// those the linked FFmpeg lacks are ignored). Playlist and list demuxers are not here.
+/// Demuxers of files and byte streams that hold media and open nothing but their one input
+/// (FFmpeg names; those the linked FFmpeg lacks are ignored). `mov` opens external data
+/// references only with its `enable_drefs` option, which is off; `image2` reads a frame-number
+/// pattern only with its `pattern_type`, which is set to `none` on every open.
 pub const MEDIA_DEMUXERS: &[&str] = &[
     "mov",
     "mp4",
@@ -124,16 +132,43 @@ pub const MEDIA_DEMUXERS: &[&str] = &[
     "bethsoftvid",
     "avs",
     "ipu",
+    // Audio and subtitle elementary streams (an HLS or DASH rendition may be one).
+    "aac",
+    "ac3",
+    "eac3",
+    "mp3",
+    "flac",
+    "wav",
+    "w64",
+    "aiff",
+    "caf",
+    "amr",
+    "au",
+    "dts",
+    "dtshd",
+    "truehd",
+    "mlp",
+    "loas",
+    "wv",
+    "webvtt",
 ];
 
-/// Demuxers that open other files or URLs named in their input: only with
-/// [`Access::allow_playlists`].
-pub const LIST_DEMUXERS: &[&str] = &["hls", "concat"];
+/// Demuxers that open other files, URLs or sockets named in their input (FFmpeg 5.1's
+/// libavformat and libavdevice; README "Which sources vidcls opens" says what each opens):
+/// only with [`Access::allow_playlists`], except those of [`URL_DEMUXERS`] for URLs.
+pub const LIST_DEMUXERS: &[&str] = &[
+    "hls", "dash", "imf", "concat", "sdp", "sap", "rtsp", "rtp", "vobsub", "mlv", "lavfi",
+];
+
+/// The list demuxers a URL may use without [`Access::allow_playlists`]: network playlists,
+/// whose nested opens are held to the URL protocols, and the demuxers of the `rtsp:` and
+/// `rtp:` schemes, which open the connections the URL itself names.
+pub const URL_DEMUXERS: &[&str] = &["hls", "dash", "rtsp", "rtp"];
 
 /// What opening inputs may do; set once by the command line ([`set_access`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Access {
-    /// Let files use the playlist and list demuxers ([`LIST_DEMUXERS`]).
+    /// Let inputs use the demuxers that open what their input names ([`LIST_DEMUXERS`]).
     pub allow_playlists: bool,
     /// Protocols URLs may use (and FFmpeg may use under them).
     pub protocols: Vec<String>,
@@ -262,19 +297,23 @@ pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
     let access = access();
     let shown = input.display();
     let location = locate(input);
+    let format = match &access.input_format {
+        Some(name) => Some(named_format(input, name, &location, &access)?),
+        None => None,
+    };
     let mut opts = AvDictionary::new();
-    let formats = media_formats(&access);
+    opts.set(
+        "format_whitelist",
+        &format_whitelist(&location, &access, format),
+    );
+    no_patterns(&mut opts);
     let url: Vec<u8> = match &location {
         Location::File(path) => {
-            if access.input_format.is_none() && !path.exists() {
+            if format.is_none() && !path.exists() {
                 bail!("cannot open video {shown}: no such file");
             }
             opts.set("protocol_whitelist", "file");
-            if access.input_format.is_none() {
-                opts.set("format_whitelist", &formats);
-            }
-            no_patterns(&mut opts);
-            if access.input_format.is_some() && !path.is_file() {
+            if format.is_some() && !path.is_file() {
                 // A device: its input format opens it by name, not through a protocol.
                 path.as_os_str().as_bytes().to_vec()
             } else {
@@ -283,10 +322,6 @@ pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
         }
         Location::Stdin => {
             opts.set("protocol_whitelist", "pipe");
-            if access.input_format.is_none() {
-                opts.set("format_whitelist", &formats);
-            }
-            no_patterns(&mut opts);
             b"pipe:0".to_vec()
         }
         Location::Url { url, scheme } => {
@@ -305,10 +340,6 @@ pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
             }
             url.as_bytes().to_vec()
         }
-    };
-    let format = match &access.input_format {
-        Some(name) => Some(find_input_format(name, &access)?),
-        None => None,
     };
     let url = CString::new(url).with_context(|| format!("cannot open {shown}: NUL in the name"))?;
     super::video::init_ffmpeg();
@@ -368,21 +399,101 @@ impl Spool {
     }
 }
 
-/// The `format_whitelist` for files and `pipe:`.
-fn media_formats(access: &Access) -> String {
-    let mut names: Vec<&str> = MEDIA_DEMUXERS.to_vec();
+/// The demuxers an input at `location` may use: the one rule of this module (see its docs).
+fn allowed_demuxers(location: &Location, access: &Access) -> Vec<&'static str> {
+    let mut names = MEDIA_DEMUXERS.to_vec();
     if access.allow_playlists {
         names.extend(LIST_DEMUXERS);
+    } else if location.is_network() {
+        names.extend(URL_DEMUXERS);
     }
+    names
+}
+
+/// Whether a demuxer (FFmpeg's comma-separated name, as `mov,mp4,m4a`) may read an input at
+/// `location`.
+fn demuxer_allowed(name: &str, location: &Location, access: &Access) -> bool {
+    let allowed = allowed_demuxers(location, access);
+    name.split(',').any(|n| allowed.contains(&n))
+}
+
+/// Whether a demuxer (FFmpeg's comma-separated name) is one that opens what its input names.
+fn opens_others(name: &str) -> bool {
+    name.split(',').any(|n| LIST_DEMUXERS.contains(&n))
+}
+
+/// The `format_whitelist` of an open: the allowed demuxers, and the capture device named with
+/// `--input-format` when it is one (checked by [`named_format`]).
+fn format_whitelist(
+    location: &Location,
+    access: &Access,
+    format: Option<*const ffi::AVInputFormat>,
+) -> String {
+    let mut names: Vec<&str> = allowed_demuxers(location, access);
+    let device = format.filter(|f| is_device(*f)).map(format_name);
+    names.extend(device.as_deref());
     names.join(",")
 }
 
-/// The input format `name` (`--input-format`), loading FFmpeg's capture devices first when
-/// the library is installed.
-fn find_input_format(name: &str, access: &Access) -> Result<*const ffi::AVInputFormat> {
-    if LIST_DEMUXERS.contains(&name) && !access.allow_playlists {
-        bail!("input format {name} opens other files named in its input: --allow-playlists permits it");
+/// FFmpeg's name of an input format (comma-separated aliases, as `mov,mp4,m4a`).
+fn format_name(format: *const ffi::AVInputFormat) -> String {
+    // SAFETY: a static AVInputFormat from FFmpeg's tables, with a static name.
+    unsafe { CStr::from_ptr((*format).name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Whether an input format is a capture device of libavdevice, which opens the device it is
+/// given by name and nothing named inside what it reads.
+fn is_device(format: *const ffi::AVInputFormat) -> bool {
+    use ffi::AVClassCategory as C;
+    // SAFETY: a static AVInputFormat; its class, when it has one, is static too.
+    let category = unsafe {
+        let class = (*format).priv_class;
+        if class.is_null() {
+            return false;
+        }
+        (*class).category
+    };
+    matches!(
+        category,
+        C::AV_CLASS_CATEGORY_DEVICE_VIDEO_INPUT
+            | C::AV_CLASS_CATEGORY_DEVICE_AUDIO_INPUT
+            | C::AV_CLASS_CATEGORY_DEVICE_INPUT
+    )
+}
+
+/// The input format `name` (`--input-format`), held to the same rule as a probed one (by
+/// FFmpeg's own name for it, so `DASH` or an alias is no way round), or a capture device.
+fn named_format(
+    input: &Path,
+    name: &str,
+    location: &Location,
+    access: &Access,
+) -> Result<*const ffi::AVInputFormat> {
+    let shown = input.display();
+    let format = find_input_format(name).with_context(|| format!("cannot open video {shown}"))?;
+    let found = format_name(format);
+    if demuxer_allowed(&found, location, access) || (is_device(format) && !opens_others(&found)) {
+        return Ok(format);
     }
+    if opens_others(&found) {
+        bail!(
+            "cannot open video {shown}: input format {name} ({} demuxer) makes FFmpeg open \
+             other files or connections named inside its input; refused (--allow-playlists \
+             permits it)",
+            found
+        );
+    }
+    bail!(
+        "cannot open video {shown}: input format {name} ({found} demuxer) is not one of the \
+         media demuxers vidcls reads (README: Which sources vidcls opens)"
+    )
+}
+
+/// The input format `name`, loading FFmpeg's capture devices first when the library is
+/// installed.
+fn find_input_format(name: &str) -> Result<*const ffi::AVInputFormat> {
     let c = CString::new(name).context("input format name")?;
     // SAFETY: a lookup in FFmpeg's static tables.
     let mut found = unsafe { ffi::av_find_input_format(c.as_ptr()) };
@@ -438,41 +549,52 @@ fn open_error(input: &Path, location: &Location, access: &Access, ret: i32) -> a
     let err = ffmpeg_next::Error::from(ret);
     let invalid = err == ffmpeg_next::Error::Other { errno: EINVAL };
     if invalid && access.input_format.is_none() {
-        if let Location::File(path) = location {
-            if let Some(name) = probed_format(path) {
-                if !demuxer_allowed(&name, access) {
-                    return anyhow::anyhow!(
-                        "cannot open video {shown}: it is {} ({name} demuxer), which makes FFmpeg \
-                         open other files named inside it; refused (--allow-playlists permits \
-                         playlists and lists)",
-                        describe_demuxer(&name)
-                    );
-                }
+        let probed = match location {
+            Location::File(path) => probed_format(path),
+            Location::Url { .. } | Location::Stdin => None,
+        };
+        if let Some(name) = probed.filter(|n| !demuxer_allowed(n, location, access)) {
+            if !opens_others(&name) {
+                return anyhow::anyhow!(
+                    "cannot open video {shown}: the {name} demuxer reads it, which is not one \
+                     of the media demuxers vidcls reads"
+                );
             }
-        }
-        if matches!(location, Location::Stdin) {
             return anyhow::anyhow!(
-                "cannot open video {shown}: not a media stream vidcls reads from a pipe \
-                 (playlists and other non-media formats are refused)"
+                "cannot open video {shown}: it is {} ({name} demuxer), which makes FFmpeg \
+                 open other files or connections named inside it; refused (--allow-playlists \
+                 permits playlists and lists)",
+                describe_demuxer(&name)
+            );
+        }
+        if location.is_stream() {
+            return anyhow::anyhow!(
+                "cannot open video {shown}: not a media stream vidcls reads from {} (playlists, \
+                 session descriptions and other non-media formats are refused; \
+                 --allow-playlists permits playlists and lists)",
+                if location.is_network() {
+                    "a URL"
+                } else {
+                    "a pipe"
+                }
             );
         }
     }
     anyhow::anyhow!("cannot open video {shown}: {err} (not a readable video?)")
 }
 
-/// Whether a demuxer (FFmpeg's comma-separated name) is on the files' allow-list.
-fn demuxer_allowed(name: &str, access: &Access) -> bool {
-    let allowed = media_formats(access);
-    name.split(',').any(|n| allowed.split(',').any(|a| a == n))
-}
-
+/// What a refused demuxer reads, for messages.
 fn describe_demuxer(name: &str) -> &'static str {
-    if name.contains("hls") {
-        "an HLS playlist"
-    } else if name.contains("concat") {
-        "an ffconcat list"
-    } else {
-        "not a media file"
+    let first = name.split(',').next().unwrap_or(name);
+    match first {
+        "hls" => "an HLS playlist",
+        "dash" => "a DASH manifest",
+        "imf" => "an IMF composition playlist",
+        "concat" => "an ffconcat list",
+        "sdp" => "an SDP session description",
+        "vobsub" => "a VobSub index",
+        "mlv" => "a Magic Lantern video",
+        _ => "not a media file",
     }
 }
 
@@ -533,15 +655,32 @@ mod tests {
     }
 
     #[test]
-    fn playlists_only_when_allowed() {
+    fn list_demuxers_only_when_allowed() {
+        let file = Location::File("x".into());
+        let url = locate(Path::new("http://127.0.0.1/x"));
         let strict = Access::default();
-        assert!(demuxer_allowed("mov,mp4,m4a,3gp,3g2,mj2", &strict));
-        assert!(!demuxer_allowed("hls", &strict));
-        assert!(!demuxer_allowed("concat", &strict));
+        assert!(demuxer_allowed("mov,mp4,m4a,3gp,3g2,mj2", &file, &strict));
+        for name in LIST_DEMUXERS {
+            assert!(!demuxer_allowed(name, &file, &strict), "{name}");
+            assert!(!demuxer_allowed(name, &Location::Stdin, &strict), "{name}");
+            let on_urls = URL_DEMUXERS.contains(name);
+            assert_eq!(demuxer_allowed(name, &url, &strict), on_urls, "{name}");
+        }
         let open = Access {
             allow_playlists: true,
             ..Access::default()
         };
-        assert!(demuxer_allowed("hls", &open) && demuxer_allowed("concat", &open));
+        for name in LIST_DEMUXERS {
+            assert!(demuxer_allowed(name, &file, &open) && demuxer_allowed(name, &url, &open));
+        }
+        assert!(!demuxer_allowed("s16le", &file, &open));
+    }
+
+    #[test]
+    fn media_and_list_demuxers_are_apart() {
+        for name in LIST_DEMUXERS {
+            assert!(!MEDIA_DEMUXERS.contains(name), "{name} in both lists");
+        }
+        assert!(URL_DEMUXERS.iter().all(|n| LIST_DEMUXERS.contains(n)));
     }
 }

@@ -142,6 +142,8 @@ pub struct Video {
     dropping: bool,
     /// Frames are timed by their count from the start (see [`Source::untimed`]); no seeking.
     untimed: bool,
+    /// The demuxer failed a seek: reading goes forward from the start, reopening to go back.
+    unseekable: bool,
     converter: RgbConverter,
     /// Largest picture (width x height) converted; bigger ones are refused.
     max_pixels: u64,
@@ -195,6 +197,7 @@ impl Video {
             nonref,
             dropping: false,
             untimed: src_untimed,
+            unseekable: false,
             converter: RgbConverter::default(),
             max_pixels: DEFAULT_MAX_PIXELS,
             frames_converted: 0,
@@ -205,14 +208,20 @@ impl Video {
         Ok(video)
     }
 
-    /// Duration of a stream whose container states none (raw elementary streams): read every
-    /// packet (no decoding) to find where the last one ends, then reopen.
+    /// Duration of a stream whose container states none, or only a guess from the bitrate (raw
+    /// elementary streams): read every packet (no decoding) to find where the last one ends,
+    /// then reopen. A stream whose packets do not all carry a presentation time is timed by
+    /// frame count from here on: raw H.264 and HEVC carry no times at all (their demuxer cannot
+    /// seek by time), and raw MPEG video carries decoding times only, which FFmpeg's
+    /// best-effort frame times turn into presentation times a frame late.
     fn measure_duration(&mut self) -> Result<f64> {
         let tick = self.src.tick;
         let mut end: f64 = 0.0;
         let mut count = 0u64;
+        let mut stamped = true;
         while let Some(packet) = self.next_packet() {
             count += 1;
+            stamped &= packet.pts().is_some();
             if let Some(ts) = packet.pts().or(packet.dts()).filter(|_| !self.untimed) {
                 let duration = if packet.duration() > 0 {
                     packet.duration() as f64 * tick
@@ -221,6 +230,10 @@ impl Video {
                 };
                 end = end.max(self.src.seconds(ts) + duration);
             }
+        }
+        if !stamped {
+            self.untimed = true;
+            self.nonref.set_allowed(false);
         }
         self.reopen()?;
         self.seeks = 0;
@@ -387,7 +400,7 @@ impl Video {
     /// Turning it on where they do not allow it does nothing.
     pub fn drop_unused_frames(&mut self, on: bool) {
         self.nonref
-            .set_allowed(on && drops_nonref_safely(&self.src));
+            .set_allowed(on && !self.untimed && drops_nonref_safely(&self.src));
     }
 
     /// Whether the frame for `t` lies behind the decoding position (reaching it needs a seek).
@@ -403,8 +416,9 @@ impl Video {
     /// behind us or far ahead.
     fn position(&mut self, t: f64) -> Result<()> {
         let eps = self.eps;
-        if self.untimed {
-            // Times are frame counts from the start: only reading from the start keeps them.
+        if self.untimed || self.unseekable {
+            // Times are frame counts from the start, or the demuxer cannot seek: only reading
+            // from the start reaches a time.
             return if self.is_past(t) {
                 self.reopen()
             } else {
@@ -471,12 +485,11 @@ impl Video {
             };
             self.seeks += 1;
             if ret < 0 {
-                // The demuxer cannot seek here: decode on if `t` is still ahead, else restart.
-                return if self.is_past(t) {
-                    self.rewind()
-                } else {
-                    Ok(())
-                };
+                // The demuxer cannot seek, and a failed seek may leave it anywhere (FFmpeg's
+                // generic seek reads ahead looking for the time, up to the end of the file):
+                // start again from the first packet, and read forward only from now on.
+                self.unseekable = true;
+                return self.reopen();
             }
             self.reset(false);
             match self.next_frame()? {
@@ -948,15 +961,22 @@ fn read_meta(src: &Source) -> VideoMeta {
 }
 
 /// Seconds from the stream's first timestamp to its end: the stream's own duration, else the
-/// container's less the stream's offset into it; 0 when neither is known. When the file holds
-/// only this stream and the container's duration is longer, that wins: ffmpeg's MP4 muxer can
-/// write a track duration that stops short of the last frames (variable rate with B-frames).
+/// container's less the stream's offset into it; 0 when neither is known, or when FFmpeg only
+/// guessed them from the bitrate (raw MPEG video states a nominal rate that may be far off):
+/// then the caller measures. When the file holds only this stream and the container's
+/// duration is longer, that wins: ffmpeg's MP4 muxer can write a track duration that stops
+/// short of the last frames (variable rate with B-frames).
 fn stream_duration(
     input: &AvInput,
     stream: &ffmpeg_next::Stream,
     tick: f64,
     start_pts: i64,
 ) -> f64 {
+    // SAFETY: reading a plain field of an open format context.
+    let method = unsafe { (*input.as_ptr()).duration_estimation_method };
+    if method == ffi::AVDurationEstimationMethod::AVFMT_DURATION_FROM_BITRATE {
+        return 0.0;
+    }
     let own = stream.duration();
     let own = (own > 0 && own != ffi::AV_NOPTS_VALUE).then_some(own as f64 * tick);
     let total = input.duration();
