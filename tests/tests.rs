@@ -8,6 +8,7 @@ mod decode;
 mod embed;
 mod html;
 mod live;
+mod memory;
 mod models;
 mod motion;
 mod package;
