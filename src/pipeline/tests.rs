@@ -378,3 +378,38 @@ fn a_failed_batch_stops_the_rest_of_its_input() {
     let made = made.load(std::sync::atomic::Ordering::SeqCst);
     assert!(made < 10_000 + 100, "{made} views made");
 }
+
+#[test]
+fn a_slow_input_is_given_up_even_while_its_pieces_keep_coming() {
+    // A piece every 40 ms (well within the runner's poll), 1.2 s in all, against a 0.3-s limit.
+    let prepare: Box<StreamFn<Piece<View>>> = Box::new(|index: usize, path: &Path, emit| {
+        let opened = Piece::Opened {
+            path: path.to_string_lossy().into_owned(),
+            duration: 1.0,
+        };
+        emit(opened);
+        let pieces = if path.starts_with("slow") { 30 } else { 1 };
+        for v in 0..pieces {
+            std::thread::sleep(Duration::from_millis(40));
+            if !emit(Piece::Clip(clip(0, vec![(index, v)]))) {
+                return Ok(());
+            }
+        }
+        emit(done());
+        Ok(())
+    });
+    let model = FakeModel::new(None);
+    let mut c = Collect::default();
+    run(
+        jobs(&["slow", "v1"]),
+        prepare,
+        &model,
+        &mut c,
+        &settings(1, 1, 0.3),
+    )
+    .unwrap();
+    let got = c.got.lock().unwrap();
+    let e = got[0].as_ref().unwrap_err();
+    assert!(e.error.contains("--timeout"), "{e:?}");
+    assert!(got[1].is_ok());
+}

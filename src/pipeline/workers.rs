@@ -67,16 +67,21 @@ impl Gate {
     }
 }
 
-/// When an input started, less the time its worker waited for the runner.
+/// When an input started, less the time its worker waited for the runner; its whole time once
+/// the worker is done with it (the runner may still be reading its pieces).
 struct Timer {
     since: Instant,
     waiting_since: Option<Instant>,
+    took: Option<Duration>,
 }
 
 impl Timer {
     /// Past `limit` of its own time (never while waiting for the runner).
     fn late(&self, limit: Duration) -> bool {
-        self.waiting_since.is_none() && self.since.elapsed() > limit
+        match self.took {
+            Some(took) => took > limit,
+            None => self.waiting_since.is_none() && self.since.elapsed() > limit,
+        }
     }
 }
 
@@ -178,13 +183,13 @@ impl<P: Send + 'static> Pool<P> {
     /// If input `index` has run past the time limit: forgets it, starts a new worker in place
     /// of the one still stuck in it, and returns its error record.
     pub fn give_up_if_late(&self, index: usize) -> Option<FileError> {
-        {
+        let stuck = {
             let mut started = lock(&self.shared.started);
             if !started.get(&index)?.late(self.timeout) {
                 return None;
             }
-            started.remove(&index);
-        }
+            started.remove(&index)?.took.is_none()
+        };
         let path = match &self.shared.jobs[index] {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(e) => e.path.clone(),
@@ -193,10 +198,17 @@ impl<P: Send + 'static> Pool<P> {
             "gave up after {:.0} s (--timeout)",
             self.timeout.as_secs_f64()
         );
-        if let Err(e) = self.spawn(format!("decode-r{index}")) {
-            eprintln!("vidcls: warning: cannot start a decode worker: {e}");
+        if stuck {
+            if let Err(e) = self.spawn(format!("decode-r{index}")) {
+                eprintln!("vidcls: warning: cannot start a decode worker: {e}");
+            }
         }
         Some(FileError::new(path, Stage::Decode, &e))
+    }
+
+    /// The runner is done with input `index`.
+    fn forget(&self, index: usize) {
+        lock(&self.shared.started).remove(&index);
     }
 
     /// A detached worker, so one stuck inside a decoder cannot hold up the end of the run.
@@ -252,6 +264,7 @@ impl<'a, P: Send + 'static> InOrder<'a, P> {
     pub fn skip(&mut self, index: usize) {
         if self.current.as_ref().is_some_and(|c| c.0 == index) {
             self.current = None;
+            self.pool.forget(index);
         }
     }
 
@@ -289,7 +302,12 @@ impl<P: Send + 'static> Iterator for InOrder<'_, P> {
             let (idx, pieces) = self.current.as_ref().expect("set above");
             let idx = *idx;
             let got = match pieces.recv_timeout(POLL) {
-                Ok(Ok(p)) => return Some((idx, Got::Piece(p))),
+                // A piece that comes in time goes on; one from an input past its time limit
+                // ends the input (pieces that keep coming must not hide a slow decode).
+                Ok(Ok(p)) => match self.pool.give_up_if_late(idx) {
+                    None => return Some((idx, Got::Piece(p))),
+                    Some(e) => Got::Failed(e),
+                },
                 Ok(Err(e)) => Got::Failed(e),
                 Err(RecvTimeoutError::Disconnected) => Got::End,
                 Err(RecvTimeoutError::Timeout) => match self.pool.give_up_if_late(idx) {
@@ -298,6 +316,7 @@ impl<P: Send + 'static> Iterator for InOrder<'_, P> {
                 },
             };
             self.current = None;
+            self.pool.forget(idx);
             return Some((idx, got));
         }
     }
@@ -319,6 +338,7 @@ fn work<P>(shared: &Shared<P>) {
             Timer {
                 since: Instant::now(),
                 waiting_since: None,
+                took: None,
             },
         );
         let result = match job {
@@ -331,9 +351,9 @@ fn work<P>(shared: &Shared<P>) {
             }),
             Err(e) => Err(e.clone()),
         };
+        shared.timer(i, |t| t.took = Some(t.since.elapsed()));
         if let Err(e) = result {
             let _ = tx.send(Err(e), 0);
         }
-        lock(&shared.started).remove(&i);
     }
 }
