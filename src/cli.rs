@@ -98,8 +98,9 @@ pub struct PredictArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Number of labels per video.
-    #[arg(short = 'k', long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Number of labels per video (at most 1000).
+    #[arg(short = 'k', long, default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(1..=crate::config::limits::TOP_K as i64))]
     pub top_k: u16,
 
     /// Write results to FILE instead of stdout (refuses to overwrite without --force).
@@ -146,7 +147,8 @@ pub struct PredictArgs {
     #[arg(long, default_value_t = 4.0, requires = "windowed")]
     pub window: f64,
 
-    /// Seconds between window starts (with --timeline or --segments; default: the window length).
+    /// Seconds between window starts (with --timeline or --segments; default: the window length;
+    /// at least 0.01).
     #[arg(long, requires = "windowed")]
     pub hop: Option<f64>,
 
@@ -227,24 +229,27 @@ pub struct SourceArgs {
 /// How each video (or window) becomes views: shared by `predict` and `embed`.
 #[derive(Debug, Clone, Args)]
 pub struct ViewArgs {
-    /// Clips per video (or per window), spread uniformly over it (1 = the centre clip).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Clips per video (or per window), spread uniformly over it (1 = the centre clip; at most
+    /// 256).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=crate::config::limits::CLIPS as i64))]
     pub clips: u32,
 
     /// Spatial crops per clip: 1 (centre) or 3 (both ends and centre of the long side).
     #[arg(long, default_value_t = 1, value_parser = parse_crops)]
     pub crops: u8,
 
-    /// Frames per clip (default: the model's). Longer clips need a fully convolutional model.
-    #[arg(long)]
+    /// Frames per clip (default: the model's; at most 256). Longer clips need a fully
+    /// convolutional model.
+    #[arg(long, value_parser = frames_parser())]
     pub frames: Option<u32>,
 
-    /// Sampling rate in frames per second (default: the model's).
+    /// Sampling rate in frames per second (default: the model's; at most 1000).
     #[arg(long)]
     pub fps: Option<f64>,
 
-    /// Take every N-th frame at the sampling rate (default: the model's).
-    #[arg(long)]
+    /// Take every N-th frame at the sampling rate (default: the model's; at most 1000).
+    #[arg(long, value_parser = stride_parser())]
     pub stride: Option<u32>,
 }
 
@@ -276,12 +281,13 @@ pub struct SegmentArgs {
 /// How the pipeline runs: shared by `predict` and `embed`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Views per forward pass, or `auto`: 1 on a CPU, 8 on CUDA (`-v` says which).
+    /// Views per forward pass, or `auto`: 1 on a CPU, 8 on CUDA (`-v` says which; at most
+    /// 1024).
     #[arg(short, long, default_value = "auto", value_parser = parse_batch_size)]
     pub batch_size: BatchSize,
 
-    /// Decode worker threads (default: one per core).
-    #[arg(short = 'j', long)]
+    /// Decode worker threads (default: one per core; at most 256).
+    #[arg(short = 'j', long, value_parser = threads_parser())]
     pub threads: Option<u32>,
 
     /// Give up on an input whose decoding takes longer than this many seconds.
@@ -289,11 +295,18 @@ pub struct RunArgs {
     pub timeout: f64,
 
     /// Refuse videos whose frames have more pixels than this (width x height; default
-    /// 8192 x 8192). Each decode worker holds two decoded frames, about 3 bytes per pixel in
-    /// YUV 4:2:0.
+    /// 8192 x 8192, at most 268435456 = 16384 x 16384). Each decode worker holds two decoded
+    /// frames, about 3 bytes per pixel in YUV 4:2:0.
     #[arg(long, value_name = "PIXELS", default_value_t = crate::decode::DEFAULT_MAX_PIXELS,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=crate::config::limits::PIXELS))]
     pub max_pixels: u64,
+
+    /// Refuse inputs with more windows than this (with windows; at most 1000000). Each window
+    /// keeps its scores (about 8 bytes per class and view) until the input's records are
+    /// written.
+    #[arg(long, value_name = "N", default_value_t = crate::config::limits::DEFAULT_WINDOWS,
+          value_parser = clap::value_parser!(u64).range(1..=crate::config::limits::WINDOWS))]
+    pub max_windows: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -324,7 +337,8 @@ pub struct EmbedArgs {
     #[arg(long, value_name = "SECS")]
     pub window: Option<f64>,
 
-    /// Seconds between window starts (with --window; default: the window length).
+    /// Seconds between window starts (with --window; default: the window length; at least
+    /// 0.01).
     #[arg(long, requires = "window", value_name = "SECS")]
     pub hop: Option<f64>,
 
@@ -397,7 +411,7 @@ pub struct AnnotateArgs {
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub window: f64,
 
-    /// Seconds between window starts (default: the window length).
+    /// Seconds between window starts (default: the window length; at least 0.01).
     #[arg(long, value_name = "SECS")]
     pub hop: Option<f64>,
 
@@ -457,16 +471,18 @@ pub struct TrainArgs {
     #[arg(long)]
     pub scratch: bool,
 
-    /// Passes over the training videos (fine-tuning).
-    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Passes over the training videos (fine-tuning; at most 100000).
+    #[arg(long, default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=crate::config::limits::EPOCHS as i64))]
     pub epochs: u32,
 
     /// Stop after this many seconds and keep the best epoch so far.
     #[arg(long, value_name = "SECS")]
     pub time_limit: Option<f64>,
 
-    /// Clips per optimisation step.
-    #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Clips per optimisation step (at most 1024).
+    #[arg(short, long, default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=crate::config::limits::BATCH_SIZE as i64))]
     pub batch_size: u32,
 
     /// Peak learning rate (default: 1e-3 from a pretrained model, 3e-3 from scratch).
@@ -477,8 +493,9 @@ pub struct TrainArgs {
     #[arg(long, default_value = "auto")]
     pub device: String,
 
-    /// Torch threads (default: one per core). Same seed, data and threads -> same weights.
-    #[arg(long)]
+    /// Torch threads (default: one per core; at most 256). Same seed, data and threads -> same
+    /// weights.
+    #[arg(long, value_parser = threads_parser())]
     pub threads: Option<u32>,
 
     /// Seed of the split, the new head, the shuffling and the augmentation.
@@ -489,8 +506,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
 
-    /// Most memory the decoded clips may take, in MB.
-    #[arg(long, default_value_t = 4096)]
+    /// Most memory the decoded clips may take, in MB (at most 1048576).
+    #[arg(long, default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(0..=crate::config::limits::CACHE_MB))]
     pub cache_mb: u64,
 
     /// Continue an interrupted run from MODEL_DIR's checkpoint (same data and flags).
@@ -534,28 +552,30 @@ pub struct WatchArgs {
     #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
 
-    /// Labels per window.
-    #[arg(short = 'k', long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Labels per window (at most 1000).
+    #[arg(short = 'k', long, default_value_t = 3,
+          value_parser = clap::value_parser!(u16).range(1..=crate::config::limits::TOP_K as i64))]
     pub top_k: u16,
 
-    /// Window length in seconds (default: the span of one of the model's clips).
+    /// Window length in seconds (default: the span of one of the model's clips). A window keeps
+    /// its frames at the sampling rate: at most 1000 of them.
     #[arg(long, value_name = "SECS")]
     pub window: Option<f64>,
 
-    /// Seconds between window starts (default: the window length).
+    /// Seconds between window starts (default: the window length; at least 0.01).
     #[arg(long, value_name = "SECS")]
     pub hop: Option<f64>,
 
-    /// Frames per clip (default: the model's).
-    #[arg(long)]
+    /// Frames per clip (default: the model's; at most 256).
+    #[arg(long, value_parser = frames_parser())]
     pub frames: Option<u32>,
 
-    /// Sampling rate in frames per second (default: the model's).
+    /// Sampling rate in frames per second (default: the model's; at most 1000).
     #[arg(long)]
     pub fps: Option<f64>,
 
-    /// Take every N-th frame at the sampling rate (default: the model's).
-    #[arg(long)]
+    /// Take every N-th frame at the sampling rate (default: the model's; at most 1000).
+    #[arg(long, value_parser = stride_parser())]
     pub stride: Option<u32>,
 
     /// Output format (default: text on a terminal, JSON Lines otherwise).
@@ -680,15 +700,28 @@ pub enum BatchSize {
 }
 
 fn parse_batch_size(s: &str) -> Result<BatchSize, String> {
+    let most = crate::config::limits::BATCH_SIZE;
     match s {
         "auto" => Ok(BatchSize::Auto),
         n => match n.parse::<u32>() {
-            Ok(n) if n >= 1 => Ok(BatchSize::Fixed(n)),
+            Ok(n) if (1..=most).contains(&n) => Ok(BatchSize::Fixed(n)),
             _ => Err(format!(
-                "{s:?}: use auto or a number of views of at least 1"
+                "{s:?}: use auto or a number of views from 1 to {most}"
             )),
         },
     }
+}
+
+fn frames_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=crate::config::limits::FRAMES as i64)
+}
+
+fn stride_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=crate::config::limits::STRIDE as i64)
+}
+
+fn threads_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=crate::config::limits::THREADS as i64)
 }
 
 fn parse_crops(s: &str) -> Result<u8, String> {
@@ -716,6 +749,47 @@ mod tests {
     #[test]
     fn command_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Each bounded flag's help states the bound `config::limits` holds, and the parser keeps it.
+    #[test]
+    fn help_states_the_bounds() {
+        use crate::config::limits as l;
+        let cases: [(&str, &str, String); 12] = [
+            ("predict", "clips", l::CLIPS.to_string()),
+            ("predict", "frames", l::FRAMES.to_string()),
+            ("predict", "stride", l::STRIDE.to_string()),
+            ("predict", "fps", l::FPS.to_string()),
+            ("predict", "top_k", l::TOP_K.to_string()),
+            ("predict", "batch_size", l::BATCH_SIZE.to_string()),
+            ("predict", "threads", l::THREADS.to_string()),
+            ("predict", "max_pixels", l::PIXELS.to_string()),
+            ("predict", "max_windows", l::WINDOWS.to_string()),
+            ("predict", "hop", (1.0 / l::WINDOWS_PER_SECOND).to_string()),
+            ("train", "epochs", l::EPOCHS.to_string()),
+            ("watch", "window", l::WATCH_FRAMES.to_string()),
+        ];
+        let cli = Cli::command();
+        for (command, arg, bound) in cases {
+            let sub = cli.find_subcommand(command).unwrap();
+            let a = sub.get_arguments().find(|a| a.get_id() == arg).unwrap();
+            let help = a.get_help().unwrap().to_string();
+            assert!(
+                help.contains(&format!("at most {bound}"))
+                    || help.contains(&format!("at least {bound}")),
+                "{command} --{arg}: {help:?} does not state {bound}"
+            );
+        }
+        let over = |flag: &str, v: String| predict(&[flag, &v, "a"]).is_err();
+        assert!(over("--clips", (l::CLIPS + 1).to_string()));
+        assert!(!over("--clips", l::CLIPS.to_string()));
+        assert!(over("--frames", (l::FRAMES + 1).to_string()));
+        assert!(over("-k", (l::TOP_K + 1).to_string()));
+        assert!(over("-b", (l::BATCH_SIZE + 1).to_string()));
+        assert!(!over("-b", l::BATCH_SIZE.to_string()));
+        assert!(over("-j", (l::THREADS + 1).to_string()));
+        assert!(over("--max-pixels", (l::PIXELS + 1).to_string()));
+        assert!(over("--max-windows", (l::WINDOWS + 1).to_string()));
     }
 
     #[test]

@@ -12,6 +12,68 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Upper bounds of the counts flags drive, so that no flag value makes a run take memory or
+/// time without end (docs/ARCHITECTURE.md, "Memory per input"). clap checks the integer flags
+/// against them (each flag's help states its bound; `cli::tests::help_states_the_bounds`
+/// keeps the two equal), [`Request`] and `watch` the others. Generous for real use.
+pub mod limits {
+    /// `--clips`: clips per video or window.
+    pub const CLIPS: u32 = 256;
+    /// `--frames`: frames per clip.
+    pub const FRAMES: u32 = 256;
+    /// `--stride`.
+    pub const STRIDE: u32 = 1000;
+    /// `--fps`: the sampling rate.
+    pub const FPS: f64 = 1000.0;
+    /// `--top-k`.
+    pub const TOP_K: u16 = 1000;
+    /// `--batch-size` (views per forward pass; clips per step in `train`).
+    pub const BATCH_SIZE: u32 = 1024;
+    /// `--threads`.
+    pub const THREADS: u32 = 256;
+    /// `--max-pixels`: 16384 x 16384.
+    pub const PIXELS: u64 = 1 << 28;
+    /// `--max-windows`: windows per input, and its default.
+    pub const WINDOWS: u64 = 1_000_000;
+    pub const DEFAULT_WINDOWS: u64 = 10_000;
+    /// Windows per second of video: `--hop` at least its inverse.
+    pub const WINDOWS_PER_SECOND: f64 = 100.0;
+    /// Any number of seconds (`--timeout`, `--window`, `--time-limit`, `--duration`, ...): a
+    /// year.
+    pub const SECONDS: f64 = 366.0 * 86400.0;
+    /// `watch`: frames a window keeps (`--window` x the sampling rate).
+    pub const WATCH_FRAMES: f64 = 1000.0;
+    /// `train --epochs`.
+    pub const EPOCHS: u32 = 100_000;
+    /// `train --cache-mb`: 1 TiB.
+    pub const CACHE_MB: u64 = 1 << 20;
+    /// Bytes of views an input's worker may hold ready before the model takes them (at least
+    /// one batch's worth).
+    pub const AHEAD_BYTES: usize = 64 << 20;
+}
+
+/// A number of seconds: positive, finite and at most [`limits::SECONDS`].
+pub fn seconds(flag: &str, v: f64) -> Result<f64> {
+    positive(flag, v, " of seconds")?;
+    if v > limits::SECONDS {
+        bail!(
+            "{flag} {}: at most {} seconds (a year)",
+            shown(v),
+            limits::SECONDS
+        );
+    }
+    Ok(v)
+}
+
+/// A flag's number as given, short (1e300, not three hundred digits).
+fn shown(v: f64) -> String {
+    if v.abs() >= 1e9 {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 impl From<cli::Format> for Format {
     fn from(f: cli::Format) -> Format {
         match f {
@@ -115,21 +177,47 @@ fn positive(flag: &str, v: f64, unit: &str) -> Result<f64> {
     Ok(v)
 }
 
+/// `--fps`: positive, at most [`limits::FPS`].
+pub fn fps(v: f64) -> Result<f64> {
+    positive("--fps", v, "")?;
+    if v > limits::FPS {
+        bail!(
+            "--fps {}: at most {} frames per second",
+            shown(v),
+            limits::FPS
+        );
+    }
+    Ok(v)
+}
+
+/// `--hop`: seconds, at most [`limits::WINDOWS_PER_SECOND`] windows a second.
+pub fn hop(v: f64) -> Result<f64> {
+    seconds("--hop", v)?;
+    let least = 1.0 / limits::WINDOWS_PER_SECOND;
+    if v < least {
+        bail!(
+            "--hop {v}: at most {} windows a second (use --hop {least} or more)",
+            limits::WINDOWS_PER_SECOND
+        );
+    }
+    Ok(v)
+}
+
+/// Views an input's worker may hold ready: [`limits::AHEAD_BYTES`] of them (float32 C x T x
+/// crop x crop), at least one batch.
+fn views_ahead(model: &model::Model, batch_size: usize) -> usize {
+    let view_bytes = 3 * model.frames * model.config.crop as usize * model.config.crop as usize * 4;
+    (limits::AHEAD_BYTES / view_bytes.max(1))
+        .max(batch_size)
+        .max(1)
+}
+
 impl Request {
     pub fn from_args(args: PredictArgs) -> Result<Request> {
-        if args.views.frames == Some(0) {
-            bail!("--frames 0: must be at least 1");
-        }
-        if args.views.stride == Some(0) {
-            bail!("--stride 0: must be at least 1");
-        }
         if let Some(f) = args.views.fps {
-            positive("--fps", f, "")?;
+            fps(f)?;
         }
-        positive("--timeout", args.run.timeout, " of seconds")?;
-        if args.run.threads == Some(0) {
-            bail!("--threads 0: need at least one decode worker");
-        }
+        seconds("--timeout", args.run.timeout)?;
         window_spec(&args)?;
         segment_rules(&args)?;
         check_page_destination(&args)?;
@@ -197,12 +285,14 @@ impl Request {
                 windows,
                 thumbnails: pictures.then(|| thumb_spec(windows.is_some())),
                 max_pixels: a.run.max_pixels,
+                max_windows: a.run.max_windows as usize,
             },
             crops: a.views.crops as usize,
             run: RunSettings {
                 threads: a.run.threads.map_or_else(default_threads, |n| n as usize),
                 batch_size,
                 timeout: Duration::from_secs_f64(a.run.timeout),
+                ahead: views_ahead(model, batch_size),
             },
             labelling: Labelling {
                 model: cfg.name.clone(),
@@ -281,8 +371,8 @@ fn window_spec(args: &PredictArgs) -> Result<Option<WindowSpec>> {
     if !(args.timeline || wants_segments(args)) {
         return Ok(None);
     }
-    let length = positive("--window", args.window, " of seconds")?;
-    let hop = positive("--hop", args.hop.unwrap_or(args.window), " of seconds")?;
+    let length = seconds("--window", args.window)?;
+    let hop = hop(args.hop.unwrap_or(args.window))?;
     Ok(Some(WindowSpec { length, hop }))
 }
 
@@ -301,13 +391,10 @@ pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
         );
     }
     if let Some(t) = a.time_limit {
-        positive("--time-limit", t, " of seconds")?;
+        seconds("--time-limit", t)?;
     }
     if let Some(lr) = a.lr {
         positive("--lr", lr, "")?;
-    }
-    if a.threads == Some(0) {
-        bail!("--threads 0: need at least one");
     }
     let start = match (a.freeze, a.scratch) {
         (true, _) => Start::Frozen,
@@ -335,6 +422,7 @@ pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
             threads: cores(),
             batch_size: 1,
             timeout: Duration::from_secs(300),
+            ahead: 1,
         },
         time_limit: a.time_limit.map(Duration::from_secs_f64),
         cache_bytes: (a.cache_mb as usize) << 20,

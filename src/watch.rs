@@ -246,7 +246,7 @@ fn reconnects(a: &WatchArgs, network: bool) -> bool {
 pub fn run(a: WatchArgs) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
     let mut access = config::access(&a.source_args)?;
-    access.network_timeout = positive("--stall", a.stall)?;
+    access.network_timeout = config::seconds("--stall", a.stall)?;
     crate::decode::set_access(access);
     let req = Request::from_args(predict_args(&a))?;
     let model = crate::cmd::batch::load_model(&req)?;
@@ -259,11 +259,14 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
     let fps = spec.fps.unwrap_or(30.0);
     let span = spec.span(fps);
     let window = match a.window {
-        Some(w) => positive("--window", w)?,
+        Some(w) => window_seconds(w, fps)?,
         None => span,
     };
-    let hop = positive("--hop", a.hop.unwrap_or(window))?;
-    let limit = a.duration.map(|d| positive("--duration", d)).transpose()?;
+    let hop = config::hop(a.hop.unwrap_or(window))?;
+    let limit = a
+        .duration
+        .map(|d| config::seconds("--duration", d))
+        .transpose()?;
     let shown = a.source.to_string_lossy().into_owned();
     let network = crate::decode::locate(&a.source).is_network();
     let reconnect = reconnects(&a, network);
@@ -429,11 +432,19 @@ impl std::fmt::Display for OpenFailed {
     }
 }
 
-fn positive(flag: &str, v: f64) -> Result<f64> {
-    if !(v.is_finite() && v > 0.0) {
-        anyhow::bail!("{flag} {v}: must be a positive number of seconds");
+/// `--window`: a window keeps its frames at the sampling rate, at most
+/// [`config::limits::WATCH_FRAMES`] of them.
+fn window_seconds(w: f64, fps: f64) -> Result<f64> {
+    config::seconds("--window", w)?;
+    let most = config::limits::WATCH_FRAMES;
+    if w * fps > most {
+        anyhow::bail!(
+            "--window {w}: {:.0} frames at {fps} fps; a window keeps at most {most} (use --window {:.1} or less)",
+            w * fps,
+            most / fps
+        );
     }
-    Ok(v)
+    Ok(w)
 }
 
 /// How windows are cut from the stream.
@@ -452,9 +463,22 @@ struct Windows<'a> {
     next_start: f64,
     /// Added to the stream's own times (it restarts at 0 after a reconnect).
     offset: f64,
+    /// Time of the frame before the newest one.
+    last: f64,
 }
 
 impl Windows<'_> {
+    /// Skips the windows between a frame at `last` and the next at `t`, far later: they hold
+    /// no frame of their own, and a stream that jumps ahead by days (a broken or crafted
+    /// timestamp) would otherwise make a window for every hop of the gap. The last window
+    /// that ends by `t` stays.
+    fn skip_gap(&mut self, t: f64) {
+        let (window, hop) = (self.plan.window, self.plan.hop);
+        if self.next_start > self.last && self.next_start + window < t {
+            self.next_start += ((t - window - self.next_start) / hop).floor() * hop;
+        }
+    }
+
     fn wants(&self, t: f64) -> bool {
         t + self.offset + 1e-6 >= self.next_sample
     }
@@ -473,6 +497,7 @@ impl Windows<'_> {
         }
         let mut jobs = Vec::new();
         while t >= self.next_start + self.plan.window {
+            self.skip_gap(t);
             let (start, end) = (self.next_start, self.next_start + self.plan.window);
             let clips: Vec<Vec<Frame>> = plan_clips(start, end, self.plan.fps, &self.plan.spec)
                 .iter()
@@ -488,6 +513,7 @@ impl Windows<'_> {
             }
             self.next_start += self.plan.hop;
         }
+        self.last = t;
         // Keep only what the next window can use.
         while self.kept.get(1).is_some_and(|f| f.time <= self.next_start) {
             self.kept.pop_front();
@@ -522,6 +548,7 @@ fn decode_loop(
         next_sample: 0.0,
         next_start: 0.0,
         offset: 0.0,
+        last: f64::NEG_INFINITY,
     };
     let mut reconnects = 0u32;
     let mut last_time = 0.0f64;

@@ -419,6 +419,109 @@ fn fuzz_decode_stage_with_mutated_containers() {
     );
 }
 
+/// The families the container mutations rarely reach: a last timestamp far in the future (a
+/// crafted duration) and pictures of extreme aspect ratios. Each goes through the decode and
+/// preprocessing stage in-process, with windows; each ends in views or a clear error record,
+/// never a panic, a hang or memory in proportion to its duration or its long side.
+#[test]
+fn fuzz_prepare_with_crafted_timestamps_and_aspect_ratios() {
+    use vidcls::pipeline::{prepare, resize_rows, ClipSettings, MakeViews, WindowSpec};
+    let dir = scratch("fuzz-crafted");
+    let cfg: vidcls::model::ModelConfig =
+        serde_json::from_str(&std::fs::read_to_string(root().join("configs/motion.json")).unwrap())
+            .unwrap();
+    let clips = ClipSettings {
+        spec: vidcls::decode::SamplingSpec {
+            frames: 4,
+            fps: None,
+            stride: 1,
+            clips: 2,
+        },
+        windows: Some(WindowSpec {
+            length: 4.0,
+            hop: 2.0,
+        }),
+        thumbnails: None,
+        max_pixels: vidcls::decode::DEFAULT_MAX_PIXELS,
+        max_windows: 1000,
+    };
+    let make = MakeViews {
+        frame: &|size, first| resize_rows(size, first, &cfg),
+        views: &|frames: &[vidcls::model::preprocess::Resized]| {
+            vidcls::model::preprocess::resized_to_views(frames, &cfg, 1)
+        },
+    };
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let started = Instant::now();
+    for i in 0..16 {
+        // Even: a frame stamped 10^k s (k up to 12) among ten; odd: a W x H of ratio up to 4000.
+        let (name, filter, size, want) = if i % 2 == 0 {
+            let k = rng.below(13) as i32;
+            let at = 10f64.powi(k);
+            // Frames from the n-th on (n >= 1: times count from the first frame) jump ahead.
+            let n = 1 + rng.below(9);
+            let f = format!("setpts='if(gte(N,{n}),{at}/TB+N/10/TB,N/10/TB)'");
+            // Windows of 4 s every 2 s: more than 1000 once the stamp passes 2000 s.
+            (
+                format!("t{i}.mkv"),
+                f,
+                "64x64".to_string(),
+                (at > 2002.0).then_some("--max-windows"),
+            )
+        } else {
+            let long = [64, 300, 2000, 4000, 8000][rng.below(5)];
+            let short = [2, 4, 16, 64][rng.below(4)];
+            let (w, h) = if rng.below(2) == 0 {
+                (long, short)
+            } else {
+                (short, long)
+            };
+            // The model's short side is 64: the long side passes 2048 past a 32:1 ratio.
+            let refused = long * 64 / short > 2048;
+            (
+                format!("a{i}.mp4"),
+                "null".into(),
+                format!("{w}x{h}"),
+                refused.then_some("aspect ratio"),
+            )
+        };
+        let path = dir.join(&name);
+        let src = format!("testsrc=s={size}:r=10");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &src,
+            "-frames:v",
+            "10",
+            "-vf",
+            &filter,
+            "-pix_fmt",
+            "yuv420p",
+            path.to_str().unwrap(),
+        ]);
+        let t0 = Instant::now();
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            prepare(&path, &clips, &make).map(|p| p.units.len())
+        }));
+        let got = got.unwrap_or_else(|_| panic!("{name} ({size}, {filter}): panicked"));
+        match (want, &got) {
+            (Some(what), Err(e)) => assert!(e.error.contains(what), "{name}: {e:?}"),
+            (None, Ok(units)) => assert!((1..=1000).contains(units), "{name}: {units} windows"),
+            _ => panic!("{name} ({size}, {filter}): expected {want:?}, got {got:?}"),
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{name} took {:?}",
+            t0.elapsed()
+        );
+    }
+    eprintln!(
+        "fuzz-crafted: 16 inputs in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// A file whose name holds a frame-number pattern is read as itself: FFmpeg's image2 demuxer
 /// would otherwise expand `IMG_%04d.png` to the numbered pictures beside it.
 #[test]

@@ -9,6 +9,7 @@ mod embed;
 mod files;
 mod html;
 mod live;
+mod memory;
 mod models;
 mod motion;
 mod output;

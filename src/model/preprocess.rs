@@ -6,6 +6,25 @@ use crate::decode::{Frame, RowSink};
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
+/// The most pixels a resized picture may have on a side. A picture of an extreme aspect ratio
+/// resized so its short side is the model's would otherwise take memory in proportion to its
+/// long side (an 8000 x 2 video: 64 x 256000 floats a frame); such an input is refused.
+pub const MAX_RESIZED_SIDE: i64 = 2048;
+
+/// The resize of an (h, w) frame, refused when a side would pass [`MAX_RESIZED_SIDE`].
+pub fn checked_resized_size(resize: &Resize, h: u32, w: u32) -> Result<(i64, i64)> {
+    let (oh, ow) = resized_size(resize, h, w);
+    if oh.max(ow) > MAX_RESIZED_SIDE {
+        let ratio = f64::from(h.max(w)) / f64::from(h.min(w).max(1));
+        bail!(
+            "a {w}x{h} picture resizes to {ow}x{oh} for this model, and at most \
+             {MAX_RESIZED_SIDE} pixels a side are allowed: its aspect ratio ({ratio:.0}:1) is \
+             too extreme (crop the video first)"
+        );
+    }
+    Ok((oh, ow))
+}
+
 /// Output size of a resize of an (h, w) frame; torchvision truncates the long side.
 pub fn resized_size(resize: &Resize, h: u32, w: u32) -> (i64, i64) {
     match *resize {
@@ -173,7 +192,7 @@ pub struct FrameResize {
 impl FrameResize {
     /// A resize for a frame of `size` (height, width) in a clip whose first frame is `first`.
     pub fn new(size: (u32, u32), first: (u32, u32), cfg: &ModelConfig) -> Result<FrameResize> {
-        let (oh, ow) = resized_size(&cfg.resize, first.0, first.1);
+        let (oh, ow) = checked_resized_size(&cfg.resize, first.0, first.1)?;
         let crop = cfg.crop as i64;
         if oh < crop || ow < crop {
             bail!("resized frame {oh}x{ow} is smaller than the {crop}x{crop} crop");
@@ -515,6 +534,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn extreme_aspect_ratios_are_refused_before_any_allocation() {
+        let cfg: ModelConfig =
+            serde_json::from_str(include_str!("../../configs/motion.json")).unwrap();
+        for (h, w) in [(2, 8000), (8000, 2), (2, 100_000)] {
+            let e = FrameResize::new((h, w), (h, w), &cfg).err().unwrap();
+            let e = e.to_string();
+            assert!(
+                e.contains("aspect ratio") && e.contains(&format!("{w}x{h}")),
+                "{e}"
+            );
+        }
+        // 64 x 2048 is the widest picture the built-in model takes (32:1).
+        assert!(FrameResize::new((2, 64), (2, 64), &cfg).is_ok());
+        assert!(FrameResize::new((2, 65), (2, 65), &cfg).is_err());
     }
 
     #[test]

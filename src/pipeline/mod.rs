@@ -5,14 +5,15 @@
 //!         inputs through a Forward) -> ordered consumer (records, features, ...)
 //! ```
 //!
-//! Memory stays bounded by the channel capacities and the workers' gate whatever the number of
-//! inputs; the consumer sees inputs in input order whatever the number of threads. What an
+//! Memory stays bounded by the channel capacities, each input's queue of views and the workers'
+//! gate whatever the number and length of the inputs; the consumer sees inputs in input order whatever the number of threads. What an
 //! input becomes (views), what runs on a batch ([`Forward`]) and what happens to the results
 //! ([`Consumer`]) are the caller's: `predict` plugs in the model and the record writer.
 
 mod ordered;
 mod predict;
 mod prepare;
+mod queue;
 mod runner;
 mod workers;
 
@@ -20,9 +21,12 @@ pub use ordered::{Consumer, Ending};
 pub use predict::{
     predict_prepare, resize_rows, written, FeaturesOf, Labelling, RecordOut, RecordSink, SinkCounts,
 };
-pub use prepare::{prepare, windows, ClipSettings, MakeViews, Prepared, Shrink, Unit, WindowSpec};
+pub use prepare::{
+    prepare, prepare_each, windows, ClipPiece, ClipSettings, MakeViews, Piece, Prepared, Shrink,
+    Unit, WindowSpec,
+};
 pub use runner::{Forward, Outcome, Scored, ScoredUnit};
-pub use workers::PrepareFn;
+pub use workers::{PrepareFn, StreamFn};
 
 use crate::report::FileError;
 use anyhow::Result;
@@ -42,6 +46,8 @@ pub struct RunSettings {
     pub batch_size: usize,
     /// Per-input limit on decoding and preprocessing.
     pub timeout: Duration,
+    /// Views an input's worker may hold ready before the runner takes them (it then waits).
+    pub ahead: usize,
 }
 
 /// What a run did.
@@ -52,10 +58,11 @@ pub struct RunStats {
     pub elapsed: Duration,
 }
 
-/// Runs every job through `prepare`, `model` and `consumer`.
+/// Runs every job through `prepare`, `model` and `consumer`: each input's views go to the
+/// model as its worker makes them.
 pub fn run<F: Forward>(
     jobs: Vec<Job>,
-    prepare: Box<PrepareFn<Prepared<F::View>>>,
+    prepare: Box<StreamFn<Piece<F::View>>>,
     model: &F,
     consumer: &mut dyn Consumer,
     s: &RunSettings,
@@ -64,7 +71,15 @@ pub fn run<F: Forward>(
     let threads = s.threads.max(1);
     let (prep_tx, prep_rx) = mpsc::sync_channel(threads * 2);
     let (out_tx, out_rx) = mpsc::sync_channel(64);
-    let pool = workers::Pool::start(jobs, prepare, threads, s.timeout, prep_tx)?;
+    let work = workers::Work {
+        jobs,
+        prepare,
+        ahead: workers::Ahead {
+            weight: Piece::views,
+            limit: s.ahead.max(1),
+        },
+    };
+    let pool = workers::Pool::start(work, threads, s.timeout, prep_tx)?;
     let (views, ending) = std::thread::scope(|scope| {
         let consumer = std::thread::Builder::new()
             .name("consumer".into())
@@ -95,8 +110,21 @@ pub fn prepare_in_order<P: Send + 'static>(
 ) -> Result<()> {
     let threads = s.threads.max(1);
     let (tx, rx) = mpsc::sync_channel(threads * 2);
-    let pool = workers::Pool::start(jobs, prepare, threads, s.timeout, tx)?;
-    for (idx, r) in workers::InOrder::new(&pool, rx) {
+    let work = workers::Work {
+        jobs,
+        prepare: workers::whole(prepare),
+        ahead: workers::Ahead {
+            weight: |_| 0,
+            limit: 1,
+        },
+    };
+    let pool = workers::Pool::start(work, threads, s.timeout, tx)?;
+    for (idx, got) in workers::InOrder::new(&pool, rx) {
+        let r = match got {
+            workers::Got::Piece(p) => Ok(p),
+            workers::Got::Failed(e) => Err(e),
+            workers::Got::End => continue,
+        };
         if !each(idx, r) {
             break;
         }

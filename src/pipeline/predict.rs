@@ -2,9 +2,9 @@
 //! the TorchScript model, and scored inputs become records for a [`RecordWriter`].
 
 use super::ordered::Consumer;
-use super::prepare::{prepare, ClipSettings, MakeViews, Prepared, Shrink};
+use super::prepare::{prepare_each, ClipSettings, MakeViews, Piece, Shrink};
 use super::runner::{Forward, Outcome, Scored};
-use super::workers::PrepareFn;
+use super::workers::StreamFn;
 use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
 use crate::report::{
     segments, write_npy, FileError, Ran, Record, RecordWriter, RunSummary, SegmentRules, Stage,
@@ -34,28 +34,57 @@ impl Forward for FeaturesOf<'_> {
     }
 }
 
-/// The worker's job for `predict`: decode, preprocess into `crops` views per clip, and (for
-/// parity checks) dump each input's views as `DIR/<index>.npy`.
+/// The worker's job for `predict`: decode, preprocess into `crops` views per clip, hand them on
+/// clip by clip, and (for parity checks) dump each input's views as `DIR/<index>.npy` (which
+/// keeps them all).
 pub fn predict_prepare(
     cfg: ModelConfig,
     clips: ClipSettings,
     crops: usize,
     dump: Option<PathBuf>,
-) -> Box<PrepareFn<Prepared<Tensor>>> {
-    Box::new(move |index: usize, path: &Path| {
+) -> Box<StreamFn<Piece<Tensor>>> {
+    Box::new(move |index, path: &Path, emit| {
         let make = MakeViews {
             frame: &|size, first| resize_rows(size, first, &cfg),
             views: &|frames: &[preprocess::Resized]| {
                 preprocess::resized_to_views(frames, &cfg, crops)
             },
         };
-        let prepared = prepare(path, &clips, &make)?;
-        if let Some(dir) = &dump {
-            dump_views(&dir.join(format!("{index}.npy")), &prepared)
-                .map_err(|e| FileError::new(prepared.path.clone(), Stage::Output, &e))?;
+        match &dump {
+            None => prepare_each(path, &clips, &make, emit),
+            Some(dir) => {
+                prepare_and_dump(path, &clips, &make, &dir.join(format!("{index}.npy")), emit)
+            }
         }
-        Ok(prepared)
     })
+}
+
+/// [`prepare_each`], with every view kept and written to `file` before the input's last piece.
+fn prepare_and_dump(
+    path: &Path,
+    clips: &ClipSettings,
+    make: &MakeViews<'_, preprocess::Resized, Tensor>,
+    file: &Path,
+    emit: &mut dyn FnMut(Piece<Tensor>) -> bool,
+) -> Result<(), FileError> {
+    let (mut all, mut done) = (Vec::new(), None);
+    prepare_each(path, clips, make, &mut |piece| match piece {
+        Piece::Done { .. } => {
+            done = Some(piece);
+            true
+        }
+        Piece::Clip(ref c) => {
+            all.extend(c.views.iter().map(Tensor::shallow_clone));
+            emit(piece)
+        }
+        _ => emit(piece),
+    })?;
+    if let Some(done) = done {
+        let fail = |e| FileError::new(path.to_string_lossy(), Stage::Output, &e);
+        dump_views(file, &all).map_err(fail)?;
+        emit(done);
+    }
+    Ok(())
 }
 
 impl Shrink<preprocess::Resized> for preprocess::FrameResize {
@@ -75,9 +104,8 @@ pub fn resize_rows(
 }
 
 /// All views of an input, stacked (views x C x T x H x W), as a float32 `.npy` file.
-fn dump_views(path: &Path, prepared: &Prepared<Tensor>) -> Result<()> {
-    let all: Vec<&Tensor> = prepared.units.iter().flat_map(|u| &u.views).collect();
-    let t = Tensor::f_stack(&all, 0)?
+fn dump_views(path: &Path, all: &[Tensor]) -> Result<()> {
+    let t = Tensor::f_stack(all, 0)?
         .to_kind(tch::Kind::Float)
         .contiguous();
     let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();

@@ -24,6 +24,8 @@ pub struct ClipSettings {
     pub thumbnails: Option<ThumbSpec>,
     /// Pictures above this many pixels are refused (the input's record says so).
     pub max_pixels: u64,
+    /// Inputs with more windows than this are refused before decoding (the record says so).
+    pub max_windows: usize,
 }
 
 /// A group of views that yields one result: a whole video, or one window of it.
@@ -51,6 +53,80 @@ pub struct Prepared<V> {
     pub preprocess_ms: f64,
 }
 
+/// What a worker sends of one input, in order: `Opened`, each clip's views as soon as they are
+/// made, then `Done`. Memory per input stays bounded however many clips or windows it has:
+/// the runner takes the views into batches as they come.
+#[derive(Debug)]
+pub enum Piece<V> {
+    Opened {
+        path: String,
+        duration: f64,
+    },
+    Clip(ClipPiece<V>),
+    Done {
+        warnings: Vec<String>,
+        decode_ms: f64,
+        preprocess_ms: f64,
+    },
+}
+
+impl<V> Piece<V> {
+    /// How many views the piece holds (what an input's queue counts).
+    pub fn views(&self) -> usize {
+        match self {
+            Piece::Clip(c) => c.views.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// One clip of a unit (its views, where its frames came from, its pictures).
+#[derive(Debug)]
+pub struct ClipPiece<V> {
+    /// Which unit (the whole video, or the n-th window) it belongs to; clips come unit by unit.
+    pub unit: usize,
+    pub window: Option<Window>,
+    pub views: Vec<V>,
+    pub times: Vec<f64>,
+    pub padded: usize,
+    pub thumbnails: Vec<Thumbnail>,
+}
+
+impl<V> Prepared<V> {
+    /// Adds a piece to the input it belongs to.
+    fn add(&mut self, piece: Piece<V>) {
+        match piece {
+            Piece::Opened { path, duration } => (self.path, self.duration) = (path, duration),
+            Piece::Clip(c) => {
+                if self.units.len() <= c.unit {
+                    self.units.push(Unit {
+                        window: c.window,
+                        views: Vec::new(),
+                        frame_times: Vec::new(),
+                        clips: 0,
+                        padded: 0,
+                        thumbnails: Vec::new(),
+                    });
+                }
+                let unit = self.units.last_mut().expect("pushed above");
+                unit.views.extend(c.views);
+                unit.frame_times.push(c.times);
+                unit.clips += 1;
+                unit.padded += c.padded;
+                unit.thumbnails.extend(c.thumbnails);
+            }
+            Piece::Done {
+                warnings,
+                decode_ms,
+                preprocess_ms,
+            } => {
+                self.warnings = warnings;
+                (self.decode_ms, self.preprocess_ms) = (decode_ms, preprocess_ms);
+            }
+        }
+    }
+}
+
 /// Windows of a video of `duration` seconds (from its container's metadata), in seconds of
 /// presentation time:
 ///
@@ -67,18 +143,30 @@ pub struct Prepared<V> {
 /// the last frame is repeated (the record's `padded_frames`). The frame for a time is the last
 /// one shown at or before it, so reported frame times are the video's own timestamps.
 /// `tests/embed.rs` checks these cases end to end.
-pub fn windows(duration: f64, spec: WindowSpec) -> Vec<Window> {
-    let mut out = Vec::new();
-    let mut start = 0.0;
-    loop {
+pub fn windows(duration: f64, spec: WindowSpec) -> impl Iterator<Item = Window> {
+    let mut next = Some(0.0);
+    std::iter::from_fn(move || {
+        let start: f64 = next?;
         let end = (start + spec.length).min(duration);
-        out.push(Window::new(start, end));
-        if start + spec.length >= duration - 1e-9 {
-            break;
-        }
-        start += spec.hop;
+        let last = start + spec.length >= duration - 1e-9;
+        next = (!last).then_some(start + spec.hop);
+        Some(Window::new(start, end))
+    })
+}
+
+/// Refuses an input with more than `max` windows, before anything is decoded: a timestamp far
+/// in the future (a crafted or broken file) would otherwise plan windows without end.
+fn check_windows(duration: f64, spec: WindowSpec, max: usize) -> anyhow::Result<()> {
+    if windows(duration, spec).take(max.saturating_add(1)).count() <= max {
+        return Ok(());
     }
-    out
+    let planned = ((duration - spec.length) / spec.hop).ceil() + 1.0;
+    anyhow::bail!(
+        "{planned:.0} windows of {} s every {} s in its {duration:.1} s (its last timestamp); \
+         at most {max} an input: raise --max-windows or --hop",
+        spec.length,
+        spec.hop
+    )
 }
 
 /// Only regular files: opening a FIFO or a device would block or never end. URLs and `pipe:`
@@ -141,12 +229,15 @@ pub struct MakeViews<'a, F, V> {
     pub views: &'a dyn Fn(&[F]) -> anyhow::Result<Vec<V>>,
 }
 
-/// Decodes every planned clip of `path` and turns each into views with `make`.
-pub fn prepare<F: Clone, V>(
+/// Decodes every planned clip of `path`, turns each into views with `make` and hands them to
+/// `emit` clip by clip (see [`Piece`]); stops early, without an error, when `emit` says nobody
+/// listens.
+pub fn prepare_each<F: Clone, V>(
     path: &Path,
     clips: &ClipSettings,
     make: &MakeViews<'_, F, V>,
-) -> Result<Prepared<V>, FileError> {
+    emit: &mut dyn FnMut(Piece<V>) -> bool,
+) -> Result<(), FileError> {
     let shown = path.to_string_lossy().into_owned();
     let fail = |stage: Stage, e: anyhow::Error| FileError::new(shown.clone(), stage, &e);
     let mut clock = Clock {
@@ -159,43 +250,70 @@ pub fn prepare<F: Clone, V>(
     video
         .limit_pixels(clips.max_pixels)
         .map_err(|e| fail(Stage::Open, e))?;
-    let mut units = Vec::new();
-    for (window, plans) in plan_units(&video, clips) {
-        let mut unit = Unit {
-            window,
-            views: Vec::new(),
-            frame_times: Vec::new(),
-            clips: 0,
-            padded: 0,
-            thumbnails: Vec::new(),
-        };
+    let duration = video.meta().duration;
+    let units = plan_units(&video, clips).map_err(|e| fail(Stage::Decode, e))?;
+    let opened = Piece::Opened {
+        path: shown.clone(),
+        duration,
+    };
+    if !emit(opened) {
+        return Ok(());
+    }
+    for (unit, (window, plans)) in units.enumerate() {
         let picks = thumbnail_picks(&plans, clips.thumbnails);
         let mut seen = 0;
         for plan in &plans {
             let clip = read_clip(&mut video, plan, make, clips.thumbnails)
                 .map_err(|(stage, e)| fail(stage, e))?;
             clock.decoded_less(clip.shrinking);
-            unit.views
-                .extend((make.views)(&clip.frames).map_err(|e| fail(Stage::Preprocess, e))?);
-            let pictures = thumbnails_in(&clip.smalls, seen, &picks);
-            unit.thumbnails
-                .extend(pictures.map_err(|e| fail(Stage::Preprocess, e))?);
+            let views = (make.views)(&clip.frames).map_err(|e| fail(Stage::Preprocess, e))?;
+            let thumbnails = thumbnails_in(&clip.smalls, seen, &picks)
+                .map_err(|e| fail(Stage::Preprocess, e))?;
             seen += clip.frames.len();
-            unit.frame_times.push(clip.times);
-            unit.clips += 1;
-            unit.padded += clip.padded;
             clock.preprocessed();
+            let piece = ClipPiece {
+                unit,
+                window,
+                views,
+                times: clip.times,
+                padded: clip.padded,
+                thumbnails,
+            };
+            if !emit(Piece::Clip(piece)) {
+                return Ok(());
+            }
+            // Waiting for the runner is neither decoding nor preprocessing.
+            clock.lap();
         }
-        units.push(unit);
     }
-    Ok(Prepared {
-        path: shown,
-        duration: video.meta().duration,
+    emit(Piece::Done {
         warnings: video.warnings().to_vec(),
-        units,
         decode_ms: clock.decode.as_secs_f64() * 1e3,
         preprocess_ms: clock.preprocess.as_secs_f64() * 1e3,
-    })
+    });
+    Ok(())
+}
+
+/// Decodes every planned clip of `path` and turns each into views with `make`, all kept (for
+/// work that needs an input's views together, such as training).
+pub fn prepare<F: Clone, V>(
+    path: &Path,
+    clips: &ClipSettings,
+    make: &MakeViews<'_, F, V>,
+) -> Result<Prepared<V>, FileError> {
+    let mut prepared = Prepared {
+        path: String::new(),
+        duration: 0.0,
+        warnings: Vec::new(),
+        units: Vec::new(),
+        decode_ms: 0.0,
+        preprocess_ms: 0.0,
+    };
+    prepare_each(path, clips, make, &mut |piece| {
+        prepared.add(piece);
+        true
+    })?;
+    Ok(prepared)
 }
 
 /// One clip, each frame shrunk by `make.frame` as soon as it is converted, with a small copy of
@@ -284,19 +402,29 @@ fn thumbnail_picks(plans: &[ClipPlan], spec: Option<ThumbSpec>) -> Vec<usize> {
     spec.map_or_else(Vec::new, |t| spread(frames, t.per_unit))
 }
 
-/// The clip plans of each unit: one unit for the whole video, or one per window.
-fn plan_units(video: &Video, clips: &ClipSettings) -> Vec<(Option<Window>, Vec<ClipPlan>)> {
+/// A unit's window (none for the whole video) and its clips' plans.
+type PlannedUnit = (Option<Window>, Vec<ClipPlan>);
+
+/// The clip plans of each unit, made as they are needed: one unit for the whole video, or one
+/// per window (at most `clips.max_windows`).
+fn plan_units<'a>(
+    video: &Video,
+    clips: &'a ClipSettings,
+) -> anyhow::Result<Box<dyn Iterator<Item = PlannedUnit> + 'a>> {
     let (duration, fps) = (video.meta().duration, video.native_fps());
-    match clips.windows {
-        Some(w) => windows(duration, w)
-            .into_iter()
-            .map(|win| {
+    Ok(match clips.windows {
+        Some(w) => {
+            check_windows(duration, w, clips.max_windows)?;
+            Box::new(windows(duration, w).map(move |win| {
                 let plans = plan_clips(win.start, win.end, fps, &clips.spec);
                 (Some(win), plans)
-            })
-            .collect(),
-        None => vec![(None, plan_clips(0.0, duration, fps, &clips.spec))],
-    }
+            }))
+        }
+        None => Box::new(std::iter::once((
+            None,
+            plan_clips(0.0, duration, fps, &clips.spec),
+        ))),
+    })
 }
 
 #[cfg(test)]
@@ -307,8 +435,26 @@ mod tests {
         WindowSpec { length, hop }
     }
 
-    fn spans(v: Vec<Window>) -> Vec<[f64; 2]> {
-        v.into_iter().map(Into::into).collect()
+    fn spans(v: impl Iterator<Item = Window>) -> Vec<[f64; 2]> {
+        v.map(Into::into).collect()
+    }
+
+    #[test]
+    fn too_many_windows_are_refused_before_any_is_made() {
+        assert!(check_windows(10.0, w(4.0, 4.0), 3).is_ok());
+        let e = check_windows(10.0, w(4.0, 4.0), 2).unwrap_err().to_string();
+        assert!(
+            e.contains("3 windows") && e.contains("--max-windows"),
+            "{e}"
+        );
+        // A last timestamp 10^9 s away: counted up to the cap, not planned.
+        let t0 = std::time::Instant::now();
+        let e = check_windows(1e9, w(4.0, 4.0), 10_000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("250000000 windows"), "{e}");
+        assert!(t0.elapsed().as_secs() < 1);
+        assert_eq!(windows(1e9, w(4.0, 4.0)).take(5).count(), 5);
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The model runner: takes prepared inputs in input order, queues their views, and sends them
-//! through the model in batches of exactly `batch_size` views (the last one excepted), so
-//! results do not depend on thread timing. Finished inputs go on to the ordered consumer.
+//! The model runner: takes the workers' pieces in input order, queues their views as they come,
+//! and sends them through the model in batches of exactly `batch_size` views (the last one
+//! excepted), so results do not depend on thread timing. Finished inputs go on to the ordered
+//! consumer.
 
-use super::prepare::{Prepared, Unit};
-use super::workers::InOrder;
+use super::prepare::{ClipPiece, Piece};
+use super::workers::{Got, InOrder};
 use crate::report::{FileError, Stage, Thumbnail, Window};
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::SyncSender;
@@ -52,11 +53,13 @@ struct Pending<V> {
     data: V,
 }
 
-/// An input whose views are in the queue.
+/// An input whose pieces are coming or whose views are in the queue.
 struct InFlight {
     scored: Scored,
     missing: usize,
     error: Option<FileError>,
+    /// Its last piece has come.
+    complete: bool,
 }
 
 pub struct Runner<'a, F: Forward> {
@@ -74,6 +77,8 @@ pub struct Runner<'a, F: Forward> {
 /// Why the runner stopped early.
 struct Stopped;
 
+type Inputs<'i, V> = InOrder<'i, Piece<V>>;
+
 impl<'a, F: Forward> Runner<'a, F> {
     pub fn new(model: &'a F, batch_size: usize, out: SyncSender<(usize, Outcome)>) -> Self {
         Runner {
@@ -89,86 +94,129 @@ impl<'a, F: Forward> Runner<'a, F> {
 
     /// Runs until every input is finished or the consumer went away; returns the number of
     /// views taken.
-    pub fn run(mut self, inputs: InOrder<'_, Prepared<F::View>>) -> usize {
+    pub fn run(mut self, inputs: Inputs<'_, F::View>) -> usize {
         let _ = self.drive(inputs);
         self.views
     }
 
-    fn drive(&mut self, mut inputs: InOrder<'_, Prepared<F::View>>) -> Result<(), Stopped> {
+    fn drive(&mut self, mut inputs: Inputs<'_, F::View>) -> Result<(), Stopped> {
         loop {
             self.fill(&mut inputs)?;
             if self.queue.is_empty() {
                 return Ok(());
             }
-            self.forward_batch()?;
+            self.forward_batch(&mut inputs)?;
         }
     }
 
-    /// Takes inputs, in order, until a batch is queued or none are left.
-    fn fill(&mut self, inputs: &mut InOrder<'_, Prepared<F::View>>) -> Result<(), Stopped> {
+    /// Takes pieces, in input order, until a batch is queued or none are left.
+    fn fill(&mut self, inputs: &mut Inputs<'_, F::View>) -> Result<(), Stopped> {
         while !self.inputs_done && self.queue.len() < self.batch_size {
             match inputs.next() {
-                Some((idx, Ok(p))) => self.admit(idx, p)?,
-                Some((idx, Err(e))) => self.send(idx, Err(e))?,
+                Some((idx, Got::Piece(p))) => self.take(idx, p)?,
+                Some((idx, Got::Failed(e))) => self.fail(idx, e)?,
+                Some((idx, Got::End)) => self.end(idx)?,
                 None => self.inputs_done = true,
             }
         }
         Ok(())
     }
 
-    fn admit(&mut self, idx: usize, prep: Prepared<F::View>) -> Result<(), Stopped> {
-        let mut units = Vec::with_capacity(prep.units.len());
-        let mut missing = 0;
-        for (u, unit) in prep.units.into_iter().enumerate() {
-            let Unit {
-                window,
-                views,
-                frame_times,
-                clips,
-                padded,
-                thumbnails,
-            } = unit;
-            units.push(ScoredUnit {
-                window,
-                rows: vec![Vec::new(); views.len()],
-                frame_times,
-                clips,
-                padded,
-                thumbnails,
-            });
-            for (v, data) in views.into_iter().enumerate() {
-                self.queue.push_back(Pending {
-                    input: idx,
-                    unit: u,
-                    view: v,
-                    data,
-                });
-                missing += 1;
+    fn take(&mut self, idx: usize, piece: Piece<F::View>) -> Result<(), Stopped> {
+        match piece {
+            Piece::Opened { path, duration } => {
+                let scored = Scored {
+                    path,
+                    duration,
+                    warnings: Vec::new(),
+                    units: Vec::new(),
+                    decode_ms: 0.0,
+                    preprocess_ms: 0.0,
+                    model_ms: 0.0,
+                };
+                let f = InFlight {
+                    scored,
+                    missing: 0,
+                    error: None,
+                    complete: false,
+                };
+                self.flight.insert(idx, f);
+            }
+            Piece::Clip(clip) => self.admit(idx, clip),
+            Piece::Done {
+                warnings,
+                decode_ms,
+                preprocess_ms,
+            } => {
+                if let Some(f) = self.flight.get_mut(&idx) {
+                    f.scored.warnings = warnings;
+                    f.scored.decode_ms = decode_ms;
+                    f.scored.preprocess_ms = preprocess_ms;
+                    f.complete = true;
+                }
+                return self.finish_if_done(idx);
             }
         }
-        self.views += missing;
-        let scored = Scored {
-            path: prep.path,
-            duration: prep.duration,
-            warnings: prep.warnings,
-            units,
-            decode_ms: prep.decode_ms,
-            preprocess_ms: prep.preprocess_ms,
-            model_ms: 0.0,
+        Ok(())
+    }
+
+    /// Queues one clip's views, in the unit they belong to.
+    fn admit(&mut self, idx: usize, clip: ClipPiece<F::View>) {
+        let Some(f) = self.flight.get_mut(&idx).filter(|f| f.error.is_none()) else {
+            return;
         };
-        self.flight.insert(
-            idx,
-            InFlight {
-                scored,
-                missing,
-                error: None,
-            },
-        );
-        self.finish_if_done(idx)
+        let units = &mut f.scored.units;
+        if units.len() <= clip.unit {
+            units.push(ScoredUnit {
+                window: clip.window,
+                rows: Vec::new(),
+                frame_times: Vec::new(),
+                clips: 0,
+                padded: 0,
+                thumbnails: Vec::new(),
+            });
+        }
+        let u = units.len() - 1;
+        let unit = &mut units[u];
+        unit.frame_times.push(clip.times);
+        unit.clips += 1;
+        unit.padded += clip.padded;
+        unit.thumbnails.extend(clip.thumbnails);
+        for data in clip.views {
+            self.queue.push_back(Pending {
+                input: idx,
+                unit: u,
+                view: unit.rows.len(),
+                data,
+            });
+            unit.rows.push(Vec::new());
+            f.missing += 1;
+            self.views += 1;
+        }
+    }
+
+    /// An input failed in its worker: its queued views go, its error record goes on.
+    fn fail(&mut self, idx: usize, e: FileError) -> Result<(), Stopped> {
+        if self.flight.remove(&idx).is_some() {
+            self.queue.retain(|p| p.input != idx);
+        }
+        self.send(idx, Err(e))
+    }
+
+    /// An input's worker is done with it; without its last piece, it stopped early.
+    fn end(&mut self, idx: usize) -> Result<(), Stopped> {
+        match self.flight.get(&idx) {
+            Some(f) if !f.complete => {
+                let e = anyhow::anyhow!("decoding stopped before the end of the input");
+                let e = FileError::new(f.scored.path.clone(), Stage::Decode, &e);
+                self.fail(idx, e)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// One forward pass over the next `batch_size` queued views.
-    fn forward_batch(&mut self) -> Result<(), Stopped> {
+    fn forward_batch(&mut self, inputs: &mut Inputs<'_, F::View>) -> Result<(), Stopped> {
         let n = self.queue.len().min(self.batch_size);
         let batch: Vec<Pending<F::View>> = self.queue.drain(..n).collect();
         let (keys, data): (Vec<Key>, Vec<F::View>) = batch
@@ -192,7 +240,11 @@ impl<'a, F: Forward> Runner<'a, F> {
         touched.dedup();
         match result {
             Ok(rows) => self.store(&keys, rows, per_view_ms),
-            Err(e) => self.fail_inputs(&touched, &e),
+            Err(e) => {
+                self.fail_inputs(&touched, &e);
+                // Their workers stop: nothing more is read from them.
+                touched.iter().for_each(|&idx| inputs.skip(idx));
+            }
         }
         for idx in touched {
             self.finish_if_done(idx)?;
@@ -222,12 +274,13 @@ impl<'a, F: Forward> Runner<'a, F> {
         self.queue.retain(|p| !inputs.contains(&p.input));
     }
 
-    /// Sends an input on once all its views are scored (or it failed).
+    /// Sends an input on once all its pieces have come and its views are scored (or it
+    /// failed).
     fn finish_if_done(&mut self, idx: usize) -> Result<(), Stopped> {
         let done = self
             .flight
             .get(&idx)
-            .is_some_and(|f| f.missing == 0 || f.error.is_some());
+            .is_some_and(|f| f.error.is_some() || (f.complete && f.missing == 0));
         if !done {
             return Ok(());
         }

@@ -40,33 +40,66 @@ impl Forward for FakeModel {
 
 /// Input `i` has `i % 3 + 1` views and takes a few milliseconds that vary with `i`, so workers
 /// finish out of order. Paths named `fail*` fail to open; `hang*` hang for a minute.
-fn fake_prepare() -> Box<PrepareFn<Prepared<View>>> {
-    Box::new(|index: usize, path: &Path| {
-        let name = path.to_string_lossy().into_owned();
-        if name.starts_with("hang") {
-            std::thread::sleep(Duration::from_secs(60));
-        }
-        std::thread::sleep(Duration::from_millis(((index * 7) % 5) as u64 * 3));
-        if name.starts_with("fail") {
-            return Err(FileError::new(name, Stage::Open, &anyhow::anyhow!("no")));
-        }
-        let views = (0..index % 3 + 1).map(|v| (index, v)).collect();
-        Ok(Prepared {
-            path: name,
-            duration: 1.0,
-            warnings: vec![],
-            units: vec![Unit {
-                window: None,
-                views,
-                frame_times: vec![],
-                clips: 1,
-                padded: 0,
-                thumbnails: vec![],
-            }],
-            decode_ms: 0.0,
-            preprocess_ms: 0.0,
-        })
+fn fake_whole(index: usize, path: &Path) -> Result<Prepared<View>, FileError> {
+    let name = path.to_string_lossy().into_owned();
+    if name.starts_with("hang") {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_millis(((index * 7) % 5) as u64 * 3));
+    if name.starts_with("fail") {
+        return Err(FileError::new(name, Stage::Open, &anyhow::anyhow!("no")));
+    }
+    let views = (0..index % 3 + 1).map(|v| (index, v)).collect();
+    Ok(Prepared {
+        path: name,
+        duration: 1.0,
+        warnings: vec![],
+        units: vec![Unit {
+            window: None,
+            views,
+            frame_times: vec![],
+            clips: 1,
+            padded: 0,
+            thumbnails: vec![],
+        }],
+        decode_ms: 0.0,
+        preprocess_ms: 0.0,
     })
+}
+
+/// [`fake_whole`] as pieces: opened, one view per clip, done.
+fn fake_prepare() -> Box<StreamFn<Piece<View>>> {
+    Box::new(|index: usize, path: &Path, emit| {
+        let p = fake_whole(index, path)?;
+        emit(Piece::Opened {
+            path: p.path,
+            duration: p.duration,
+        });
+        for v in p.units.into_iter().flat_map(|u| u.views) {
+            emit(Piece::Clip(clip(0, vec![v])));
+        }
+        emit(done());
+        Ok(())
+    })
+}
+
+fn clip(unit: usize, views: Vec<View>) -> ClipPiece<View> {
+    ClipPiece {
+        unit,
+        window: None,
+        views,
+        times: vec![],
+        padded: 0,
+        thumbnails: vec![],
+    }
+}
+
+fn done() -> Piece<View> {
+    Piece::Done {
+        warnings: vec![],
+        decode_ms: 0.0,
+        preprocess_ms: 0.0,
+    }
 }
 
 /// Keeps every outcome; says "pipe closed" after `stop_after` inputs.
@@ -102,6 +135,7 @@ fn settings(threads: usize, batch_size: usize, timeout_s: f64) -> RunSettings {
         threads,
         batch_size,
         timeout: Duration::from_secs_f64(timeout_s),
+        ahead: 2,
     }
 }
 
@@ -233,7 +267,7 @@ fn a_closed_pipe_stops_the_run() {
 fn prepare_in_order_hands_results_over_in_order() {
     let names: Vec<Job> = jobs(&["v0", "fail1", "v2", "hang3", "v4", "v5"]);
     let mut seen = Vec::new();
-    prepare_in_order(names, fake_prepare(), &settings(3, 1, 0.3), |i, r| {
+    prepare_in_order(names, Box::new(fake_whole), &settings(3, 1, 0.3), |i, r| {
         seen.push((i, r.map(|p| p.units[0].views.len()).map_err(|e| e.stage)));
         true
     })
@@ -249,4 +283,133 @@ fn prepare_in_order_hands_results_over_in_order() {
             (5, Ok(3)),
         ]
     );
+}
+
+/// A worker for inputs of `units` x `per_unit` one-view clips that counts the views it made.
+fn counting_prepare(
+    units: usize,
+    per_unit: usize,
+    made: Arc<std::sync::atomic::AtomicUsize>,
+) -> Box<StreamFn<Piece<View>>> {
+    use std::sync::atomic::Ordering;
+    Box::new(move |index: usize, path: &Path, emit| {
+        let opened = Piece::Opened {
+            path: path.to_string_lossy().into_owned(),
+            duration: 1.0,
+        };
+        if !emit(opened) {
+            return Ok(());
+        }
+        for u in 0..units {
+            for v in 0..per_unit {
+                made.fetch_add(1, Ordering::SeqCst);
+                if !emit(Piece::Clip(clip(u, vec![(index, u * per_unit + v)]))) {
+                    return Ok(());
+                }
+            }
+        }
+        emit(done());
+        Ok(())
+    })
+}
+
+/// Counts the views made but not yet through the model at each batch.
+struct Outstanding {
+    made: Arc<std::sync::atomic::AtomicUsize>,
+    run: Mutex<(usize, usize)>,
+}
+
+impl Forward for Outstanding {
+    type View = View;
+    fn run_batch(&self, views: &[View]) -> Result<Vec<Vec<f64>>> {
+        let mut run = self.run.lock().unwrap();
+        run.0 += views.len();
+        let waiting = self.made.load(std::sync::atomic::Ordering::SeqCst) - run.0;
+        run.1 = run.1.max(waiting);
+        Ok(views
+            .iter()
+            .map(|&(i, v)| vec![i as f64, v as f64])
+            .collect())
+    }
+}
+
+#[test]
+fn a_long_input_streams_its_views_to_the_model() {
+    // 2000 windows of 5 one-view clips: the model sees them while the worker makes them, so the
+    // views waiting stay within the input's queue (2), the batch (3) and the one in the hand.
+    let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let model = Outstanding {
+        made: made.clone(),
+        run: Mutex::new((0, 0)),
+    };
+    let mut c = Collect::default();
+    let s = settings(2, 3, 60.0);
+    let prepare = counting_prepare(2000, 5, made);
+    let stats = run(jobs(&["long", "short"]), prepare, &model, &mut c, &s).unwrap();
+    let (ran, most_waiting) = *model.run.lock().unwrap();
+    assert_eq!((stats.views, ran), (20_000, 20_000));
+    assert!(most_waiting <= 2 + 3 + 1, "{most_waiting} views waited");
+    let got = c.got.lock().unwrap();
+    let long = got[0].as_ref().unwrap();
+    assert_eq!(long.units.len(), 2000);
+    assert!(long.units.iter().all(|u| u.rows.len() == 5 && u.clips == 5));
+    assert_eq!(long.units[1999].rows[4], vec![0.0, 9999.0]);
+    assert_eq!(got[1].as_ref().unwrap().units.len(), 2000);
+}
+
+#[test]
+fn a_failed_batch_stops_the_rest_of_its_input() {
+    let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let model = FakeModel::new(Some(0));
+    let mut c = Collect::default();
+    let prepare = counting_prepare(1000, 10, made.clone());
+    run(
+        jobs(&["long", "next"]),
+        prepare,
+        &model,
+        &mut c,
+        &settings(1, 4, 60.0),
+    )
+    .unwrap();
+    let got = c.got.lock().unwrap();
+    assert_eq!(got[0].as_ref().unwrap_err().stage, Stage::Model);
+    assert_eq!(got[1].as_ref().unwrap().units.len(), 1000);
+    // The failed input's worker stopped soon after: the next input's 10000 views and a few.
+    let made = made.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(made < 10_000 + 100, "{made} views made");
+}
+
+#[test]
+fn a_slow_input_is_given_up_even_while_its_pieces_keep_coming() {
+    // A piece every 40 ms (well within the runner's poll), 1.2 s in all, against a 0.3-s limit.
+    let prepare: Box<StreamFn<Piece<View>>> = Box::new(|index: usize, path: &Path, emit| {
+        let opened = Piece::Opened {
+            path: path.to_string_lossy().into_owned(),
+            duration: 1.0,
+        };
+        emit(opened);
+        let pieces = if path.starts_with("slow") { 30 } else { 1 };
+        for v in 0..pieces {
+            std::thread::sleep(Duration::from_millis(40));
+            if !emit(Piece::Clip(clip(0, vec![(index, v)]))) {
+                return Ok(());
+            }
+        }
+        emit(done());
+        Ok(())
+    });
+    let model = FakeModel::new(None);
+    let mut c = Collect::default();
+    run(
+        jobs(&["slow", "v1"]),
+        prepare,
+        &model,
+        &mut c,
+        &settings(1, 1, 0.3),
+    )
+    .unwrap();
+    let got = c.got.lock().unwrap();
+    let e = got[0].as_ref().unwrap_err();
+    assert!(e.error.contains("--timeout"), "{e:?}");
+    assert!(got[1].is_ok());
 }

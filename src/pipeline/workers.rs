@@ -1,7 +1,10 @@
 //! Decode workers: each takes the next input, prepares it with the caller's function and sends
-//! the result to the runner. A gate keeps them a bounded number of inputs ahead of the runner,
-//! and a stuck worker can be given up on and replaced.
+//! what it makes to the runner piece by piece, through a queue of its own that holds a bounded
+//! number of views (`queue.rs`), so an input of any length holds a bounded amount of memory. A
+//! gate keeps the workers a bounded number of inputs ahead of the runner, and a stuck worker can
+//! be given up on and replaced.
 
+use super::queue;
 use super::Job;
 use crate::report::{FileError, Stage};
 use std::collections::{BTreeMap, HashMap};
@@ -12,11 +15,32 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// What a worker makes of one input (`index`, `path`).
+/// What a worker makes of one input (`index`, `path`), as one whole result.
 pub type PrepareFn<P> = dyn Fn(usize, &Path) -> Result<P, FileError> + Send + Sync;
 
-/// An input's outcome from a worker, tagged with its index.
-pub type Prepped<P> = (usize, Result<P, FileError>);
+/// What a worker makes of one input (`index`, `path`), handed on piece by piece to `emit`, which
+/// waits while the runner is behind and returns false once nobody reads this input any more
+/// (then the function should return).
+pub type StreamFn<P> =
+    dyn Fn(usize, &Path, &mut dyn FnMut(P) -> bool) -> Result<(), FileError> + Send + Sync;
+
+/// One input's pieces, as its worker sends them: a failure ends them.
+pub type Pieces<P> = queue::Receiver<Result<P, FileError>>;
+
+/// The whole-result function as a stream of one piece.
+pub fn whole<P: 'static>(prepare: Box<PrepareFn<P>>) -> Box<StreamFn<P>> {
+    Box::new(move |index, path, emit| {
+        emit(prepare(index, path)?);
+        Ok(())
+    })
+}
+
+/// How the pieces of an input are weighed, and how much weight (views) its queue holds.
+#[derive(Clone, Copy)]
+pub struct Ahead<P> {
+    pub weight: fn(&P) -> usize,
+    pub limit: usize,
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -43,16 +67,57 @@ impl Gate {
     }
 }
 
+/// When an input started, less the time its worker waited for the runner; its whole time once
+/// the worker is done with it (the runner may still be reading its pieces).
+struct Timer {
+    since: Instant,
+    waiting_since: Option<Instant>,
+    took: Option<Duration>,
+}
+
+impl Timer {
+    /// Past `limit` of its own time (never while waiting for the runner).
+    fn late(&self, limit: Duration) -> bool {
+        match self.took {
+            Some(took) => took > limit,
+            None => self.waiting_since.is_none() && self.since.elapsed() > limit,
+        }
+    }
+}
+
 /// What the workers share.
 struct Shared<P> {
     jobs: Vec<Job>,
     next: AtomicUsize,
     stop: AtomicBool,
     gate: Gate,
-    prepare: Box<PrepareFn<P>>,
-    /// When each input in progress started (for the per-input time limit).
-    started: Mutex<HashMap<usize, Instant>>,
-    tx: SyncSender<Prepped<P>>,
+    prepare: Box<StreamFn<P>>,
+    ahead: Ahead<P>,
+    /// The inputs in progress (for the per-input time limit).
+    started: Mutex<HashMap<usize, Timer>>,
+    tx: SyncSender<(usize, Pieces<P>)>,
+}
+
+impl<P> Shared<P> {
+    /// Sends one piece of input `index`; the time spent waiting for the runner does not count
+    /// against the input's time limit. False once nobody reads the input.
+    fn emit(&self, index: usize, tx: &queue::Sender<Result<P, FileError>>, piece: P) -> bool {
+        let weight = (self.ahead.weight)(&piece);
+        self.timer(index, |t| t.waiting_since = Some(Instant::now()));
+        let sent = tx.send(Ok(piece), weight);
+        self.timer(index, |t| {
+            if let Some(w) = t.waiting_since.take() {
+                t.since += w.elapsed();
+            }
+        });
+        sent.is_ok()
+    }
+
+    fn timer(&self, index: usize, f: impl FnOnce(&mut Timer)) {
+        if let Some(t) = lock(&self.started).get_mut(&index) {
+            f(t);
+        }
+    }
 }
 
 /// The worker pool, as the runner sees it.
@@ -61,18 +126,25 @@ pub struct Pool<P: Send + 'static> {
     timeout: Duration,
 }
 
+/// What a pool runs: the jobs, the function that prepares each, and how much of an input may
+/// wait for the runner.
+pub struct Work<P> {
+    pub jobs: Vec<Job>,
+    pub prepare: Box<StreamFn<P>>,
+    pub ahead: Ahead<P>,
+}
+
 impl<P: Send + 'static> Pool<P> {
-    /// Starts `threads` workers over `jobs`; results go to `tx`.
+    /// Starts `threads` workers over `work`; each input's pieces go to `tx` as they are made.
     pub fn start(
-        jobs: Vec<Job>,
-        prepare: Box<PrepareFn<P>>,
+        work: Work<P>,
         threads: usize,
         timeout: Duration,
-        tx: SyncSender<Prepped<P>>,
+        tx: SyncSender<(usize, Pieces<P>)>,
     ) -> std::io::Result<Pool<P>> {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
-            jobs,
+            jobs: work.jobs,
             next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             gate: Gate {
@@ -80,7 +152,8 @@ impl<P: Send + 'static> Pool<P> {
                 moved: Condvar::new(),
                 window: threads * 2 + 2,
             },
-            prepare,
+            prepare: work.prepare,
+            ahead: work.ahead,
             started: Mutex::new(HashMap::new()),
             tx,
         });
@@ -110,11 +183,13 @@ impl<P: Send + 'static> Pool<P> {
     /// If input `index` has run past the time limit: forgets it, starts a new worker in place
     /// of the one still stuck in it, and returns its error record.
     pub fn give_up_if_late(&self, index: usize) -> Option<FileError> {
-        let t0 = lock(&self.shared.started).get(&index).copied()?;
-        if t0.elapsed() <= self.timeout {
-            return None;
-        }
-        lock(&self.shared.started).remove(&index);
+        let stuck = {
+            let mut started = lock(&self.shared.started);
+            if !started.get(&index)?.late(self.timeout) {
+                return None;
+            }
+            started.remove(&index)?.took.is_none()
+        };
         let path = match &self.shared.jobs[index] {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(e) => e.path.clone(),
@@ -123,10 +198,17 @@ impl<P: Send + 'static> Pool<P> {
             "gave up after {:.0} s (--timeout)",
             self.timeout.as_secs_f64()
         );
-        if let Err(e) = self.spawn(format!("decode-r{index}")) {
-            eprintln!("vidcls: warning: cannot start a decode worker: {e}");
+        if stuck {
+            if let Err(e) = self.spawn(format!("decode-r{index}")) {
+                eprintln!("vidcls: warning: cannot start a decode worker: {e}");
+            }
         }
         Some(FileError::new(path, Stage::Decode, &e))
+    }
+
+    /// The runner is done with input `index`.
+    fn forget(&self, index: usize) {
+        lock(&self.shared.started).remove(&index);
     }
 
     /// A detached worker, so one stuck inside a decoder cannot hold up the end of the run.
@@ -142,31 +224,52 @@ impl<P: Send + 'static> Pool<P> {
 /// How often the waiting side looks at the time limit.
 const POLL: Duration = Duration::from_millis(250);
 
-/// The workers' results in input order: an input that runs past the time limit comes out as
-/// its error record (and its late result, if any, is dropped).
+/// What the runner gets of an input, in order.
+#[derive(Debug)]
+pub enum Got<P> {
+    /// The next piece.
+    Piece(P),
+    /// The input failed (or ran past the time limit); nothing more comes from it.
+    Failed(FileError),
+    /// Its worker is done with it.
+    End,
+}
+
+/// The workers' pieces in input order: every piece of one input, then the next input's. An
+/// input that runs past the time limit ends with its error record (and what its worker still
+/// sends is dropped).
 pub struct InOrder<'a, P: Send + 'static> {
     pool: &'a Pool<P>,
-    rx: Receiver<Prepped<P>>,
-    /// Results that arrived ahead of their turn.
-    ready: BTreeMap<usize, Result<P, FileError>>,
+    rx: Receiver<(usize, Pieces<P>)>,
+    /// Inputs whose pieces started coming ahead of their turn.
+    ready: BTreeMap<usize, Pieces<P>>,
     next: usize,
+    /// The input being read.
+    current: Option<(usize, Pieces<P>)>,
 }
 
 impl<'a, P: Send + 'static> InOrder<'a, P> {
-    pub fn new(pool: &'a Pool<P>, rx: Receiver<Prepped<P>>) -> Self {
+    pub fn new(pool: &'a Pool<P>, rx: Receiver<(usize, Pieces<P>)>) -> Self {
         InOrder {
             pool,
             rx,
             ready: BTreeMap::new(),
             next: 0,
+            current: None,
         }
     }
-}
 
-impl<P: Send + 'static> Iterator for InOrder<'_, P> {
-    type Item = Prepped<P>;
+    /// Stops reading input `index` (its worker stops at its next piece); the next piece comes
+    /// from the input after it.
+    pub fn skip(&mut self, index: usize) {
+        if self.current.as_ref().is_some_and(|c| c.0 == index) {
+            self.current = None;
+            self.pool.forget(index);
+        }
+    }
 
-    fn next(&mut self) -> Option<Prepped<P>> {
+    /// The pieces of input `next`, once its worker has started it.
+    fn start_next(&mut self) -> Option<(usize, Pieces<P>)> {
         if self.next >= self.pool.inputs() {
             return None;
         }
@@ -184,31 +287,73 @@ impl<P: Send + 'static> Iterator for InOrder<'_, P> {
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return None,
             }
-            if let Some(e) = self.pool.give_up_if_late(self.next) {
-                self.ready.insert(self.next, Err(e));
-            }
         }
     }
 }
 
-/// A worker's loop: next input, prepare it (a panic becomes an error record), send.
+impl<P: Send + 'static> Iterator for InOrder<'_, P> {
+    type Item = (usize, Got<P>);
+
+    fn next(&mut self) -> Option<(usize, Got<P>)> {
+        loop {
+            if self.current.is_none() {
+                self.current = Some(self.start_next()?);
+            }
+            let (idx, pieces) = self.current.as_ref().expect("set above");
+            let idx = *idx;
+            let got = match pieces.recv_timeout(POLL) {
+                // A piece that comes in time goes on; one from an input past its time limit
+                // ends the input (pieces that keep coming must not hide a slow decode).
+                Ok(Ok(p)) => match self.pool.give_up_if_late(idx) {
+                    None => return Some((idx, Got::Piece(p))),
+                    Some(e) => Got::Failed(e),
+                },
+                Ok(Err(e)) => Got::Failed(e),
+                Err(RecvTimeoutError::Disconnected) => Got::End,
+                Err(RecvTimeoutError::Timeout) => match self.pool.give_up_if_late(idx) {
+                    Some(e) => Got::Failed(e),
+                    None => continue,
+                },
+            };
+            self.current = None;
+            self.pool.forget(idx);
+            return Some((idx, got));
+        }
+    }
+}
+
+/// A worker's loop: next input, prepare it piece by piece (a failure, or a panic, becomes its
+/// error record).
 fn work<P>(shared: &Shared<P>) {
     while !shared.stop.load(Ordering::Relaxed) {
         let i = shared.next.fetch_add(1, Ordering::Relaxed);
         let Some(job) = shared.jobs.get(i) else { break };
         shared.gate.wait_for(i, &shared.stop);
-        lock(&shared.started).insert(i, Instant::now());
+        let (tx, rx) = queue::bounded(shared.ahead.limit);
+        if shared.tx.send((i, rx)).is_err() {
+            break;
+        }
+        lock(&shared.started).insert(
+            i,
+            Timer {
+                since: Instant::now(),
+                waiting_since: None,
+                took: None,
+            },
+        );
         let result = match job {
-            Ok(path) => std::panic::catch_unwind(AssertUnwindSafe(|| (shared.prepare)(i, path)))
-                .unwrap_or_else(|_| {
-                    let e = anyhow::anyhow!("internal error (panic) while decoding");
-                    Err(FileError::new(path.to_string_lossy(), Stage::Decode, &e))
-                }),
+            Ok(path) => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                (shared.prepare)(i, path, &mut |p| shared.emit(i, &tx, p))
+            }))
+            .unwrap_or_else(|_| {
+                let e = anyhow::anyhow!("internal error (panic) while decoding");
+                Err(FileError::new(path.to_string_lossy(), Stage::Decode, &e))
+            }),
             Err(e) => Err(e.clone()),
         };
-        lock(&shared.started).remove(&i);
-        if shared.tx.send((i, result)).is_err() {
-            break;
+        shared.timer(i, |t| t.took = Some(t.since.elapsed()));
+        if let Err(e) = result {
+            let _ = tx.send(Err(e), 0);
         }
     }
 }

@@ -46,6 +46,7 @@ pub fn clip_settings(cfg: &ModelConfig, frames: usize) -> ClipSettings {
         windows: None,
         thumbnails: None,
         max_pixels: crate::decode::DEFAULT_MAX_PIXELS,
+        max_windows: 1,
     }
 }
 
