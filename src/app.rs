@@ -39,9 +39,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Predict(args) => cmd::predict::run(*args),
         Command::Train(args) => cmd::train::run(&args),
-        Command::Embed(args) => crate::embed::run(*args),
-        Command::Annotate(args) => crate::annotate::run(*args),
-        Command::Watch(args) => crate::watch::run(*args),
+        Command::Embed(args) => cmd::embed::run(*args),
+        Command::Annotate(args) => cmd::annotate::run(*args),
+        Command::Watch(args) => cmd::watch::run(*args),
         Command::Probe(args) => cmd::probe::run(args),
         Command::Models(args) => cmd::models::run(args),
         Command::Version => {

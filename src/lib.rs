@@ -4,7 +4,6 @@
 //! clips -> scores) and [`report`] (typed results -> text, JSON, JSON Lines, CSV), joined by
 //! [`pipeline`]; [`app`] is the command line on top.
 
-pub mod annotate;
 pub mod app;
 pub mod atomic;
 pub mod cli;
@@ -12,7 +11,6 @@ pub mod cmd;
 pub mod config;
 pub mod decode;
 pub mod dist;
-pub mod embed;
 pub mod exit;
 pub mod hub;
 pub mod inputs;
@@ -24,4 +22,3 @@ pub mod report;
 pub mod sink;
 pub mod train;
 pub mod version;
-pub mod watch;

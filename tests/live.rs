@@ -233,7 +233,7 @@ use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use vidcls::watch::{LiveRecord, LiveWindow};
+use vidcls::cmd::watch::{LiveRecord, LiveWindow};
 
 /// The three actions of the stream, in order.
 const ACTIONS: [&str; 3] = ["move_left", "zoom_in", "rotate_cw"];

@@ -1,10 +1,13 @@
 //! One room per command: each maps its flags to stage values and runs the stages.
 
+pub mod annotate;
 pub mod batch;
+pub mod embed;
 pub mod models;
 pub mod predict;
 pub mod probe;
 pub mod train;
+pub mod watch;
 
 /// `{err:#}` for stderr: each message of the chain escaped for a terminal (names in it cannot
 /// start lines or send escape sequences), except that libtorch's reports keep their line breaks.

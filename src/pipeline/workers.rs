@@ -76,11 +76,14 @@ struct Timer {
 }
 
 impl Timer {
-    /// Past `limit` of its own time (never while waiting for the runner).
+    /// Past `limit` of its own time: while it waits for the runner, the time up to the wait.
     fn late(&self, limit: Duration) -> bool {
         match self.took {
             Some(took) => took > limit,
-            None => self.waiting_since.is_none() && self.since.elapsed() > limit,
+            None => {
+                let until = self.waiting_since.unwrap_or_else(Instant::now);
+                until.saturating_duration_since(self.since) > limit
+            }
         }
     }
 }
