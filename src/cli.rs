@@ -590,6 +590,16 @@ pub struct WatchArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Treat the source as live (drop windows when the model falls behind) even if it is a file
+    /// or a pipe; network sources and devices are live already.
+    #[arg(long)]
+    pub live: bool,
+
+    /// Live sources: drop a waiting window once its last frame arrived more than SECS ago and a
+    /// newer one waits (default 1; implies --live).
+    #[arg(long, value_name = "SECS")]
+    pub max_lag: Option<f64>,
+
     /// Reopen the source with backoff when it stops (the default for network URLs).
     #[arg(long, conflicts_with = "no_reconnect")]
     pub reconnect: bool,

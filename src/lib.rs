@@ -17,6 +17,7 @@ pub mod inputs;
 pub mod interrupt;
 pub mod model;
 pub mod overlay;
+pub mod picture;
 pub mod pipeline;
 pub mod report;
 pub mod sink;

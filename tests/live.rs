@@ -691,6 +691,40 @@ fn watch_drops_windows_when_the_model_is_slow() {
     );
 }
 
+/// Drop by lag, not by slot: a pipe or a file that delivers faster than real time waits for
+/// the model (even a slower one) instead of losing windows.
+#[test]
+fn watch_keeps_every_window_of_a_source_faster_than_real_time() {
+    let (video, _) = three_actions();
+    let _one = one_stream_at_a_time();
+    let t0 = Instant::now();
+    let (got, code) = collect(watch(&[video.to_str().unwrap()]).spawn().unwrap(), t0);
+    assert_eq!(code, Some(0));
+    let whole = windows(&got);
+    // About 9 s, windows of 0.8 s every 0.4 s.
+    assert!(whole.len() >= 20, "{} windows of a file", whole.len());
+    // ffmpeg -i VIDEO -c copy -f mpegts - | vidcls watch pipe: (no -re: all at once), with a
+    // model slower than the pipe.
+    let mut send = Command::new("ffmpeg");
+    send.args(["-nostdin", "-v", "error", "-i"])
+        .arg(video)
+        .args(["-c", "copy", "-f", "mpegts", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    let mut send = send.spawn().unwrap();
+    let mut cmd = watch(&["pipe:", "--forward-delay-ms", "20"]);
+    cmd.stdin(send.stdout.take().unwrap());
+    let (got, code) = collect(cmd.spawn().unwrap(), t0);
+    let _ = send.wait();
+    assert_eq!(code, Some(0));
+    let piped = windows(&got);
+    for (what, ws) in [("file", &whole), ("pipe", &piped)] {
+        let dropped = ws.last().map_or(0, |(_, w)| w.dropped);
+        assert_eq!(dropped, 0, "{what}: {dropped} windows dropped");
+    }
+    assert_eq!(piped.len(), whole.len());
+}
+
 #[test]
 fn watch_capture_devices_go_through_their_input_format() {
     // No camera here: the v4l2 demuxer (libavdevice, loaded at run time) is found and fails to

@@ -1,18 +1,20 @@
 //! `vidcls watch SOURCE`: label a camera or a stream as it plays.
 //!
-//! Two threads and one slot between them:
+//! Two threads and a queue of two windows between them:
 //!
 //! ```text
 //! decode (this thread): FrameStream -> frames sampled at the model's rate, kept for one window
-//!        -> each finished window's clip(s)  --put-->  slot (holds one window; newest wins)
+//!        -> each finished window's clip(s)  --put-->  slot (at most two windows)
 //! model thread:  slot --take--> preprocess (model/preprocess.rs) -> Model::forward
 //!        -> aggregate, top-k -> one record, flushed
 //! ```
 //!
-//! When the model is slower than the stream, a window that waits in the slot is replaced by
-//! the next one and counted as dropped, so the lag stays under about one window plus one
-//! forward pass and memory holds at most a window of frames and two windows of clips, however
-//! long the run. A network source that drops is reopened with backoff (a gap record says for how
+//! Windows are dropped by lag, not by slot ([`Slot`]). A source that is not live (a file, or a
+//! pipe that delivers faster than real time) waits for the model: every window is labelled. A
+//! live one (network, device, `--live`) never waits: a window is dropped when the model gets to
+//! it more than `--max-lag` seconds after its last frame arrived and a newer one waits, or when
+//! the queue is full, so the lag stays under about `--max-lag` plus one forward pass and
+//! memory holds at most a window of frames and three windows of clips, however long the run. A network source that drops is reopened with backoff (a gap record says for how
 //! long); a source that ends ends the run.
 
 use crate::cli::{self, WatchArgs};
@@ -81,39 +83,79 @@ struct Job {
     ready: Instant,
 }
 
-/// Holds the newest window; a window replaced before the model took it is dropped.
-#[derive(Default)]
+/// Windows between the decode thread and the model thread, at most [`QUEUED`] of them.
+///
+/// - Not live (a file, or a pipe that delivers faster than real time): the decode thread waits
+///   while the queue is full, so every window is labelled and nothing is dropped.
+/// - Live (a network source or a device, or `--live` / `--max-lag`): the decode thread never
+///   waits. A window is dropped only when the model is behind: when it is taken more than
+///   `max_lag` seconds after its last frame arrived and a newer one waits, or when a new window
+///   finds the queue full (the oldest goes).
 struct Slot {
     state: Mutex<SlotState>,
     wake: Condvar,
+    /// Live: the lag past which a waiting window is dropped.
+    max_lag: Option<Duration>,
 }
+
+/// Windows a [`Slot`] holds: two windows of clips at most, so memory stays flat.
+const QUEUED: usize = 2;
 
 #[derive(Default)]
 struct SlotState {
-    job: Option<Job>,
+    jobs: VecDeque<Job>,
     closed: bool,
     dropped: u64,
 }
 
 impl Slot {
-    fn put(&self, job: Job) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if s.job.replace(job).is_some() {
+    fn new(max_lag: Option<Duration>) -> Slot {
+        Slot {
+            state: Mutex::default(),
+            wake: Condvar::new(),
+            max_lag,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a window; false once the slot is closed (the model thread has stopped).
+    fn put(&self, job: Job) -> bool {
+        let mut s = self.lock();
+        while self.max_lag.is_none() && s.jobs.len() >= QUEUED && !s.closed {
+            s = self.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        if s.closed {
+            return false;
+        }
+        if s.jobs.len() >= QUEUED {
+            s.jobs.pop_front();
             s.dropped += 1;
         }
-        self.wake.notify_one();
+        s.jobs.push_back(job);
+        self.wake.notify_all();
+        true
     }
 
     fn close(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
-        self.wake.notify_one();
+        self.lock().closed = true;
+        self.wake.notify_all();
     }
 
     /// The next window and the drops so far; `None` once closed and empty.
     fn take(&self) -> Option<(Job, u64)> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.lock();
         loop {
-            if let Some(job) = s.job.take() {
+            if let Some(max) = self.max_lag {
+                while s.jobs.len() > 1 && s.jobs[0].ready.elapsed() > max {
+                    s.jobs.pop_front();
+                    s.dropped += 1;
+                }
+            }
+            if let Some(job) = s.jobs.pop_front() {
+                self.wake.notify_all();
                 return Some((job, s.dropped));
             }
             if s.closed {
@@ -121,6 +163,16 @@ impl Slot {
             }
             s = self.wake.wait(s).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+/// Closes the slot when the model thread stops, however it stops, so the decode thread never
+/// waits for a reader that is gone.
+struct CloseOnDrop<'a>(&'a Slot);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -279,7 +331,7 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
         );
     }
     let out = Arc::new(Mutex::new(Out::open(&a)?));
-    let slot = Arc::new(Slot::default());
+    let slot = Arc::new(Slot::new(live_lag(&a)?));
     let labeller = Labeller {
         model: &model,
         cfg: &cfg,
@@ -342,6 +394,7 @@ struct Labeller<'a> {
 impl Labeller<'_> {
     /// Labels windows until the slot closes or the output is gone.
     fn label_windows(&self, slot: &Slot, out: &Mutex<Out>) -> Result<()> {
+        let _closes = CloseOnDrop(slot);
         let l = self.labelling;
         let mut segments = l
             .segments
@@ -597,7 +650,9 @@ fn decode_loop(
                 Ok(Some(f)) => {
                     last_time = f.time + windows.offset;
                     for job in windows.push(f.time, f.frame) {
-                        slot.put(job);
+                        if !slot.put(job) {
+                            return Ok(());
+                        }
                     }
                 }
                 Ok(None) => break None,
@@ -618,6 +673,19 @@ fn decode_loop(
         reconnects += 1;
     }
 }
+
+/// `Some(max lag)` when windows may be dropped: any source but a regular file or `pipe:` (a
+/// network URL, a device), or any source with `--live` / `--max-lag`.
+fn live_lag(a: &WatchArgs) -> Result<Option<Duration>> {
+    let stdin = crate::decode::locate(&a.source) == crate::decode::Location::Stdin;
+    let file = std::fs::metadata(&a.source).is_ok_and(|m| m.is_file());
+    let live = a.live || a.max_lag.is_some() || !(stdin || file);
+    let lag = config::seconds("--max-lag", a.max_lag.unwrap_or(DEFAULT_MAX_LAG))?;
+    Ok(live.then(|| Duration::from_secs_f64(lag)))
+}
+
+/// `--max-lag`'s default, in seconds.
+const DEFAULT_MAX_LAG: f64 = 1.0;
 
 /// Waits before the next attempt: 0.5 s, doubling to at most 8 s.
 fn backoff(attempt: u32) {

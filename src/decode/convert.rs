@@ -11,7 +11,7 @@
 //! the next band. No full-size RGB picture is held, except for pictures turned a quarter
 //! (display rotation 90 or 270), whose every upright row reads every decoded row.
 
-use super::Frame;
+use super::{Frame, RowSink};
 use anyhow::{Context as _, Result};
 use ffmpeg_next::ffi;
 use ffmpeg_next::format::Pixel;
@@ -48,16 +48,6 @@ const ROW_ALIGN: usize = 64;
 
 /// About this many bytes of RGB are converted at a time (one band of rows).
 const BAND_BYTES: usize = 1 << 20;
-
-/// Takes the upright RGB24 rows of a picture as they are converted, top to bottom.
-pub trait RowSink {
-    /// Whether this sink reads upright row `y`; a band that no sink wants may be skipped.
-    fn wants(&self, _y: u32) -> bool {
-        true
-    }
-    /// Upright rows `first..first + n`, packed (`n * width * 3` bytes).
-    fn rows(&mut self, first: u32, data: &[u8]);
-}
 
 /// A decoded picture on its way to upright RGB24, handed out in bands of rows
 /// ([`FrameRows::feed`]) or whole ([`FrameRows::into_frame`]).

@@ -24,7 +24,8 @@ mod video;
 
 #[cfg(test)]
 pub(crate) use convert::testing;
-pub use convert::{FrameRows, RowSink};
+pub use crate::picture::{Frame, RowSink};
+pub use convert::FrameRows;
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
 pub(crate) use source::open_input;
 pub use source::{
@@ -59,15 +60,6 @@ pub struct VideoMeta {
     pub keyframe_interval: Option<f64>,
 }
 
-/// One RGB24 frame, rows packed (`data.len() == width * height * 3`), upright.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub width: u32,
-    pub height: u32,
-    pub data: Vec<u8>,
-    /// Presentation time in seconds relative to the stream's first frame.
-    pub time: f64,
-}
 
 /// The frames of one clip after a caller's per-frame step ([`Video::read_clip_with`]).
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //! Shrinking is an area average (each output pixel is the mean of the input pixels it covers);
 //! encoding is `jpeg-encoder`, a dependency-free JPEG encoder.
 
-use crate::decode::{Frame, RowSink};
+use crate::picture::{Frame, RowSink};
 use anyhow::{Context, Result};
 
 /// How many thumbnails each unit (a whole video, or a window) keeps, and their height.
@@ -94,7 +94,7 @@ pub fn thumbnail(frame: &Frame, height: u32) -> Result<Thumbnail> {
 }
 
 /// A [`Small`] made from a frame's rows as they are converted, top to bottom, band by band
-/// ([`crate::decode::FrameRows::feed`]): an area-average downscale (each output pixel is the
+/// (the decoder's `FrameRows::feed`): an area-average downscale (each output pixel is the
 /// rounded mean of the input pixels it covers) that holds one output row of sums at a time.
 pub struct SmallRows {
     time: f64,
