@@ -450,8 +450,9 @@ pub struct TrainArgs {
     )]
     pub data: Option<PathBuf>,
 
-    /// A CSV with the columns path,label and optionally split (train, val or test) instead of
-    /// DATA; relative paths are relative to the manifest.
+    /// A CSV with the columns path,label and optionally split (train, val or test) and group
+    /// (a recording's clips stay on one side) instead of DATA; relative paths are relative to
+    /// the manifest.
     #[arg(long, value_name = "FILE.csv")]
     pub manifest: Option<PathBuf>,
 

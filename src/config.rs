@@ -418,6 +418,7 @@ pub fn train_options(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
         },
         val_fraction: a.val_fraction,
         device: model::parse_device(&a.device).context("--device")?,
+        threads: a.threads.map_or_else(cores, |t| t as usize),
         decode: RunSettings {
             threads: cores(),
             batch_size: 1,

@@ -391,3 +391,305 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A traced graph with a linear head `fc` but no `features` method, and a config for it (the
+/// built-in model's input recipe).
+fn model_without_features(dir: &Path) -> PathBuf {
+    const MAKE: &str = "\
+import sys, torch
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 8, 1)
+        self.fc = torch.nn.Linear(8, 8)
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(dim=(2, 3, 4)))
+torch.manual_seed(0)
+torch.jit.trace(M().eval(), torch.zeros(1, 3, 8, 64, 64)).save(sys.argv[1])
+";
+    let key = Key::new().args(&[MAKE]).python();
+    let made = fixture("train-no-features", &key, |d| {
+        run_ok(python().args(["-c", MAKE]).arg(d.join("m.pt")));
+    });
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("configs/motion.json")).unwrap())
+            .unwrap();
+    cfg["name"] = "featureless".into();
+    cfg["file"] = made.join("m.pt").to_str().unwrap().into();
+    let path = dir.join("featureless.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn a_model_without_features_is_refused_before_decoding() {
+    let dir = scratch("train-no-features");
+    let cfg = model_without_features(&dir);
+    // Files no decoder reads: a run that decoded first would fail on them instead.
+    let data = dir.join("data");
+    for label in ["a", "b"] {
+        std::fs::create_dir_all(data.join(label)).unwrap();
+        for i in 0..4 {
+            let path = data.join(label).join(format!("{i}.mp4"));
+            std::fs::write(path, format!("junk {label}{i}")).unwrap();
+        }
+    }
+    let out = dir.join("m");
+    let o = train(&[
+        data.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--from",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_code(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("model featureless has no usable `features` method"),
+        "{err}"
+    );
+    assert!(!err.contains("skipped"), "decoded before refusing: {err}");
+    assert!(!out.exists(), "{} was made", out.display());
+}
+
+/// Two labels of long 720p videos in one group of pictures each (every clip decodes from the
+/// start): decoding them takes seconds.
+fn slow_set() -> PathBuf {
+    let key = Key::new()
+        .args(&["slow-set", "1280x720", "20", "g600"])
+        .ffmpeg();
+    fixture("train-slow", &key, |dir| {
+        for (label, source) in [("pattern", "testsrc2"), ("bars", "smptehdbars")] {
+            std::fs::create_dir_all(dir.join(label)).unwrap();
+            for i in 0..4 {
+                let out = dir.join(label).join(format!("{label}{i}.mp4"));
+                support::ffmpeg(&[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    &format!("{source}=size=1280x720:rate=30"),
+                    "-t",
+                    &format!("{}", 20 + i),
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "ultrafast",
+                    "-g",
+                    "900",
+                    "-pix_fmt",
+                    "yuv420p",
+                    out.to_str().unwrap(),
+                ]);
+            }
+        }
+    })
+}
+
+#[test]
+fn a_signal_while_decoding_stops_at_once_in_every_mode() {
+    let data = slow_set();
+    let dir = scratch("train-signal-decoding");
+    for mode in ["--epochs=1", "--freeze", "--scratch"] {
+        let out = dir.join(mode.trim_start_matches('-'));
+        let mut child = bin()
+            .arg("train")
+            .arg(&data)
+            .arg("-o")
+            .arg(&out)
+            .args([mode, "--threads", "2"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        run_ok(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]));
+        let signalled = std::time::Instant::now();
+        let status = child.wait().unwrap();
+        let took = signalled.elapsed();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(
+            took.as_secs_f64() < 1.0,
+            "{mode}: {took:?} after the signal"
+        );
+        assert_eq!(status.code(), Some(130), "{mode}: {err}");
+        assert!(
+            err.contains("interrupted while decoding; nothing was written"),
+            "{mode}: {err}"
+        );
+        for f in ["model.pt", "config.json", "metrics.json", ".checkpoint"] {
+            assert!(!out.join(f).exists(), "{mode}: {f} written");
+        }
+    }
+}
+
+/// A manifest over the small set with a test split, a row listed twice and a copy of a
+/// training file among the test rows.
+#[test]
+fn test_rows_are_scored_and_data_leaks_are_named() {
+    let data = small_set();
+    let dir = scratch("train-test-split");
+    let text = std::fs::read_to_string(data.join("manifest.csv")).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    let mut manifest = "path,label,split\n".to_string();
+    let mut per_label: BTreeMap<String, usize> = BTreeMap::new();
+    for row in &rows {
+        let (path, label) = row.split_once(',').unwrap();
+        let n = per_label.entry(label.to_string()).or_default();
+        *n += 1;
+        let split = if *n <= 2 { "test" } else { "" };
+        let abs = data.join(path);
+        manifest += &format!("{},{label},{split}\n", abs.display());
+    }
+    // Row 34: row 2 again. Row 35: a copy of a training file, as a test clip.
+    let (first_path, first_label) = rows[0].split_once(',').unwrap();
+    manifest += &format!("{},{first_label},\n", data.join(first_path).display());
+    let (last_path, last_label) = rows[rows.len() - 1].split_once(',').unwrap();
+    let copy = dir
+        .join("copy")
+        .join(Path::new(last_path).file_name().unwrap());
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(data.join(last_path), &copy).unwrap();
+    manifest += &format!("{},{last_label},test\n", copy.display());
+    let csv = dir.join("m.csv");
+    std::fs::write(&csv, manifest).unwrap();
+    let out = dir.join("m");
+    let o = bin()
+        .args(["train", "--manifest"])
+        .arg(&csv)
+        .arg("-o")
+        .arg(&out)
+        .args(["--freeze", "--threads", "2"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rows 2 and 34 list the same file"), "{err}");
+    assert!(
+        err.contains(&format!("{} (test) have the same contents", copy.display())),
+        "{err}"
+    );
+    assert!(err.contains("; test top-1 "), "{err}");
+    assert!(err.contains("on 9 held-out clips"), "{err}");
+    assert!(err.contains("confusion on the test clips"), "{err}");
+    let m = metrics(&out);
+    let test_top1 = m["test_top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&test_top1), "{m}");
+    let cells: u64 = m["test_confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
+        .sum();
+    assert_eq!(cells, 9, "{m}");
+    let right: u64 = (0..4)
+        .map(|i| m["test_confusion"][i][i].as_u64().unwrap())
+        .sum();
+    assert_eq!(right as f64 / 9.0, test_top1);
+    // The trained weights' precision record, measured on the validation clips.
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let val: u64 = m["val_clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    let record = &cfg["reduced_precision"];
+    assert_eq!(record["clips"].as_u64(), Some(val), "{cfg}");
+    assert_eq!(record["clips_from"], "videos", "{cfg}");
+    let agreement = record["bf16_top1_agreement"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&agreement), "{cfg}");
+}
+
+/// Without validation clips, the probe is the model when time runs out before the first
+/// epoch; and the base model's precision record is not inherited.
+#[test]
+fn without_validation_the_probe_is_kept() {
+    let data = small_set();
+    let out = scratch("train-no-val").join("m");
+    let o = train(&[
+        data.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--val-fraction",
+        "0",
+        "--time-limit",
+        "0.001",
+    ]);
+    assert_code(&o, 0);
+    let m = metrics(&out);
+    assert_eq!(m["best_epoch"], 0, "{m}");
+    assert_eq!(m["stopped"], "time_limit", "{m}");
+    assert!(m["val_top1"].is_null(), "{m}");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert!(
+        cfg.get("reduced_precision").is_none(),
+        "a record without validation clips: {cfg}"
+    );
+    assert!(accuracy(&predictions(&out, &data)) >= 0.6);
+}
+
+/// `--scratch` stopped before its first epoch has nothing to keep: no model, a clear error,
+/// and not the last run's model.pt either.
+#[test]
+fn scratch_stopped_before_an_epoch_leaves_no_model() {
+    let data = easy_set();
+    let out = scratch("train-scratch-early").join("m");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(root().join("models/motion.pt"), out.join("model.pt")).unwrap();
+    let o = train(&[
+        data.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--scratch",
+        "--time-limit",
+        "0.001",
+        "--force",
+    ]);
+    assert_code(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--time-limit ran out before the first epoch ended"),
+        "{err}"
+    );
+    assert!(!out.join("model.pt").exists(), "a model.pt is left");
+    assert!(!out.join("config.json").exists());
+}
+
+/// `--scratch` starts every normalisation layer (found by its module's type, here with
+/// Python) at weight 1 and bias 0: a learning rate too small to move them keeps them there.
+#[test]
+fn scratch_starts_every_norm_layer_at_one_and_zero() {
+    let data = easy_set();
+    let out = scratch("train-scratch-norms").join("m");
+    let o = train(&[
+        data.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--scratch",
+        "--epochs",
+        "1",
+        "--lr",
+        "1e-12",
+    ]);
+    assert_code(&o, 0);
+    const CHECK: &str = "\
+import sys, torch
+m = torch.jit.load(sys.argv[1])
+n = 0
+for name, mod in m.named_modules():
+    if 'Norm' not in mod.original_name:
+        continue
+    n += 1
+    w, b = mod.weight, mod.bias
+    assert torch.allclose(w, torch.ones_like(w), atol=1e-6), (name, w[:4])
+    assert torch.allclose(b, torch.zeros_like(b), atol=1e-6), (name, b[:4])
+assert n >= 10, n
+print('norms', n)
+";
+    let checked = run_ok(python().args(["-c", CHECK]).arg(out.join("model.pt")));
+    assert!(String::from_utf8_lossy(&checked.stdout).starts_with("norms "));
+}

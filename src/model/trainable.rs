@@ -94,15 +94,25 @@ impl Trainable {
         Ok(())
     }
 
-    /// Draws every parameter afresh (PyTorch's default inits: uniform +-1/sqrt(fan_in) for
-    /// weights and biases, ones and zeros for normalisation layers), for training from scratch.
+    /// Draws every parameter afresh, for training from scratch: PyTorch's default inits,
+    /// uniform +-1/sqrt(fan_in) for weights and biases, and weight 1, bias 0 for normalisation
+    /// layers. A normalisation layer (BatchNorm, LayerNorm, GroupNorm) is told by its shape,
+    /// whatever its name: its weight is 1-D, where a convolution's or a linear layer's has two
+    /// or more dimensions (libtorch does not show a scripted module's type).
     pub fn reinitialise(&mut self) -> Result<()> {
-        for (name, mut t) in self.parameters()? {
+        let params = self.parameters()?;
+        let owner = |name: &str| name.rsplit_once('.').map_or("", |(m, _)| m).to_string();
+        let norms: std::collections::HashSet<String> = params
+            .iter()
+            .filter(|(n, t)| t.dim() == 1 && (n == "weight" || n.ends_with(".weight")))
+            .map(|(n, _)| owner(n))
+            .collect();
+        for (name, mut t) in params {
+            let norm = norms.contains(&owner(&name));
             tch::no_grad(|| {
-                let is_norm = name.contains("bn") || name.ends_with("norm.weight");
-                if t.dim() == 1 && is_norm && name.ends_with("weight") {
+                if norm && name.ends_with("weight") {
                     let _ = t.fill_(1.0);
-                } else if t.dim() == 1 && is_norm {
+                } else if norm {
                     let _ = t.zero_();
                 } else {
                     let fan_in: i64 = if t.dim() > 1 {
@@ -129,6 +139,36 @@ impl Trainable {
     /// Logits with autograd (N x classes).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.module.forward_ts(&[x.to_device(self.device)])?)
+    }
+
+    /// Checks that the graph has `features(x)` giving what the head reads (one zero clip
+    /// through it), so a probe can be fitted: before any video is decoded.
+    pub fn check_features(&self) -> Result<()> {
+        let width = self.feature_width()?;
+        let (t, c) = (self.config.frames as i64, self.config.crop as i64);
+        let x = Tensor::zeros([1, 3, t, c, c], (Kind::Float, self.device));
+        let got = {
+            let _g = tch::no_grad_guard();
+            self.module.method_ts("features", &[x]).map(|f| f.size())
+        };
+        match got {
+            Ok(size) if size == [1, width as i64] => Ok(()),
+            Ok(size) => bail!(
+                "model {}: `features(x)` gives {size:?}, not the 1 x {width} its `fc` head reads; \
+                 training needs both (docs/ARCHITECTURE.md)",
+                self.config.name
+            ),
+            Err(e) => {
+                let why = e.to_string();
+                let why = why.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                bail!(
+                    "model {} has no usable `features` method ({why}): a probe and fine-tuning \
+                     need a graph exported with `features(x)` (docs/ARCHITECTURE.md); --scratch \
+                     does not",
+                    self.config.name
+                )
+            }
+        }
     }
 
     /// Pooled features without autograd (N x D).

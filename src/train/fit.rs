@@ -129,13 +129,46 @@ pub fn class_weights(counts: &[usize]) -> Vec<f64> {
         .collect()
 }
 
-/// Batches of views through `features` (eval mode) -> N x D on the CPU.
-fn features_of(model: &Trainable, views: &[Tensor], batch: usize) -> Result<Tensor> {
+/// A signal arrived before anything worth keeping was made: the run ends, writing nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Interrupted(pub i32);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted by signal {}", self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Fails with [`Interrupted`] once a signal has arrived.
+pub fn stop_if_interrupted() -> Result<()> {
+    match crate::interrupt::requested() {
+        Some(sig) => Err(Interrupted(sig).into()),
+        None => Ok(()),
+    }
+}
+
+/// Features (eval mode, N x D on the CPU) of the centre crop of each (video, clip) in
+/// `items`, a batch at a time: only one batch of f32 crops exists at once beside the f16
+/// cache. Stops at a signal.
+fn features_of(
+    model: &Trainable,
+    bank: &Bank,
+    cfg: &ModelConfig,
+    items: &[(usize, usize)],
+    batch: usize,
+) -> Result<Tensor> {
     let mut out = Vec::new();
-    for chunk in views.chunks(batch.max(1)) {
+    for chunk in items.chunks(batch.max(1)) {
+        stop_if_interrupted()?;
+        let views: Vec<Tensor> = chunk
+            .iter()
+            .map(|&(i, c)| centre_view(&bank.clips[i][c..=c], cfg))
+            .collect();
         out.push(
             model
-                .features(&Tensor::stack(chunk, 0))?
+                .features(&Tensor::stack(&views, 0))?
                 .to_device(tch::Device::Cpu),
         );
     }
@@ -152,15 +185,15 @@ pub fn probe(
 ) -> Result<Option<f64>> {
     model.set_train(false);
     let train = bank.indices(Split::Train);
-    let mut views = Vec::new();
+    let mut items = Vec::new();
     let mut ys = Vec::new();
     for &i in &train {
         for c in 0..bank.clips[i].len() {
-            views.push(centre_view(&bank.clips[i][c..=c], cfg));
+            items.push((i, c));
             ys.push(bank.labels[i] as i64);
         }
     }
-    let x = features_of(model, &views, plan.batch_size)?;
+    let x = features_of(model, bank, cfg, &items, plan.batch_size)?;
     let y = Tensor::from_slice(&ys);
     let classes = cfg.labels.len();
     let counts = super::data::per_class(classes, ys.iter().map(|&l| l as usize));
@@ -238,13 +271,14 @@ fn recalibrate_norms(
 ) -> Result<()> {
     model.set_train(true);
     let _g = tch::no_grad_guard();
-    let views: Vec<Tensor> = train
-        .iter()
-        .map(|&i| centre_view(&bank.clips[i], cfg))
-        .collect();
-    let chunks: Vec<&[Tensor]> = views.chunks(batch.max(2)).filter(|c| c.len() > 1).collect();
+    let chunks: Vec<&[usize]> = train.chunks(batch.max(2)).filter(|c| c.len() > 1).collect();
     for c in chunks.iter().cycle().take(NORM_PASSES) {
-        let _ = model.forward(&Tensor::stack(c, 0))?;
+        // Crops a batch at a time, as the probe makes them (memory).
+        let views: Vec<Tensor> = c
+            .iter()
+            .map(|&i| centre_view(&bank.clips[i], cfg))
+            .collect();
+        let _ = model.forward(&Tensor::stack(&views, 0))?;
     }
     Ok(())
 }

@@ -21,6 +21,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the labelled videos are listed.
@@ -53,6 +55,8 @@ pub struct TrainOptions {
     pub plan: Plan,
     pub val_fraction: f64,
     pub device: tch::Device,
+    /// Torch threads (part of what decides the weights).
+    pub threads: usize,
     pub decode: RunSettings,
     pub time_limit: Option<Duration>,
     pub cache_bytes: usize,
@@ -68,12 +72,18 @@ pub struct Metrics {
     pub start: Start,
     pub epochs: Vec<EpochLog>,
     pub best_epoch: Option<usize>,
+    /// On the validation clips, which chose the best epoch: an optimistic estimate.
     pub val_top1: Option<f64>,
     pub probe_val_top1: Option<f64>,
     /// Rows: truth; columns: prediction (validation clips, best model).
     pub confusion: Vec<Vec<usize>>,
+    /// On the manifest's `split=test` clips, which no choice looked at (null without them).
+    pub test_top1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_confusion: Option<Vec<Vec<usize>>>,
     pub train_clips: Vec<usize>,
     pub val_clips: Vec<usize>,
+    pub test_clips: Vec<usize>,
     pub skipped: Vec<Skipped>,
     pub stopped: Stop,
     pub decode_seconds: f64,
@@ -90,18 +100,36 @@ pub enum Ended {
 }
 
 pub fn run(o: &TrainOptions) -> Result<Ended> {
+    match train(o) {
+        Err(e) => match e.downcast_ref::<fit::Interrupted>() {
+            Some(&fit::Interrupted(sig)) => {
+                eprintln!("vidcls: interrupted before a model was made; nothing was written");
+                Ok(Ended::Interrupted(sig))
+            }
+            None => Err(e),
+        },
+        ended => ended,
+    }
+}
+
+fn train(o: &TrainOptions) -> Result<Ended> {
     let mut ds = list_data(&o.data)?;
     data::split(&mut ds, o.val_fraction, o.plan.seed);
+    warn_about_data(&ds);
+    let mut model = Trainable::open(&o.from, o.device)?;
+    if o.start != Start::Scratch {
+        model.check_features()?;
+    }
     prepare_out_dir(o)?;
     crate::interrupt::install_polled().context("cannot install signal handlers")?;
-    let mut model = Trainable::open(&o.from, o.device)?;
     let cfg = trained_config(&model.config, &ds, o)?;
     let t0 = Instant::now();
-    let (bank, skipped) = decode_all(o, &ds, &cfg, model.config.frames)?;
+    let (bank, skipped) = {
+        let _watch = DecodeWatch::start();
+        decode_all(o, &ds, &cfg, model.config.frames)?
+    };
+    fit::stop_if_interrupted()?;
     let decode_seconds = t0.elapsed().as_secs_f64();
-    if let Some(sig) = crate::interrupt::requested() {
-        return Ok(Ended::Interrupted(sig));
-    }
     let fingerprint = run_fingerprint(&ds, o);
     let files = fit::Files {
         best: o.out.join("model.pt"),
@@ -115,12 +143,8 @@ pub fn run(o: &TrainOptions) -> Result<Ended> {
         Start::Frozen => (state, Stop::Finished),
         _ => fine_tune(o, &mut model, &bank, &cfg, &files, deadline, state, resumed)?,
     };
-    if let Stop::Signal(sig) = stop {
-        eprintln!(
-            "vidcls: interrupted; checkpoint saved in {} (run the same command with --resume)",
-            files.checkpoint.display()
-        );
-        return Ok(Ended::Interrupted(sig));
+    if let Some(ended) = stopped_early(&files, &state, stop)? {
+        return Ok(ended);
     }
     model.load_weights(&files.best)?;
     let mut metrics = score(o, &mut model, &bank, &cfg, &ds, state, stop)?;
@@ -129,12 +153,73 @@ pub fn run(o: &TrainOptions) -> Result<Ended> {
     metrics.decode_seconds = decode_seconds;
     metrics.train_seconds = t1.elapsed().as_secs_f64();
     metrics.data_fingerprint = fingerprint;
-    write_outputs(o, &model, cfg, &metrics)?;
+    write_outputs(o, &model, cfg, &metrics, &bank)?;
     if !o.quiet {
-        eprintln!("{}", render_confusion(&metrics));
+        eprint!("{}", render_summary(&metrics));
     }
     let _ = std::fs::remove_dir_all(&files.checkpoint);
     Ok(Ended::Complete)
+}
+
+/// A signal keeps the checkpoint for `--resume`; a time limit before the first epoch with no
+/// probe to fall back on (`--scratch`) leaves no model and fails.
+fn stopped_early(files: &fit::Files, state: &fit::State, stop: Stop) -> Result<Option<Ended>> {
+    if let Stop::Signal(sig) = stop {
+        let none = if state.best_epoch.is_none() {
+            "; no model yet: nothing was fitted before the first epoch"
+        } else {
+            ""
+        };
+        eprintln!(
+            "vidcls: interrupted; checkpoint saved in {} (run the same command with --resume){none}",
+            files.checkpoint.display()
+        );
+        return Ok(Some(Ended::Interrupted(sig)));
+    }
+    if state.best_epoch.is_none() {
+        bail!(
+            "--time-limit ran out before the first epoch ended, with no probe to fall back on: \
+             no model was written (allow more time, or continue with --resume)"
+        );
+    }
+    Ok(None)
+}
+
+/// While the videos decode, a signal ends the run at once with 128 + its number: nothing has
+/// been written yet, and the video being decoded could hold up a stop at the next result.
+struct DecodeWatch {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DecodeWatch {
+    fn start() -> DecodeWatch {
+        let done = Arc::new(AtomicBool::new(false));
+        let seen = done.clone();
+        let watch = move || {
+            while !seen.load(Ordering::SeqCst) {
+                if let Some(sig) = crate::interrupt::requested() {
+                    eprintln!("\nvidcls: interrupted while decoding; nothing was written");
+                    signal_hook::low_level::exit(128 + sig);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("decode-watch".into())
+            .spawn(watch)
+            .ok();
+        DecodeWatch { done, thread }
+    }
+}
+
+impl Drop for DecodeWatch {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Decodes every video once; lists what was skipped; refuses data that cannot train.
@@ -181,7 +266,8 @@ fn fine_tune(
     Ok(r)
 }
 
-/// The best model's numbers on the validation clips (the run's timings are filled in after).
+/// The best model's numbers on the validation and test clips (the run's timings are filled in
+/// after).
 fn score(
     o: &TrainOptions,
     model: &mut Trainable,
@@ -191,26 +277,54 @@ fn score(
     state: fit::State,
     stop: Stop,
 ) -> Result<Metrics> {
-    let val = bank.indices(Split::Val);
-    let (val_top1, preds) = fit::evaluate(model, bank, cfg, &val, o.plan.batch_size)?;
-    let truth: Vec<usize> = val.iter().map(|&i| bank.labels[i]).collect();
+    let classes = ds.labels.len();
+    let val = held_out(model, bank, cfg, Split::Val, o.plan.batch_size)?;
+    let test = held_out(model, bank, cfg, Split::Test, o.plan.batch_size)?;
     let train = bank.indices(Split::Train);
     Ok(Metrics {
         labels: ds.labels.clone(),
         start: o.start,
         epochs: state.history,
         best_epoch: state.best_epoch,
-        val_top1: (!val.is_empty()).then_some(val_top1),
+        val_top1: val.top1,
         probe_val_top1: None,
-        confusion: fit::confusion(ds.labels.len(), &truth, &preds),
-        train_clips: data::per_class(ds.labels.len(), train.iter().map(|&i| bank.labels[i])),
-        val_clips: data::per_class(ds.labels.len(), truth.iter().copied()),
+        confusion: val.confusion,
+        test_top1: test.top1,
+        test_confusion: test.top1.map(|_| test.confusion),
+        train_clips: data::per_class(classes, train.iter().map(|&i| bank.labels[i])),
+        val_clips: val.clips,
+        test_clips: test.clips,
         skipped: Vec::new(),
         stopped: stop,
         decode_seconds: 0.0,
         train_seconds: 0.0,
         cache_mb: bank.bytes as f64 / 1e6,
         data_fingerprint: String::new(),
+    })
+}
+
+/// One held-out split's figures.
+struct HeldOut {
+    top1: Option<f64>,
+    confusion: Vec<Vec<usize>>,
+    clips: Vec<usize>,
+}
+
+fn held_out(
+    model: &mut Trainable,
+    bank: &bank::Bank,
+    cfg: &ModelConfig,
+    split: Split,
+    batch: usize,
+) -> Result<HeldOut> {
+    let idx = bank.indices(split);
+    let (top1, preds) = fit::evaluate(model, bank, cfg, &idx, batch)?;
+    let truth: Vec<usize> = idx.iter().map(|&i| bank.labels[i]).collect();
+    let classes = cfg.labels.len();
+    Ok(HeldOut {
+        top1: (!idx.is_empty()).then_some(top1),
+        confusion: fit::confusion(classes, &truth, &preds),
+        clips: data::per_class(classes, truth.iter().copied()),
     })
 }
 
@@ -232,6 +346,24 @@ fn prepare_out_dir(o: &TrainOptions) -> Result<()> {
     }
     if o.resume && !fit::has_checkpoint(&o.out.join(".checkpoint")) {
         bail!("{}: no checkpoint to resume from", o.out.display());
+    }
+    if busy && o.force && !o.resume {
+        // A run that ends before it fits anything must not leave the last run's model behind
+        // as if it were its own.
+        for name in ["model.pt", "config.json", "metrics.json", ".checkpoint"] {
+            let p = o.out.join(name);
+            let gone = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            match gone {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", p.display()))
+                }
+                _ => {}
+            }
+        }
     }
     std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))
 }
@@ -264,7 +396,14 @@ fn run_fingerprint(ds: &Dataset, o: &TrainOptions) -> String {
     format!(
         "{}-{:016x}",
         data::fingerprint(ds, &root),
-        crate::inputs::fnv1a(format!("{plan}{:?}{:?}", o.start, o.from).as_bytes(), 0)
+        crate::inputs::fnv1a(
+            format!(
+                "{plan}{:?}{:?} threads={} device={:?}",
+                o.start, o.from, o.threads, o.device
+            )
+            .as_bytes(),
+            0
+        )
     )
 }
 
@@ -289,12 +428,13 @@ fn start_state(
     if o.start == Start::Scratch {
         model.reinitialise()?;
     }
-    let probe_val = if o.start != Start::Scratch && (o.plan.probe_first || o.start == Start::Frozen)
-    {
+    let probed = o.start != Start::Scratch && (o.plan.probe_first || o.start == Start::Frozen);
+    let probe_val = if probed {
         fit::probe(model, bank, cfg, &o.plan)?
     } else {
         None
     };
+    fit::stop_if_interrupted()?;
     let mut state = fit::State {
         epoch: 0,
         step: 0,
@@ -304,8 +444,9 @@ fn start_state(
         fingerprint: fingerprint.to_string(),
         tally: fit::Tally::default(),
     };
-    if probe_val.is_some() || o.start == Start::Frozen {
-        // The probe is "epoch 0": fine-tuning replaces it only with a better validation score.
+    if probed {
+        // The probe is "epoch 0": fine-tuning replaces it only with a better validation score
+        // (without validation clips, with any training score).
         model.save(&files.best)?;
         state.best_epoch = Some(0);
         state.best_val = probe_val.unwrap_or(0.0);
@@ -313,15 +454,51 @@ fn start_state(
     Ok((state, probe_val, false))
 }
 
+/// model.pt, config.json and metrics.json; then the precision record of these weights,
+/// measured on the validation clips, into config.json.
 fn write_outputs(
     o: &TrainOptions,
     model: &Trainable,
     mut cfg: ModelConfig,
     m: &Metrics,
+    bank: &bank::Bank,
 ) -> Result<()> {
     let weights = o.out.join("model.pt");
     model.save(&weights)?;
-    let bytes = std::fs::read(&weights)?;
+    stamp(&mut cfg, o, model, m)?;
+    let config = o.out.join("config.json");
+    write_json(&config, &cfg)?;
+    write_json(&o.out.join("metrics.json"), m)?;
+    let source = crate::model::ModelSource::Files { config, weights };
+    if let Some(record) = precision_record(&source, bank, &cfg) {
+        cfg.reduced_precision = Some(record);
+        write_json(&o.out.join("config.json"), &cfg)?;
+    }
+    Ok(())
+}
+
+/// bf16's top-1 agreement with fp32 on the validation clips (what `predict` sees of them),
+/// as `models pull` measures it; none without validation clips.
+fn precision_record(
+    source: &crate::model::ModelSource,
+    bank: &bank::Bank,
+    cfg: &ModelConfig,
+) -> Option<crate::model::ReducedPrecision> {
+    let val = bank.indices(Split::Val);
+    let frames = bank.clips.get(*val.first()?)?.first()?.size()[0] as usize;
+    let clip = |k: usize| bank::centre_view(&bank.clips[val[k]], cfg).unsqueeze(0);
+    match crate::model::calibrate::measure_on(source, frames, val.len(), clip, "videos") {
+        Ok(record) => Some(record),
+        Err(e) => {
+            eprintln!("vidcls: warning: no precision record ({e:#}); --precision auto keeps fp32");
+            None
+        }
+    }
+}
+
+/// Where the weights came from, what they hold and how they were made.
+fn stamp(cfg: &mut ModelConfig, o: &TrainOptions, model: &Trainable, m: &Metrics) -> Result<()> {
+    let bytes = std::fs::metadata(o.out.join("model.pt"))?.len();
     cfg.weights = crate::model::config::Weights {
         source: format!(
             "trained:vidcls train start={:?} seed={} epochs={}",
@@ -346,10 +523,10 @@ fn write_outputs(
         "plan": o.plan,
         "best_epoch": m.best_epoch,
         "val_top1": m.val_top1,
-        "model_bytes": bytes.len(),
+        "test_top1": m.test_top1,
+        "model_bytes": bytes,
     }));
-    write_json(&o.out.join("config.json"), &cfg)?;
-    write_json(&o.out.join("metrics.json"), m)
+    Ok(())
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
@@ -386,19 +563,73 @@ fn warn_imbalance(labels: &[String], usable: &[usize]) {
     }
 }
 
-fn render_confusion(m: &Metrics) -> String {
-    let w = m.labels.iter().map(|l| l.len()).max().unwrap_or(4).max(4);
-    let mut s = format!(
-        "vidcls: validation top-1 {} (best epoch {}); confusion (rows: truth)\n",
-        m.val_top1
-            .map_or("-".into(), |v| format!("{:.1}%", v * 100.0)),
-        m.best_epoch.map_or("-".into(), |e| e.to_string())
-    );
-    for (l, row) in m.labels.iter().zip(&m.confusion) {
-        let cells: Vec<String> = row.iter().map(|c| format!("{c:>4}")).collect();
-        s.push_str(&format!("  {l:<w$} {}\n", cells.join("")));
+/// The held-out figures and a confusion matrix (the test clips', else the validation clips').
+fn render_summary(m: &Metrics) -> String {
+    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0));
+    let best = m.best_epoch.map_or("-".into(), |e| e.to_string());
+    let (mut s, which, matrix) = match (&m.test_confusion, m.test_top1) {
+        (Some(c), Some(t)) => (
+            format!(
+                "vidcls: validation top-1 (selection score) {} (best epoch {best}); test top-1 {} \
+                 on {} held-out clips\n",
+                pct(m.val_top1),
+                pct(Some(t)),
+                m.test_clips.iter().sum::<usize>()
+            ),
+            "test",
+            c,
+        ),
+        _ => (
+            format!(
+                "vidcls: validation top-1 (selection score, optimistic) {} (best epoch {best}); \
+                 no test split\n",
+                pct(m.val_top1)
+            ),
+            "validation",
+            &m.confusion,
+        ),
+    };
+    s += &format!("vidcls: confusion on the {which} clips (rows: truth, columns: prediction)\n");
+    s + &render_confusion(&m.labels, matrix)
+}
+
+/// Rows `index label`, columns headed by the same indices.
+fn render_confusion(labels: &[String], matrix: &[Vec<usize>]) -> String {
+    let iw = labels.len().saturating_sub(1).to_string().len();
+    let w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let cw = matrix
+        .iter()
+        .flatten()
+        .map(|c| c.to_string().len())
+        .chain([iw])
+        .max()
+        .unwrap_or(1)
+        + 2;
+    let head: String = (0..labels.len()).map(|j| format!("{j:>cw$}")).collect();
+    let mut s = format!("  {:iw$} {:w$}{head}\n", "", "");
+    for (i, (l, row)) in labels.iter().zip(matrix).enumerate() {
+        let cells: String = row.iter().map(|c| format!("{c:>cw$}")).collect();
+        s += &format!("  {i:>iw$} {l:<w$}{cells}\n");
     }
     s
+}
+
+/// The listing's warnings, and files whose contents are on both sides of the split.
+fn warn_about_data(ds: &Dataset) {
+    for w in &ds.warnings {
+        eprintln!("vidcls: warning: {}", terminal(w));
+    }
+    let side = |e: &data::Example| format!("{:?}", e.split.unwrap_or(Split::Train)).to_lowercase();
+    for (a, b) in data::identical_across_splits(ds) {
+        eprintln!(
+            "vidcls: warning: {} ({}) and {} ({}) have the same contents: the held-out score \
+             counts a clip it was trained on",
+            terminal(&a.path.to_string_lossy()),
+            side(a),
+            terminal(&b.path.to_string_lossy()),
+            side(b)
+        );
+    }
 }
 
 fn progress(quiet: bool, len: usize, what: &str) -> ProgressBar {
@@ -409,4 +640,105 @@ fn progress(quiet: bool, len: usize, what: &str) -> ProgressBar {
     let template = format!("{what} {{bar:30}} {{pos}}/{{len}}  ETA {{eta}}  {{wide_msg}}");
     pb.set_style(ProgressStyle::with_template(&template).expect("valid template"));
     pb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(test: bool) -> Metrics {
+        Metrics {
+            labels: vec!["walk".into(), "run_fast".into()],
+            start: Start::Pretrained,
+            epochs: Vec::new(),
+            best_epoch: Some(2),
+            val_top1: Some(0.75),
+            probe_val_top1: None,
+            confusion: vec![vec![3, 1], vec![0, 4]],
+            test_top1: test.then_some(0.5),
+            test_confusion: test.then(|| vec![vec![1, 1], vec![1, 12]]),
+            train_clips: vec![8, 8],
+            val_clips: vec![4, 4],
+            test_clips: if test { vec![2, 13] } else { vec![0, 0] },
+            skipped: Vec::new(),
+            stopped: Stop::Finished,
+            decode_seconds: 0.0,
+            train_seconds: 0.0,
+            cache_mb: 0.0,
+            data_fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_labels_scores_and_columns() {
+        let s = render_summary(&metrics(false));
+        assert_eq!(
+            s,
+            "vidcls: validation top-1 (selection score, optimistic) 75.0% (best epoch 2); no test split\n\
+             vidcls: confusion on the validation clips (rows: truth, columns: prediction)\n\
+             \x20             0  1\n\
+             \x20 0 walk      3  1\n\
+             \x20 1 run_fast  0  4\n"
+        );
+        let s = render_summary(&metrics(true));
+        assert!(
+            s.starts_with(
+                "vidcls: validation top-1 (selection score) 75.0% (best epoch 2); test top-1 \
+                 50.0% on 15 held-out clips\n\
+                 vidcls: confusion on the test clips"
+            ),
+            "{s}"
+        );
+        assert!(s.ends_with("  1 run_fast   1  12\n"), "{s}");
+    }
+
+    #[test]
+    fn the_resume_fingerprint_holds_threads_and_device() {
+        let o = TrainOptions {
+            data: DataSource::Folder("data".into()),
+            out: "out".into(),
+            from: ModelSource::BuiltIn,
+            start: Start::Pretrained,
+            plan: Plan {
+                epochs: 1,
+                batch_size: 4,
+                lr: 1e-3,
+                backbone_lr: 0.05,
+                weight_decay: 0.0,
+                seed: 0,
+                probe_first: true,
+            },
+            val_fraction: 0.2,
+            device: tch::Device::Cpu,
+            threads: 2,
+            decode: RunSettings {
+                threads: 2,
+                batch_size: 1,
+                timeout: Duration::from_secs(1),
+            },
+            time_limit: None,
+            cache_bytes: 1,
+            resume: false,
+            force: false,
+            quiet: true,
+        };
+        let ds = Dataset {
+            labels: vec!["a".into()],
+            examples: Vec::new(),
+            skipped: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let base = run_fingerprint(&ds, &o);
+        assert_eq!(base, run_fingerprint(&ds, &o.clone()));
+        let threads = TrainOptions {
+            threads: 1,
+            ..o.clone()
+        };
+        assert_ne!(base, run_fingerprint(&ds, &threads), "threads");
+        let device = TrainOptions {
+            device: tch::Device::Cuda(0),
+            ..o
+        };
+        assert_ne!(base, run_fingerprint(&ds, &device), "device");
+    }
 }
