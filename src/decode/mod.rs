@@ -22,9 +22,9 @@ mod source;
 mod stream;
 mod video;
 
+pub use crate::picture::{Frame, RowSink};
 #[cfg(test)]
 pub(crate) use convert::testing;
-pub use crate::picture::{Frame, RowSink};
 pub use convert::FrameRows;
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
 pub(crate) use source::open_input;
@@ -59,7 +59,6 @@ pub struct VideoMeta {
     /// Estimated seconds between keyframes (from the packets near the start).
     pub keyframe_interval: Option<f64>,
 }
-
 
 /// The frames of one clip after a caller's per-frame step ([`Video::read_clip_with`]).
 #[derive(Debug, Clone)]

@@ -715,6 +715,7 @@ mod tests {
                 threads: 2,
                 batch_size: 1,
                 timeout: Duration::from_secs(1),
+                ahead: 1,
             },
             time_limit: None,
             cache_bytes: 1,
