@@ -455,9 +455,8 @@ fn a_model_without_features_is_refused_before_decoding() {
 /// Two labels of long 720p videos in one group of pictures each (every clip decodes from the
 /// start): decoding them takes seconds.
 fn slow_set() -> PathBuf {
-    let key = Key::new()
-        .args(&["slow-set", "1280x720", "20", "g600"])
-        .ffmpeg();
+    // Made by the commands below: keyed by this file's hash and FFmpeg's version.
+    let key = Key::new().script("tests/train.rs").ffmpeg();
     fixture("train-slow", &key, |dir| {
         for (label, source) in [("pattern", "testsrc2"), ("bars", "smptehdbars")] {
             std::fs::create_dir_all(dir.join(label)).unwrap();
