@@ -591,6 +591,12 @@ pub struct WatchArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Refuse a source whose frames have more pixels than this (width x height; default
+    /// 8192 x 8192, at most 268435456 = 16384 x 16384), as predict does.
+    #[arg(long, value_name = "PIXELS", default_value_t = crate::decode::DEFAULT_MAX_PIXELS,
+          value_parser = clap::value_parser!(u64).range(1..=crate::config::limits::PIXELS))]
+    pub max_pixels: u64,
+
     /// Treat the source as live (drop windows when the model falls behind) even if it is a file
     /// or a pipe; network sources and devices are live already.
     #[arg(long)]
@@ -766,7 +772,7 @@ mod tests {
     #[test]
     fn help_states_the_bounds() {
         use crate::config::limits as l;
-        let cases: [(&str, &str, String); 12] = [
+        let cases: [(&str, &str, String); 13] = [
             ("predict", "clips", l::CLIPS.to_string()),
             ("predict", "frames", l::FRAMES.to_string()),
             ("predict", "stride", l::STRIDE.to_string()),
@@ -779,6 +785,7 @@ mod tests {
             ("predict", "hop", (1.0 / l::WINDOWS_PER_SECOND).to_string()),
             ("train", "epochs", l::EPOCHS.to_string()),
             ("watch", "window", l::WATCH_FRAMES.to_string()),
+            ("watch", "max_pixels", l::PIXELS.to_string()),
         ];
         let cli = Cli::command();
         for (command, arg, bound) in cases {

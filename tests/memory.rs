@@ -321,3 +321,31 @@ fn watch_skips_a_timestamp_gap_instead_of_walking_it() {
         run.stdout()
     );
 }
+
+/// `watch` holds a source to the same pixel limit as predict: a stream above `--max-pixels` is
+/// refused with an error record naming the flag, and one within it is watched.
+#[test]
+fn watch_refuses_frames_above_the_pixel_limit() {
+    let dir = scratch("memory-watch-pixels");
+    let video = sized(&dir, "big.mp4", "320x240");
+    for source in [video.to_str().unwrap(), "pipe:"] {
+        let mut cmd = vidcls(&["watch", "-f", "jsonl", "--max-pixels", "50000", source]);
+        if source == "pipe:" {
+            let bytes = std::fs::File::open(&video).unwrap();
+            cmd.command().stdin(bytes);
+        }
+        let run = cmd.expect_code(1);
+        let out = run.stdout();
+        let record: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        let error = record["error"].as_str().unwrap_or_default();
+        assert!(error.contains("--max-pixels"), "{source}: {out}");
+        assert!(
+            !out.contains("top_k"),
+            "{source}: a window was labelled: {out}"
+        );
+    }
+    let run = vidcls(&["watch", "-f", "jsonl", "--max-pixels", "76800"])
+        .arg(&video)
+        .ok();
+    assert!(run.stdout().contains("top_k"));
+}

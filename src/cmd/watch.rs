@@ -349,6 +349,7 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
                 fps,
                 window,
                 hop,
+                max_pixels: a.max_pixels,
             },
             reconnect,
             limit,
@@ -506,6 +507,8 @@ struct Plan {
     fps: f64,
     window: f64,
     hop: f64,
+    /// `--max-pixels`: frames above it are refused.
+    max_pixels: u64,
 }
 
 /// Frames sampled at the model's rate, kept while a window may still need them.
@@ -608,7 +611,7 @@ fn decode_loop(
     let past_limit = || limit.is_some_and(|l| started.elapsed().as_secs_f64() >= l);
     loop {
         let lost_at = Instant::now();
-        let mut stream = match FrameStream::open(source) {
+        let mut stream = match FrameStream::open(source, plan.max_pixels) {
             Ok(s) => s,
             Err(_) if reconnect && reconnects > 0 && past_limit() => return Ok(()),
             Err(_) if reconnect && reconnects > 0 => {

@@ -37,11 +37,16 @@ pub struct FrameStream {
     converter: RgbConverter,
     /// Seconds the container says it lasts (finite sources), if it says.
     pub duration: Option<f64>,
+    /// Frames with more pixels are refused (the rule and message of `Video`).
+    max_pixels: u64,
+    /// The source, named in errors.
+    path: std::path::PathBuf,
 }
 
 impl FrameStream {
-    /// Opens `input` (file, URL, `pipe:` or device) under the decode stage's access policy.
-    pub fn open(input: &Path) -> Result<FrameStream> {
+    /// Opens `input` (file, URL, `pipe:` or device) under the decode stage's access policy,
+    /// refusing it when the stream's stated frame size is above `max_pixels`.
+    pub fn open(input: &Path, max_pixels: u64) -> Result<FrameStream> {
         let shown = input.display();
         let ictx = super::source::open_input(input)?;
         let stream = ictx
@@ -63,6 +68,7 @@ impl FrameStream {
         let decoder = opening
             .video()
             .with_context(|| format!("{shown}: cannot open a decoder"))?;
+        super::video::check_pixels(input, decoder.width(), decoder.height(), max_pixels)?;
         let total = ictx.duration();
         let duration = (total > 0 && total != ffmpeg_next::ffi::AV_NOPTS_VALUE)
             .then(|| total as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE));
@@ -78,6 +84,8 @@ impl FrameStream {
             eof_sent: false,
             converter: RgbConverter::default(),
             duration,
+            max_pixels,
+            path: input.to_path_buf(),
         })
     }
 
@@ -135,6 +143,8 @@ impl FrameStream {
         };
         let time = time.max(self.last_time);
         self.last_time = time;
+        // A stream may change size on the way: each picture is held to the limit.
+        super::video::check_pixels(&self.path, frame.width(), frame.height(), self.max_pixels)?;
         let picture = if want(time) {
             let (data, width, height) = self.converter.convert(&frame, self.rotation)?;
             Some(Frame {

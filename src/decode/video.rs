@@ -837,7 +837,7 @@ fn drops_nonref_safely(src: &Source) -> bool {
 }
 
 /// Fails when a `width` x `height` picture is above `limit` pixels.
-fn check_pixels(path: &Path, width: u32, height: u32, limit: u64) -> Result<()> {
+pub(super) fn check_pixels(path: &Path, width: u32, height: u32, limit: u64) -> Result<()> {
     let pixels = u64::from(width) * u64::from(height);
     if pixels > limit {
         bail!(
