@@ -150,16 +150,20 @@ impl Pending {
     }
 }
 
-/// The process's file-creation mask (from /proc, which reads it without changing it).
+/// The process's file-creation mask (from /proc, which reads it without changing it), read
+/// once.
 fn umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Umask:"))
-                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        })
-        .unwrap_or(0o022)
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
 }
 
 /// A private folder (mode 0700, random name) under the system's temporary folder, removed
@@ -244,14 +248,14 @@ mod tests {
     fn a_failed_write_leaves_nothing() {
         let d = dir("failed");
         let dest = d.join("out.mp4");
-        let r: Result<()> = write_with(&dest, Existing::Refuse, |_, tmp| {
-            std::fs::write(tmp, b"half")?;
+        let r: Result<()> = write_with(&dest, Existing::Refuse, |file, _| {
+            file.write_all(b"half")?;
             bail!("broken")
         });
         assert!(r.is_err());
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
-        write_with(&dest, Existing::Refuse, |_, tmp| {
-            Ok(std::fs::write(tmp, b"whole")?)
+        write_with(&dest, Existing::Refuse, |file, _| {
+            Ok(file.write_all(b"whole")?)
         })
         .unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"whole");

@@ -18,8 +18,8 @@ pub fn writing() -> MutexGuard<'static, ()> {
     WRITING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A temporary file to remove if the run is interrupted ([`crate::atomic`] registers each one
-/// it creates).
+/// A temporary file (or private folder) to remove if the run is interrupted
+/// ([`crate::atomic`] registers each file it creates).
 pub fn remove_on_interrupt(path: PathBuf) {
     CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).push(path);
 }
@@ -39,7 +39,11 @@ pub fn install() -> std::io::Result<()> {
         if let Some(sig) = signals.forever().next() {
             let _held = writing();
             for p in CLEANUP.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-                let _ = std::fs::remove_file(p);
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(p)
+                } else {
+                    std::fs::remove_file(p)
+                };
             }
             let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
             eprintln!("\nvidcls: interrupted by {name}; finished records are saved (use --resume to continue)");

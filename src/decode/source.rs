@@ -383,7 +383,7 @@ impl Spool {
     pub(crate) fn stdin() -> Result<Spool> {
         let dir = crate::atomic::private_dir("vidcls-stdin-")?;
         let path = dir.path().join("stdin");
-        crate::interrupt::remove_on_interrupt(path.clone());
+        crate::interrupt::remove_on_interrupt(dir.path().to_path_buf());
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
