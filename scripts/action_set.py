@@ -8,6 +8,12 @@ Six actions, each told apart only over several frames (one frame is a blob somew
     pulse                   it grows, then shrinks back (a heartbeat)
     swing                   it goes one way, then comes back (a pendulum along one axis)
 
+Two more, only with --labels (the default set stays as it was):
+
+    speed_up, slow_down     it crosses the frame along a random axis from rest, faster and
+                            faster, or from full speed to rest: the same path in the same time,
+                            told apart only by how the speed changes
+
 Layout: OUT/<label>/<label>_<index>.<ext> plus OUT/manifest.csv (path,label,split). Shapes,
 colours, backgrounds, sizes, frame rates and codecs (mp4, webm, avi, mkv) vary per clip;
 `--style b` uses other shapes and backgrounds than style `a`, so a model can be checked on a
@@ -32,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from motion_dataset import encode, extension  # noqa: E402  (one encoder for every generator)
 
 LABELS = ["orbit_cw", "orbit_ccw", "diagonal_up", "diagonal_down", "pulse", "swing"]
+SPEED_LABELS = ["speed_up", "slow_down"]
 SIZES = [(160, 120), (192, 108), (176, 144), (200, 150), (240, 180), (128, 128)]
 RATES = [15.0, 24.0, 25.0, 30.0]
 CODECS = ["h264", "vp9", "mjpeg", "hevc"]  # mp4, webm, avi, mkv
@@ -90,6 +97,11 @@ def trajectory(label: str, rng, t: np.ndarray, s: float):
         d = (u - 0.5) * span * (1 if label == "diagonal_up" else -1)
         off = rng.uniform(-0.08, 0.08)
         return d + off, -d + off, np.ones(n)
+    if label in SPEED_LABELS:
+        ang, span = rng.uniform(0, 2 * math.pi), rng.uniform(0.45, 0.6)
+        p = u * u if label == "speed_up" else 1 - (1 - u) ** 2  # 0 .. 1 along the path
+        d = span * (p - 0.5)
+        return d * math.cos(ang), d * math.sin(ang), np.ones(n)
     if label == "pulse":
         k = rng.uniform(0.5, 0.9)
         return np.full(n, rng.uniform(-0.1, 0.1)), np.full(n, rng.uniform(-0.1, 0.1)), \
@@ -140,9 +152,9 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
     labels = [l for l in args.labels.split(",") if l]
-    unknown = set(labels) - set(LABELS)
+    unknown = set(labels) - set(LABELS + SPEED_LABELS)
     if unknown:
-        ap.error(f"unknown labels {sorted(unknown)}; known: {LABELS}")
+        ap.error(f"unknown labels {sorted(unknown)}; known: {LABELS + SPEED_LABELS}")
     jobs = [(str(args.out), args.seed, args.style, i * len(labels) + j, lab)
             for i in range(args.per_class) for j, lab in enumerate(labels)]
     with Pool(args.jobs) as pool:

@@ -39,6 +39,9 @@ if [ "$apt" = 1 ]; then
   apt-get update -qq || die "apt-get update failed"
   apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null \
     || die "apt-get install ${debs[*]} failed"
+  # Nothing of apt's downloads stays behind (in an image, a layer): the package lists and the
+  # .deb files (debian:12-slim drops those itself, a plain Debian root does not).
+  apt-get clean
   rm -rf /var/lib/apt/lists/*
 fi
 

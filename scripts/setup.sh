@@ -17,6 +17,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 debs=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev pkg-config clang libclang-dev python3 python3-venv ca-certificates
       time chromium fonts-dejavu-core)
+debs+=(slurm-wlm munge)   # tests/slurm.rs runs the README's job array on scripts/slurm-local.sh
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -32,34 +32,22 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Maps the command's flags to its plan (`config`) and runs its room (`cmd`).
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(source) = source_args(&cli.command) {
-        crate::decode::set_access(config::access(source)?);
-    }
     match cli.command {
-        Command::Predict(args) => cmd::predict::run(*args),
-        Command::Train(args) => cmd::train::run(&args),
-        Command::Embed(args) => cmd::embed::run(*args),
-        Command::Annotate(args) => cmd::annotate::run(*args),
-        Command::Watch(args) => cmd::watch::run(*args),
-        Command::Probe(args) => cmd::probe::run(args),
-        Command::Models(args) => cmd::models::run(args),
+        Command::Predict(args) => cmd::predict::run(config::predict(*args)?),
+        Command::Train(args) => cmd::train::run(config::train(&args)?),
+        Command::Embed(args) => cmd::embed::run(config::embed(*args)?),
+        Command::Annotate(args) => cmd::annotate::run(config::annotate(*args)?),
+        Command::Watch(args) => cmd::watch::run(config::watch(*args)?),
+        Command::Probe(args) => cmd::probe::run(config::probe(args)?),
+        Command::Models(args) => cmd::models::run(config::models(args)?),
+        Command::Report(args) => cmd::report::run(config::report(args)?),
         Command::Version => {
             println!("{}", crate::version::collect());
             Ok(ExitCode::Success)
         }
         Command::Completions(args) => crate::dist::completions_cmd(args),
         Command::Man(args) => crate::dist::man_cmd(args),
-    }
-}
-
-/// The flags of the commands that open inputs, which say what opening may do.
-fn source_args(command: &Command) -> Option<&crate::cli::SourceArgs> {
-    match command {
-        Command::Predict(a) => Some(&a.source),
-        Command::Embed(a) => Some(&a.source),
-        Command::Annotate(a) => Some(&a.source),
-        Command::Probe(a) => Some(&a.source),
-        _ => None,
     }
 }

@@ -32,6 +32,9 @@ pub enum Command {
     Models(ModelsArgs),
     /// Print versions of vidcls, libtorch and FFmpeg, and whether CUDA is available.
     Version,
+    /// Write the records of earlier runs (JSON Lines, one file per shard) as a page, CSV,
+    /// subtitles or text, without running a model; with --inputs, check they cover a list.
+    Report(ReportArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per subcommand into a directory.
@@ -79,20 +82,13 @@ pub enum Aggregate {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("windowed").args(["timeline", "segments"]).multiple(true)))]
 pub struct PredictArgs {
     /// Video files, directories (searched recursively for video extensions) or `-` for stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
-    /// Model name (from the model directories), a config .json or a TorchScript .pt file.
-    /// Default: the built-in motion model.
-    #[arg(short, long, value_name = "MODEL")]
-    pub model: Option<String>,
-
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
 
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
@@ -103,13 +99,8 @@ pub struct PredictArgs {
           value_parser = clap::value_parser!(u16).range(1..=crate::config::limits::TOP_K as i64))]
     pub top_k: u16,
 
-    /// Write results to FILE instead of stdout (refuses to overwrite without --force).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-
-    /// Overwrite an existing output file.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
 
     /// With -f csv: write path, label and error cells as they are, even those a spreadsheet
     /// would run as a formula (by default a cell starting with = + - @ gets a leading ').
@@ -132,10 +123,6 @@ pub struct PredictArgs {
     #[arg(long, value_enum, default_value_t = Aggregate::Prob)]
     pub aggregate: Aggregate,
 
-    /// Numeric precision of the forward pass.
-    #[arg(long, value_enum, default_value_t = Precision::Auto)]
-    pub precision: Precision,
-
     #[command(flatten)]
     pub run: RunArgs,
 
@@ -143,13 +130,13 @@ pub struct PredictArgs {
     #[arg(long)]
     pub timeline: bool,
 
-    /// Window length in seconds (with --timeline or --segments).
-    #[arg(long, default_value_t = 4.0, requires = "windowed")]
-    pub window: f64,
+    /// Window length in seconds (with --timeline, --segments or -f srt/vtt; default 4).
+    #[arg(long, value_name = "SECS")]
+    pub window: Option<f64>,
 
-    /// Seconds between window starts (with --timeline or --segments; default: the window length;
-    /// at least 0.01).
-    #[arg(long, requires = "windowed")]
+    /// Seconds between window starts (with --timeline, --segments or -f srt/vtt; default: the
+    /// window length; at least 0.01).
+    #[arg(long, value_name = "SECS")]
     pub hop: Option<f64>,
 
     #[command(flatten)]
@@ -178,15 +165,34 @@ pub struct PredictArgs {
     pub source: SourceArgs,
 }
 
-impl PredictArgs {
-    /// `predict`'s defaults for `inputs`: what embed, annotate and watch start from and set
-    /// their own flags on, so the flags they share keep predict's defaults and checks.
-    pub fn defaults(inputs: Vec<PathBuf>) -> PredictArgs {
-        match Cli::parse_from(["vidcls", "predict", "-"]).command {
-            Command::Predict(p) => PredictArgs { inputs, ..*p },
-            _ => unreachable!("parsed as predict"),
-        }
-    }
+/// Which model runs, where, and at what precision: shared by every command that runs one.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model name (from the model directories), a config .json or a TorchScript .pt file.
+    /// Default: the built-in motion model.
+    #[arg(short, long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// Numeric precision of the forward pass.
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
+    pub precision: Precision,
+}
+
+/// Where records go: shared by `predict` and `watch`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Write to FILE instead of stdout (refuses to overwrite an existing file without
+    /// --force).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// What a run says on stderr: shared by `predict` and `embed`.
@@ -230,15 +236,22 @@ pub struct SourceArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ViewArgs {
     /// Clips per video (or per window), spread uniformly over it (1 = the centre clip; at most
-    /// 256).
-    #[arg(long, default_value_t = 1,
+    /// 256). Default: the model's default views (a trained model's), else 1.
+    #[arg(long,
           value_parser = clap::value_parser!(u32).range(1..=crate::config::limits::CLIPS as i64))]
-    pub clips: u32,
+    pub clips: Option<u32>,
 
     /// Spatial crops per clip: 1 (centre) or 3 (both ends and centre of the long side).
     #[arg(long, default_value_t = 1, value_parser = parse_crops)]
     pub crops: u8,
 
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
+
+/// Which frames a clip takes: shared by every command that runs a model on videos.
+#[derive(Debug, Clone, Args)]
+pub struct SamplingArgs {
     /// Frames per clip (default: the model's; at most 256). Longer clips need a fully
     /// convolutional model.
     #[arg(long, value_parser = frames_parser())]
@@ -320,18 +333,8 @@ pub struct EmbedArgs {
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
 
-    /// Model name (from the model directories), a config .json or a TorchScript .pt file.
-    /// Default: the built-in motion model.
-    #[arg(short, long, value_name = "MODEL")]
-    pub model: Option<String>,
-
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-
-    /// Numeric precision of the forward pass.
-    #[arg(long, value_enum, default_value_t = Precision::Auto)]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub model: ModelArgs,
 
     /// One row per window of this many seconds (default: one row for the whole video).
     #[arg(long, value_name = "SECS")]
@@ -389,18 +392,8 @@ pub struct AnnotateArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Model name (from the model directories), a config .json or a TorchScript .pt file.
-    /// Default: the built-in motion model.
-    #[arg(short, long, value_name = "MODEL")]
-    pub model: Option<String>,
-
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-
-    /// Numeric precision of the forward pass (auto: as for predict).
-    #[arg(long, value_enum, default_value_t = Precision::Auto)]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub model: ModelArgs,
 
     /// Labels drawn per window.
     #[arg(short = 'k', long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5))]
@@ -538,20 +531,10 @@ pub struct WatchArgs {
     /// A URL (rtsp://, rtmp://, http(s)://, udp://, tcp://, srt://), `pipe:` for a video byte
     /// stream on stdin, a device with --input-format, or a file.
     #[arg(value_name = "SOURCE")]
-    pub source: PathBuf,
+    pub input: PathBuf,
 
-    /// Model name (from the model directories), a config .json or a TorchScript .pt file.
-    /// Default: the built-in motion model.
-    #[arg(short, long, value_name = "MODEL")]
-    pub model: Option<String>,
-
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-
-    /// Numeric precision of the forward pass (auto: as for predict).
-    #[arg(long, value_enum, default_value_t = Precision::Auto)]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub model: ModelArgs,
 
     /// Labels per window (at most 1000).
     #[arg(short = 'k', long, default_value_t = 3,
@@ -567,29 +550,15 @@ pub struct WatchArgs {
     #[arg(long, value_name = "SECS")]
     pub hop: Option<f64>,
 
-    /// Frames per clip (default: the model's; at most 256).
-    #[arg(long, value_parser = frames_parser())]
-    pub frames: Option<u32>,
-
-    /// Sampling rate in frames per second (default: the model's; at most 1000).
-    #[arg(long)]
-    pub fps: Option<f64>,
-
-    /// Take every N-th frame at the sampling rate (default: the model's; at most 1000).
-    #[arg(long, value_parser = stride_parser())]
-    pub stride: Option<u32>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 
     /// Output format (default: text on a terminal, JSON Lines otherwise).
     #[arg(short, long, value_enum)]
     pub format: Option<WatchFormat>,
 
-    /// Write records to FILE instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-
-    /// Overwrite an existing output file.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
 
     /// Refuse a source whose frames have more pixels than this (width x height; default
     /// 8192 x 8192, at most 268435456 = 16384 x 16384), as predict does.
@@ -639,7 +608,7 @@ pub struct WatchArgs {
     pub forward_delay_ms: u64,
 
     #[command(flatten)]
-    pub source_args: SourceArgs,
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -749,6 +718,38 @@ fn parse_crops(s: &str) -> Result<u8, String> {
     }
 }
 
+/// `vidcls report`: records of earlier runs -> any output format, without a model.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// JSON Lines files vidcls wrote (predict's records, one file per --shard K/N, ...).
+    #[arg(required = true, value_name = "RECORDS")]
+    pub records: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+
+    /// With -f csv: write string cells as they are (as predict --csv-raw).
+    #[arg(long)]
+    pub csv_raw: bool,
+
+    /// The run's input list, one path per line (as the records name them): inputs missing
+    /// from the records, recorded twice or failed are listed, and the exit code is 1.
+    #[arg(long, value_name = "FILE")]
+    pub inputs: Option<PathBuf>,
+
+    /// Report records of different models or label lists together.
+    #[arg(long)]
+    pub mixed: bool,
+
+    /// No summary on stderr (problems are still listed).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -817,7 +818,7 @@ mod tests {
         assert_eq!(p.top_k, 5);
         assert_eq!(
             (p.views.clips, p.views.crops, p.run.batch_size),
-            (1, 1, BatchSize::Auto)
+            (None, 1, BatchSize::Auto)
         );
         assert!(predict(&["-b", "0", "a"]).is_err() && predict(&["-b", "x", "a"]).is_err());
         assert_eq!(p.run.max_pixels, 8192 * 8192);
@@ -829,10 +830,10 @@ mod tests {
             100_000_000
         );
         assert!(predict(&["--max-pixels", "0", "a"]).is_err());
-        assert_eq!(p.device, "auto");
-        assert_eq!(p.precision, Precision::Auto);
+        assert_eq!(p.model.device, "auto");
+        assert_eq!(p.model.precision, Precision::Auto);
         assert_eq!(p.aggregate, Aggregate::Prob);
-        assert!(p.model.is_none() && p.output.is_none() && !p.resume && !p.timeline);
+        assert!(p.model.model.is_none() && p.out.output.is_none() && !p.resume && !p.timeline);
         assert!(!p.retry_failed && !p.chatter.summary_json);
     }
 
@@ -879,26 +880,30 @@ mod tests {
             "b",
         ])
         .unwrap();
-        assert_eq!(p.model.as_deref(), Some("r2plus1d_18"));
+        assert_eq!(p.model.model.as_deref(), Some("r2plus1d_18"));
         assert_eq!(
             (p.format, p.top_k, p.views.clips, p.views.crops),
-            (Format::Jsonl, 3, 10, 3)
+            (Format::Jsonl, 3, Some(10), 3)
         );
         assert_eq!(
-            (p.views.frames, p.views.fps, p.views.stride),
+            (
+                p.views.sampling.frames,
+                p.views.sampling.fps,
+                p.views.sampling.stride
+            ),
             (Some(32), Some(7.5), Some(2))
         );
         assert_eq!(
-            (p.aggregate, p.run.batch_size, p.precision),
+            (p.aggregate, p.run.batch_size, p.model.precision),
             (Aggregate::Logit, BatchSize::Fixed(4), Precision::Bf16)
         );
         assert_eq!((p.run.threads, p.shard.as_deref()), (Some(3), Some("2/4")));
         assert!(p.resume && p.retry_failed && p.chatter.summary_json);
         assert!(p.follow && p.all_scores && p.chatter.quiet);
         assert_eq!(p.inputs.len(), 2);
-        assert_eq!(p.device, "cuda:1");
+        assert_eq!(p.model.device, "cuda:1");
         let t = predict(&["--timeline", "--window", "2", "--hop", "1", "v"]).unwrap();
-        assert!(t.timeline && t.window == 2.0 && t.hop == Some(1.0));
+        assert!(t.timeline && t.window == Some(2.0) && t.hop == Some(1.0));
     }
 
     #[test]
@@ -933,7 +938,7 @@ mod tests {
             "v",
         ])
         .unwrap();
-        assert!(p.seg.segments && !p.timeline && p.window == 1.0 && p.hop == Some(0.5));
+        assert!(p.seg.segments && !p.timeline && p.window == Some(1.0) && p.hop == Some(0.5));
         assert_eq!(
             (
                 p.seg.seg_on,
@@ -946,7 +951,6 @@ mod tests {
         assert_eq!(p.format, Format::Srt);
         assert_eq!(predict(&["-f", "vtt", "v"]).unwrap().format, Format::Vtt);
         assert_eq!(predict(&["-f", "html", "v"]).unwrap().format, Format::Html);
-        assert!(predict(&["--hop", "1", "v"]).is_err());
     }
 
     fn embed(args: &[&str]) -> Result<EmbedArgs, clap::Error> {
@@ -962,13 +966,30 @@ mod tests {
     fn embed_flags() {
         let e = embed(&["-o", "out", "a.mp4"]).unwrap();
         assert_eq!(e.output, PathBuf::from("out"));
-        assert!(e.window.is_none() && e.hop.is_none() && e.model.is_none());
+        assert!(e.window.is_none() && e.hop.is_none() && e.model.model.is_none());
         assert_eq!(
             (e.views.clips, e.views.crops, e.run.batch_size),
-            (1, 1, BatchSize::Auto)
+            (None, 1, BatchSize::Auto)
         );
-        assert_eq!((e.device.as_str(), e.precision), ("auto", Precision::Auto));
+        assert_eq!(
+            (e.model.device.as_str(), e.model.precision),
+            ("auto", Precision::Auto)
+        );
         assert!(!e.resume && !e.force && !e.chatter.quiet && !e.chatter.summary_json && !e.follow);
+        for bad in [
+            vec!["a"],
+            vec!["-o", "d"],
+            vec!["-o", "d", "--hop", "1", "a"],
+            vec!["-o", "d", "--resume", "--force", "a"],
+            vec!["-o", "d", "--retry-failed", "a"],
+            vec!["-o", "d", "--crops", "2", "a"],
+        ] {
+            assert!(embed(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn embed_takes_every_flag() {
         let e = embed(&[
             "-o",
             "d",
@@ -1010,14 +1031,19 @@ mod tests {
             "b",
         ])
         .unwrap();
-        assert_eq!(e.model.as_deref(), Some("s3d"));
+        assert_eq!(e.model.model.as_deref(), Some("s3d"));
         assert_eq!((e.window, e.hop), (Some(2.0), Some(1.0)));
         assert_eq!(
-            (e.views.clips, e.views.crops, e.views.frames, e.views.fps),
-            (2, 3, Some(16), Some(5.0))
+            (
+                e.views.clips,
+                e.views.crops,
+                e.views.sampling.frames,
+                e.views.sampling.fps
+            ),
+            (Some(2), 3, Some(16), Some(5.0))
         );
         assert_eq!(
-            (e.views.stride, e.run.batch_size, e.run.threads),
+            (e.views.sampling.stride, e.run.batch_size, e.run.threads),
             (Some(2), BatchSize::Fixed(4), Some(2))
         );
         assert_eq!((e.run.timeout, e.shard.as_deref()), (9.0, Some("1/2")));
@@ -1029,18 +1055,8 @@ mod tests {
                 && e.chatter.summary_json
                 && e.chatter.verbose
         );
-        assert_eq!(e.precision, Precision::Bf16);
+        assert_eq!(e.model.precision, Precision::Bf16);
         assert_eq!(e.inputs.len(), 2);
-        for bad in [
-            vec!["a"],
-            vec!["-o", "d"],
-            vec!["-o", "d", "--hop", "1", "a"],
-            vec!["-o", "d", "--resume", "--force", "a"],
-            vec!["-o", "d", "--retry-failed", "a"],
-            vec!["-o", "d", "--crops", "2", "a"],
-        ] {
-            assert!(embed(&bad).is_err(), "{bad:?} accepted");
-        }
     }
 
     #[test]
@@ -1053,7 +1069,6 @@ mod tests {
             vec!["-f", "xml", "a"],
             vec!["--resume", "a"],
             vec!["-o", "x.jsonl", "--retry-failed", "a"],
-            vec!["--window", "3", "a"],
             vec!["--precision", "int8", "a"],
             vec!["-b", "0", "a"],
         ] {
@@ -1139,7 +1154,7 @@ mod tests {
         };
         let a = parse(&["in.mp4", "-o", "out.mp4"]).unwrap();
         assert_eq!((a.top_k, a.window, a.hop, a.crf), (1, 1.0, None, 18));
-        assert!(a.font.ends_with("DejaVuSans-Bold.ttf") && !a.force && a.model.is_none());
+        assert!(a.font.ends_with("DejaVuSans-Bold.ttf") && !a.force && a.model.model.is_none());
         let a = parse(&[
             "in.mp4",
             "-o",
@@ -1170,12 +1185,12 @@ mod tests {
         .unwrap();
         assert_eq!((a.top_k, a.window, a.hop, a.crf), (3, 2.0, Some(1.0), 23));
         assert_eq!(
-            (a.model.as_deref(), a.device.as_str()),
+            (a.model.model.as_deref(), a.model.device.as_str()),
             (Some("s3d"), "cpu")
         );
         assert_eq!(
-            (a.precision, a.views.clips, a.run.batch_size),
-            (Precision::Bf16, 2, BatchSize::Fixed(4))
+            (a.model.precision, a.views.clips, a.run.batch_size),
+            (Precision::Bf16, Some(2), BatchSize::Fixed(4))
         );
         assert!(a.force && a.chatter.quiet && a.font == std::path::Path::new("f.ttf"));
         for bad in [
@@ -1236,7 +1251,7 @@ mod tests {
             (w.format, w.top_k, w.forward_delay_ms),
             (Some(WatchFormat::Jsonl), 1, 300)
         );
-        assert_eq!(w.source_args.input_format.as_deref(), Some("mpegts"));
+        assert_eq!(w.source.input_format.as_deref(), Some("mpegts"));
         assert!(parse(&["x", "--reconnect", "--no-reconnect"]).is_err());
         assert!(parse(&[]).is_err());
     }

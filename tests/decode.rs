@@ -790,7 +790,7 @@ fn rotated_mov_is_upright() {
 
 #[test]
 fn probe_reports_the_stream() {
-    let meta = probe(&h264_bframes(), true).unwrap();
+    let meta = probe(&h264_bframes(), true, &Default::default()).unwrap();
     assert!(meta.container.contains("mp4"), "{}", meta.container);
     assert_eq!(meta.codec, "h264");
     assert_eq!((meta.width, meta.height, meta.rotation), (64, 48, 0));
@@ -803,17 +803,22 @@ fn probe_reports_the_stream() {
     let k = meta.keyframe_interval.unwrap();
     assert!((k - 0.5).abs() < 1e-6, "keyframe every 15 frames: {k}");
     // Without --count nothing is decoded.
-    assert_eq!(probe(&h264_bframes(), false).unwrap().decoded_frames, None);
+    assert_eq!(
+        probe(&h264_bframes(), false, &Default::default())
+            .unwrap()
+            .decoded_frames,
+        None
+    );
     // Serialises for `vidcls probe`.
     let json = serde_json::to_value(&meta).unwrap();
     assert_eq!(json["codec"], "h264");
 
     // Matroska states no frame count; counting still works, all-intra MJPEG has key every frame.
-    let meta = probe(&vp9_mkv_with_audio(), true).unwrap();
+    let meta = probe(&vp9_mkv_with_audio(), true, &Default::default()).unwrap();
     assert!(meta.container.contains("matroska"), "{}", meta.container);
     assert_eq!(meta.decoded_frames, Some(45));
     assert!((meta.duration - 1.5).abs() < 0.01, "{}", meta.duration);
-    let meta = probe(&mjpeg_avi(), true).unwrap();
+    let meta = probe(&mjpeg_avi(), true, &Default::default()).unwrap();
     assert_eq!(
         (meta.codec.as_str(), meta.decoded_frames),
         ("mjpeg", Some(40))
@@ -821,9 +826,9 @@ fn probe_reports_the_stream() {
     assert!((meta.keyframe_interval.unwrap() - 0.04).abs() < 1e-6);
     assert!((meta.duration - 1.6).abs() < 1e-6, "{}", meta.duration);
     // Rotation, variable rate.
-    let meta = probe(&rotated(90), false).unwrap();
+    let meta = probe(&rotated(90), false, &Default::default()).unwrap();
     assert_eq!((meta.width, meta.height, meta.rotation), (48, 64, 270));
-    let meta = probe(&vfr_mkv(), true).unwrap();
+    let meta = probe(&vfr_mkv(), true, &Default::default()).unwrap();
     assert_eq!(meta.decoded_frames, Some(30));
 }
 
@@ -856,7 +861,7 @@ fn bad_input_is_an_error_naming_the_file() {
         "no such file",
     );
     assert_error_names(
-        probe(&missing, false).err().unwrap(),
+        probe(&missing, false, &Default::default()).err().unwrap(),
         &missing,
         "no such file",
     );
@@ -1292,5 +1297,10 @@ fn a_clip_far_from_its_keyframe_decodes_fewer_frames() {
     let mut video = Video::open(&path).unwrap();
     assert_eq!(video.frame_times().unwrap().len(), 300);
     assert_eq!(video.frames_decoded(), 300);
-    assert_eq!(probe(&path, true).unwrap().decoded_frames, Some(300));
+    assert_eq!(
+        probe(&path, true, &Default::default())
+            .unwrap()
+            .decoded_frames,
+        Some(300)
+    );
 }

@@ -443,6 +443,7 @@ fn fuzz_prepare_with_crafted_timestamps_and_aspect_ratios() {
         }),
         thumbnails: None,
         max_pixels: vidcls::decode::DEFAULT_MAX_PIXELS,
+        access: Default::default(),
         max_windows: 1000,
     };
     let make = MakeViews {

@@ -550,19 +550,7 @@ fn test_rows_are_scored_and_data_leaks_are_named() {
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     std::fs::copy(data.join(last_path), &copy).unwrap();
     manifest += &format!("{},{last_label},test\n", copy.display());
-    let csv = dir.join("m.csv");
-    std::fs::write(&csv, manifest).unwrap();
-    let out = dir.join("m");
-    let o = bin()
-        .args(["train", "--manifest"])
-        .arg(&csv)
-        .arg("-o")
-        .arg(&out)
-        .args(["--freeze", "--threads", "2"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_code(&o, 0);
+    let (out, o) = train_on_manifest(&dir, &manifest);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("rows 2 and 34 list the same file"), "{err}");
     assert!(
@@ -691,4 +679,232 @@ print('norms', n)
 ";
     let checked = run_ok(python().args(["-c", CHECK]).arg(out.join("model.pt")));
     assert!(String::from_utf8_lossy(&checked.stdout).starts_with("norms "));
+}
+
+/// Two labels seen only at the ends of each video: a second of FFmpeg's test pattern or of a
+/// fractal, 1.2 s of plain grey, another second of the same. The centre clip (1 clip per
+/// video) sees only grey; the 3- and 5-clip settings also see the ends.
+fn ends_set() -> PathBuf {
+    // Made by the commands below: keyed by this file's hash and FFmpeg's version.
+    let key = Key::new().script("tests/train.rs").ffmpeg();
+    fixture("train-ends", &key, |dir| {
+        for (label, source) in [("pattern", "testsrc2"), ("fractal", "mandelbrot")] {
+            std::fs::create_dir_all(dir.join(label)).unwrap();
+            for i in 0..10 {
+                let out = dir.join(label).join(format!("{label}{i}.mp4"));
+                support::ffmpeg(&[
+                    "-f",
+                    "lavfi",
+                    "-ss",
+                    &i.to_string(),
+                    "-i",
+                    &format!("{source}=size=128x96:rate=25"),
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "color=c=gray:size=128x96:rate=25",
+                    "-filter_complex",
+                    "[0:v]split[a][b];[a]trim=0:1,setpts=PTS-STARTPTS[s];\
+                     [b]trim=1:2,setpts=PTS-STARTPTS[e];[1:v]trim=0:1.2,setpts=PTS-STARTPTS[m];\
+                     [s][m][e]concat=n=3[v]",
+                    "-map",
+                    "[v]",
+                    "-c:v",
+                    "libx264",
+                    "-pix_fmt",
+                    "yuv420p",
+                    out.to_str().unwrap(),
+                ]);
+            }
+        }
+    })
+}
+
+/// `vidcls predict -m MODEL --precision fp32 [EXTRA] VIDEOS`: each record's (clips, right).
+fn clips_and_hits(model: &Path, extra: &[&str], videos: &[PathBuf]) -> Vec<(usize, bool)> {
+    let out = run_ok(
+        bin()
+            .args([
+                "predict",
+                "-f",
+                "jsonl",
+                "-k",
+                "1",
+                "-q",
+                "--precision",
+                "fp32",
+            ])
+            .args(extra)
+            .arg("-m")
+            .arg(model)
+            .args(videos),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| match serde_json::from_str::<Record>(l).unwrap() {
+            Record::Ok(v) => {
+                let folder = Path::new(&v.path).parent().unwrap().to_path_buf();
+                (v.clips, folder.ends_with(&v.top_k[0].label))
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// The kept model is scored with 1, 3 and 5 clips per video; the best setting (fewer clips
+/// on a tie) is its default views, which `predict -m` uses unless `--clips` is given, and the
+/// recorded validation score is what `predict` then gives on the validation videos.
+#[test]
+fn default_views_are_chosen_on_validation_and_predict_uses_them() {
+    let data = ends_set();
+    let dir = scratch("train-default-views");
+    let mut manifest = "path,label,split\n".to_string();
+    let mut val = Vec::new();
+    for label in ["pattern", "fractal"] {
+        for i in 0..10 {
+            let path = data.join(label).join(format!("{label}{i}.mp4"));
+            let split = if i < 3 { "val" } else { "train" };
+            if i < 3 {
+                val.push(path.clone());
+            }
+            manifest += &format!("{},{label},{split}\n", path.display());
+        }
+    }
+    let (out, o) = train_on_manifest(&dir, &manifest);
+    let m = metrics(&out);
+    let by: BTreeMap<usize, f64> = m["val_top1_by_clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let clips = f["clips"].as_u64().unwrap() as usize;
+            (clips, f["val_top1"].as_f64().unwrap())
+        })
+        .collect();
+    assert_eq!(by.keys().copied().collect::<Vec<_>>(), [1, 3, 5], "{m}");
+    assert!(
+        by[&3] > by[&1],
+        "the ends do not tell the labels apart: {m}"
+    );
+    let best = by.values().copied().fold(0.0, f64::max);
+    let chosen = *by.iter().find(|(_, &v)| v == best).unwrap().0;
+    assert_eq!(m["default_views"]["clips"], chosen, "{m}");
+    assert_eq!(m["val_top1"].as_f64(), Some(best), "{m}");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["default_views"], serde_json::json!({ "clips": chosen }));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("default views {chosen} clip(s) per video")),
+        "{err}"
+    );
+
+    // predict -m: the default views, and the recorded score on the validation videos.
+    let got = clips_and_hits(&out, &[], &val);
+    assert_eq!(got.len(), val.len());
+    assert!(got.iter().all(|&(c, _)| c == chosen), "{got:?}");
+    let right = got.iter().filter(|&&(_, hit)| hit).count();
+    assert_eq!(right as f64 / val.len() as f64, best, "{got:?}");
+    // --clips overrides them.
+    let one = clips_and_hits(&out, &["--clips", "1"], &val);
+    assert!(one.iter().all(|&(c, _)| c == 1), "{one:?}");
+}
+
+/// Peak anonymous memory (KB) of a running command, read from /proc/PID/status every few
+/// milliseconds (file-backed pages, such as the libraries' pages touched at exit, are left
+/// out: they do not grow with the data). Stderr goes to `log`.
+fn peak_anon_kb(cmd: &mut std::process::Command, log: &Path) -> (std::process::ExitStatus, u64) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, peak);
+        }
+        let text = std::fs::read_to_string(&status_file).unwrap_or_default();
+        let anon = text
+            .lines()
+            .find_map(|l| l.strip_prefix("RssAnon:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        peak = peak.max(anon.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `--cache-mb` bounds what training holds beyond the model's own footprint: a run on 60
+/// videos with a cache just big enough for them peaks within that cache of a run on 8 (the
+/// footprint: libraries, model, decoders, a batch's activations), plus the allocator's slack.
+#[test]
+fn the_cache_bounds_peak_memory() {
+    let easy = easy_set();
+    let dir = scratch("train-cache-memory");
+    let (few, many) = (dir.join("few"), dir.join("many"));
+    for label in ["pattern", "fractal"] {
+        std::fs::create_dir_all(few.join(label)).unwrap();
+        std::fs::create_dir_all(many.join(label)).unwrap();
+        for i in 0..10 {
+            let src = easy.join(label).join(format!("{label}{i}.mp4"));
+            if i < 4 {
+                std::fs::copy(&src, few.join(label).join(format!("{label}{i}.mp4"))).unwrap();
+            }
+            for copy in ["a", "b", "c"] {
+                let dst = many.join(label).join(format!("{copy}{label}{i}.mp4"));
+                std::fs::copy(&src, dst).unwrap();
+            }
+        }
+    }
+    const CACHE_MB: u64 = 100;
+    const SLACK_MB: u64 = 64;
+    let run = |data: &Path, name: &str| {
+        let out = dir.join(format!("{name}-model"));
+        let mut cmd = bin();
+        cmd.arg("train")
+            .arg(data)
+            .arg("-o")
+            .arg(&out)
+            .args(["--epochs", "1", "-b", "4", "--threads", "2", "-q"])
+            .args(["--cache-mb", &CACHE_MB.to_string()]);
+        let log = dir.join(format!("{name}.log"));
+        let (status, kb) = peak_anon_kb(&mut cmd, &log);
+        let err = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(status.code(), Some(0), "{name}: {err}");
+        (kb, metrics(&out)["cache_mb"].as_f64().unwrap())
+    };
+    let (footprint, few_cache) = run(&few, "few");
+    let (peak, cache) = run(&many, "many");
+    // The cache is nearly full: the bound is about the data, not about headroom.
+    assert!(cache > 0.6 * CACHE_MB as f64, "{cache} MB");
+    let bound = footprint + (CACHE_MB + SLACK_MB) * 1024;
+    eprintln!(
+        "peak anonymous memory: {footprint} KB on 8 videos (cache {few_cache:.1} MB), {peak} KB \
+         on 60 (cache {cache:.1} MB); bound {bound} KB"
+    );
+    assert!(
+        peak <= bound,
+        "peak {peak} KB over {bound} KB: footprint {footprint} KB (cache {few_cache:.1} MB) \
+         + --cache-mb {CACHE_MB} (cache {cache:.1} MB) + {SLACK_MB} MB"
+    );
+}
+
+/// `train --freeze` on `manifest` (written to DIR/m.csv), into DIR/m; asserts success.
+fn train_on_manifest(dir: &Path, manifest: &str) -> (PathBuf, std::process::Output) {
+    let csv = dir.join("m.csv");
+    std::fs::write(&csv, manifest).unwrap();
+    let out = dir.join("m");
+    let o = bin()
+        .args(["train", "--manifest"])
+        .arg(&csv)
+        .arg("-o")
+        .arg(&out)
+        .args(["--freeze", "--threads", "2"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    (out, o)
 }

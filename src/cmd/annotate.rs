@@ -7,46 +7,49 @@
 //! stage then decodes the video again, draws them and encodes the copy.
 
 use crate::atomic::{self, Existing};
-use crate::cli::{self, AnnotateArgs, PredictArgs};
-use crate::config::{self, Request};
+use crate::config::{self, AnnotatePlan};
 use crate::decode::Video;
 use crate::exit::ExitCode;
 use crate::model::Model;
-use crate::overlay::{self, Caption, Style};
+use crate::overlay::{self, Caption};
 use crate::pipeline::{self, Consumer, Labelling, Outcome};
 use crate::report::{window_spans, FileError, Record, VideoResult, Window};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// Runs `vidcls annotate`.
-pub fn run(args: AnnotateArgs) -> Result<ExitCode> {
+pub fn run(plan: AnnotatePlan) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
-    check_paths(&args)?;
-    let req = Request::from_args(predict_args(&args))?;
-    let model = crate::cmd::batch::load_model(&req)?;
+    check_paths(&plan)?;
+    let req = &plan.request;
+    let model = crate::cmd::batch::load_model(&req.model, req.chatter.verbose)?;
     let settings = req.settings(&model);
-    let windows = match label_windows(&args.input, &model, &settings)? {
+    let windows = match label_windows(&plan.input, &model, &settings)? {
         Ok(w) => w,
         Err(e) => {
             eprintln!("vidcls: {}", e.shown());
             return Ok(ExitCode::from_failures(true));
         }
     };
-    let rotation = Video::open(&args.input)?.meta().rotation;
-    let style = Style {
-        font: args.font.clone(),
-        crf: args.crf,
-    };
+    let rotation = Video::open_under(&plan.input, &req.access)?.meta().rotation;
     crate::interrupt::install().context("cannot install signal handlers")?;
-    let existing = Existing::replace_if(args.force);
-    let written = atomic::write_with(&args.output, existing, |_, tmp| {
-        overlay::annotate(&args.input, tmp, &captions(&windows), rotation, &style)
+    let existing = Existing::replace_if(plan.force);
+    let captions = captions(&windows);
+    let written = atomic::write_with(&plan.output, existing, |_, tmp| {
+        overlay::annotate(
+            &plan.input,
+            tmp,
+            &captions,
+            rotation,
+            &plan.style,
+            &req.access,
+        )
     })
-    .with_context(|| format!("cannot annotate {}", args.input.display()))?;
-    if !args.chatter.quiet {
+    .with_context(|| format!("cannot annotate {}", plan.input.display()))?;
+    if !req.chatter.quiet {
         eprintln!(
             "vidcls: wrote {}: {} frames, {} window(s){}",
-            args.output.display(),
+            plan.output.display(),
             written.frames,
             windows.len(),
             if written.audio { ", audio copied" } else { "" }
@@ -56,12 +59,12 @@ pub fn run(args: AnnotateArgs) -> Result<ExitCode> {
 }
 
 /// The output may be written and the font exists.
-fn check_paths(a: &AnnotateArgs) -> Result<()> {
-    atomic::check_dest(&a.output, Existing::replace_if(a.force))?;
-    if !a.font.is_file() {
+fn check_paths(p: &AnnotatePlan) -> Result<()> {
+    atomic::check_dest(&p.output, Existing::replace_if(p.force))?;
+    if !p.style.font.is_file() {
         bail!(
             "--font {}: no such file (Debian's fonts-dejavu-core has the default)",
-            a.font.display()
+            p.style.font.display()
         );
     }
     Ok(())
@@ -136,27 +139,6 @@ fn caption_text(v: &VideoResult) -> String {
     labels.join(" | ")
 }
 
-/// `annotate`'s flags as the `predict` flags they share, so both are checked and mapped by the
-/// same code (`config::Request`): windows as with `--timeline`.
-fn predict_args(a: &AnnotateArgs) -> PredictArgs {
-    PredictArgs {
-        model: a.model.clone(),
-        device: a.device.clone(),
-        format: cli::Format::Jsonl,
-        top_k: a.top_k,
-        force: a.force,
-        views: a.views.clone(),
-        precision: a.precision,
-        run: a.run.clone(),
-        timeline: true,
-        window: a.window,
-        hop: a.hop,
-        chatter: a.chatter.clone(),
-        source: a.source.clone(),
-        ..PredictArgs::defaults(vec![a.input.clone()])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +164,7 @@ mod tests {
             timings: Default::default(),
             thumbnails: vec![],
             ran: None,
+            label_set: None,
         }
     }
 

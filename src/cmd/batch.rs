@@ -2,7 +2,7 @@
 //! watch): loading the model with `--precision auto`'s fallback, resuming, listing the jobs,
 //! progress and the closing summary.
 
-use crate::config::{self, Request};
+use crate::config::{self, ModelPlan, Request};
 use crate::inputs::{self, Input};
 use crate::model::{self, Model};
 use crate::pipeline::Job;
@@ -14,13 +14,13 @@ use std::io::IsTerminal;
 /// Loads the requested model. A reduced precision that `--precision auto` chose but the graph
 /// cannot run on this device (a missing kernel) gives way to fp32, so auto never fails where
 /// fp32 works; an explicit `--precision` fails with a hint instead.
-pub fn load_model(req: &Request) -> Result<Model> {
-    let precision = req.load.precision;
-    match Model::load(req.model.clone(), &req.load) {
+pub fn load_model(plan: &ModelPlan, verbose: bool) -> Result<Model> {
+    let precision = plan.load.precision;
+    match Model::load(plan.source.clone(), &plan.load) {
         Ok(model) => Ok(model),
         Err(e) if precision == model::Precision::Fp32 => Err(e),
-        Err(e) if req.auto_precision => {
-            if req.chatter.verbose {
+        Err(e) if plan.auto_precision => {
+            if verbose {
                 eprintln!(
                     "vidcls: --precision auto: {} does not run here ({e:#}); using fp32",
                     precision.name()
@@ -28,9 +28,9 @@ pub fn load_model(req: &Request) -> Result<Model> {
             }
             let fp32 = model::LoadOptions {
                 precision: model::Precision::Fp32,
-                ..req.load.clone()
+                ..plan.load.clone()
             };
-            Model::load(req.model.clone(), &fp32)
+            Model::load(plan.source.clone(), &fp32)
         }
         Err(e) => Err(e.context(format!(
             "--precision {} (--precision fp32 works everywhere)",

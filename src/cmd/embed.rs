@@ -9,11 +9,10 @@
 //! killed or parallel run never leaves half of one under its final name.
 
 use crate::atomic::Existing;
-use crate::cli::{self, EmbedArgs, PredictArgs};
 use crate::cmd::batch;
-use crate::config::{self, Request};
+use crate::config::{self, EmbedPlan};
 use crate::exit::ExitCode;
-use crate::inputs::{fnv1a, Shard};
+use crate::inputs::fnv1a;
 use crate::pipeline::{self, Consumer, Ending, FeaturesOf, Outcome, RecordOut, Scored};
 use crate::report::{self, write_npy, Features, FileError, Format, Record};
 use crate::report::{Stage, Window};
@@ -22,12 +21,10 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Runs `vidcls embed`.
-pub fn run(args: EmbedArgs) -> Result<ExitCode> {
+pub fn run(plan: EmbedPlan) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
-    let dir = args.output.clone();
-    let mut req = Request::from_args(predict_args(&args))?;
-    req.output.path = Some(index_path(&dir, req.shard));
-    let model = batch::load_model(&req)?;
+    let EmbedPlan { request: req, dir } = plan;
+    let model = batch::load_model(&req.model, req.chatter.verbose)?;
     let width = model.feature_width()?;
     let settings = req.settings(&model);
     if req.chatter.verbose {
@@ -73,39 +70,6 @@ pub fn run(args: EmbedArgs) -> Result<ExitCode> {
     let summary = consumer.out.summary(inputs, skipped, &stats);
     batch::print_summary(&summary, req.chatter);
     Ok(ExitCode::from_failures(summary.failed > 0))
-}
-
-/// `embed`'s flags as the `predict` flags they share, so both are checked and mapped by the
-/// same code (`config::Request`). Labels, formats and segments do not apply.
-fn predict_args(a: &EmbedArgs) -> PredictArgs {
-    PredictArgs {
-        model: a.model.clone(),
-        device: a.device.clone(),
-        format: cli::Format::Jsonl,
-        top_k: 1,
-        force: a.force,
-        resume: a.resume,
-        retry_failed: a.retry_failed,
-        views: a.views.clone(),
-        precision: a.precision,
-        run: a.run.clone(),
-        timeline: a.window.is_some(),
-        window: a.window.unwrap_or(4.0),
-        hop: a.hop,
-        shard: a.shard.clone(),
-        follow: a.follow,
-        chatter: a.chatter.clone(),
-        source: a.source.clone(),
-        ..PredictArgs::defaults(a.inputs.clone())
-    }
-}
-
-/// The index file in `dir`: one per shard, so parallel shards share the folder safely.
-pub fn index_path(dir: &Path, shard: Option<Shard>) -> PathBuf {
-    match shard {
-        None => dir.join("index.jsonl"),
-        Some(s) => dir.join(format!("index-{}-of-{}.jsonl", s.k, s.n)),
-    }
 }
 
 /// The `.npy` name for an input: its file stem (letters, digits, `.`, `-`, `_`; at most 80
@@ -216,14 +180,6 @@ mod tests {
         assert_eq!(a, npy_name("x/clip.mp4"));
         assert!(npy_name("d/a b;c.mp4").starts_with("a_b_c-"));
         assert!(npy_name(&format!("{}.mp4", "n".repeat(300))).len() < 110);
-    }
-
-    #[test]
-    fn index_per_shard() {
-        let d = Path::new("out");
-        assert_eq!(index_path(d, None), d.join("index.jsonl"));
-        let s = Shard { k: 2, n: 4 };
-        assert_eq!(index_path(d, Some(s)), d.join("index-2-of-4.jsonl"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod embed;
 pub mod models;
 pub mod predict;
 pub mod probe;
+pub mod report;
 pub mod train;
 pub mod watch;
 

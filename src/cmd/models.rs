@@ -1,14 +1,13 @@
 //! `vidcls models`: the models there are (built in, installed, pullable), and `models pull`.
 
-use crate::cli::{ModelsAction, ModelsArgs, PullArgs};
+use crate::config::ModelsPlan;
 use crate::exit::ExitCode;
 use crate::hub;
 use crate::model;
 use crate::report::escape::terminal;
 use anyhow::Result;
 use serde::Serialize;
-use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::io::Write;
 
 #[derive(Serialize)]
 struct ModelRow {
@@ -34,26 +33,15 @@ struct ModelRow {
     kinetics400_top5: Option<f64>,
 }
 
-pub fn run(args: ModelsArgs) -> Result<ExitCode> {
-    match args.action {
-        Some(ModelsAction::Pull(p)) => pull(p),
-        None => list(args.json),
+pub fn run(plan: ModelsPlan) -> Result<ExitCode> {
+    match plan {
+        ModelsPlan::Pull { target, options } => pull(&target, &options),
+        ModelsPlan::List { json } => list(json),
     }
 }
 
-fn pull(args: PullArgs) -> Result<ExitCode> {
-    let target = hub::Target::parse(&args.target)?;
-    let opts = hub::PullOptions {
-        offline: args.offline || hub::offline_from_env(),
-        from: args.from,
-        http: hub::Http {
-            timeout: Duration::from_secs(args.timeout),
-            token: None,
-            progress: std::io::stderr().is_terminal(),
-        },
-        measure_precision: !args.no_precision_check,
-    };
-    let done = hub::pull(&target, &opts)?;
+fn pull(target: &hub::Target, opts: &hub::PullOptions) -> Result<ExitCode> {
+    let done = hub::pull(target, opts)?;
     eprintln!("vidcls: sha256 {} verified", done.sha256);
     if let Some(r) = &done.precision {
         let a = r.bf16_top1_agreement;

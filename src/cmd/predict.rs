@@ -3,7 +3,6 @@
 use super::batch::{
     already_done, describe_run, list_jobs, load_model, print_summary, progress_bar,
 };
-use crate::cli::PredictArgs;
 use crate::config::{self, Request};
 use crate::exit::ExitCode;
 use crate::model;
@@ -13,10 +12,9 @@ use crate::sink::Sink;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 
-pub fn run(args: PredictArgs) -> Result<ExitCode> {
+pub fn run(req: Request) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
-    let req = Request::from_args(args)?;
-    let model = load_model(&req)?;
+    let model = load_model(&req.model, req.chatter.verbose)?;
     let settings = req.settings(&model);
     if req.chatter.verbose {
         eprintln!("vidcls: {}", describe_run(&model, &settings));
@@ -26,12 +24,7 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
     }
     let done = already_done(&req.output)?;
     let (jobs, skipped) = list_jobs(&req, &done);
-    if req.output.format.is_subtitles() && jobs.len() > 1 {
-        anyhow::bail!(
-            "subtitles hold one video's segments, and {} inputs were given: run once per video",
-            jobs.len()
-        );
-    }
+    req.output.format.check_inputs(jobs.len())?;
     let sink = Sink::open(&req.output)?;
     crate::interrupt::install().context("cannot install signal handlers")?;
     let progress = progress_bar(req.chatter.quiet, jobs.len());

@@ -1,7 +1,7 @@
 //! `vidcls probe`: what FFmpeg finds in each input, as JSON Lines.
 
 use super::error_text;
-use crate::cli::ProbeArgs;
+use crate::config::ProbePlan;
 use crate::decode::{probe, VideoMeta};
 use crate::exit::ExitCode;
 use anyhow::Result;
@@ -21,12 +21,12 @@ struct ProbeError {
     error: String,
 }
 
-pub fn run(args: ProbeArgs) -> Result<ExitCode> {
+pub fn run(plan: ProbePlan) -> Result<ExitCode> {
     let mut failed = false;
     let mut out = std::io::stdout().lock();
-    for p in &args.inputs {
+    for p in &plan.inputs {
         let path = p.to_string_lossy().into_owned();
-        let line = match probe(p, args.count) {
+        let line = match probe(p, plan.count, &plan.access) {
             Ok(meta) => serde_json::to_string(&Probed { path, meta: &meta })?,
             Err(e) => {
                 failed = true;

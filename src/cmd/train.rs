@@ -1,16 +1,14 @@
-//! `vidcls train`: the flags become `TrainOptions`; the work is `crate::train`'s.
+//! `vidcls train`: its plan is `TrainOptions`; the work is `crate::train`'s.
 
-use crate::config;
 use crate::exit::ExitCode;
+use crate::train::TrainOptions;
 use anyhow::Result;
 
-pub fn run(args: &crate::cli::TrainArgs) -> Result<ExitCode> {
-    let threads = args.threads.map_or_else(config::cores, |t| t as usize);
-    tch::set_num_threads(threads as i32);
-    let options = config::train_options(args)?;
+pub fn run(options: TrainOptions) -> Result<ExitCode> {
+    tch::set_num_threads(options.threads as i32);
     match crate::train::run(&options)? {
         crate::train::Ended::Complete => {
-            if !args.quiet {
+            if !options.quiet {
                 eprintln!(
                     "vidcls: wrote {} (use it with: vidcls predict -m {} VIDEOS)",
                     options.out.display(),

@@ -17,58 +17,22 @@
 //! memory holds at most a window of frames and three windows of clips, however long the run. A network source that drops is reopened with backoff (a gap record says for how
 //! long); a source that ends ends the run.
 
-use crate::cli::{self, WatchArgs};
-use crate::config::{self, Request};
-use crate::decode::{plan_clips, Frame, FrameStream, SamplingSpec};
+use crate::config::{self, WatchPlan};
+use crate::decode::{plan_clips, shown_at, Access, Frame, FrameStream, SamplingSpec};
 use crate::exit::ExitCode;
 use crate::model::{aggregate, preprocess, top_k, Model, ModelConfig};
 use crate::pipeline::Forward;
 use crate::pipeline::Labelling;
-use crate::report::{FileError, Segment, SegmentStream, Stage, Timings, VideoResult, Window};
+use crate::report::{
+    label_set, FileError, Gap, LiveRecord, LiveWindow, LiveWriter, SegmentStream, Stage, Timings,
+    VideoResult, Window,
+};
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// One window's labels, as soon as the model has them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LiveWindow {
-    #[serde(flatten)]
-    pub result: VideoResult,
-    /// Wall-clock time the record was written (seconds since the Unix epoch).
-    pub wall_time: f64,
-    /// Seconds from the window's last frame arriving to its record being written.
-    pub lag_s: f64,
-    /// Windows dropped so far because the model was busy (newest wins).
-    pub dropped: u64,
-}
-
-/// The source stopped and was reopened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Gap {
-    pub path: String,
-    /// Stream time (s) of the last frame before the gap.
-    pub gap_after: f64,
-    /// Wall-clock seconds without frames.
-    pub gap_s: f64,
-    pub reconnects: u32,
-    pub reason: String,
-    pub wall_time: f64,
-}
-
-/// What `watch` writes, one JSON object per line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum LiveRecord {
-    Window(Box<LiveWindow>),
-    Gap(Gap),
-    /// With `--segments`: a segment, written when it closes.
-    Segment(Segment),
-    Err(FileError),
-}
 
 fn now() -> f64 {
     SystemTime::now()
@@ -176,32 +140,25 @@ impl Drop for CloseOnDrop<'_> {
     }
 }
 
-/// Where and how records go.
+/// Where records go, and whether to say each window's lag on stderr.
 struct Out {
-    out: Box<dyn Write + Send>,
-    text: bool,
+    writer: LiveWriter,
     verbose: bool,
 }
 
 impl Out {
-    /// `-o FILE` or stdout; text on a terminal (or with `-f text`), JSON Lines otherwise.
-    fn open(a: &WatchArgs) -> Result<Out> {
-        let text = match a.format {
-            Some(cli::WatchFormat::Text) => true,
-            Some(cli::WatchFormat::Jsonl) => false,
-            None => a.output.is_none() && std::io::stdout().is_terminal(),
-        };
-        let out: Box<dyn Write + Send> = match &a.output {
-            Some(p) => Box::new(crate::sink::create_streamed(
-                p,
-                crate::atomic::Existing::replace_if(a.force),
+    /// `-o FILE` (refused if it exists, unless forced) or stdout.
+    fn open(p: &WatchPlan) -> Result<Out> {
+        let out: Box<dyn Write + Send> = match &p.output {
+            Some(path) => Box::new(crate::sink::create_streamed(
+                path,
+                crate::atomic::Existing::replace_if(p.force),
             )?),
             None => Box::new(std::io::stdout()),
         };
         Ok(Out {
-            out,
-            text,
-            verbose: a.verbose,
+            writer: LiveWriter::new(out, p.text),
+            verbose: p.verbose,
         })
     }
 
@@ -216,169 +173,71 @@ impl Out {
     }
 
     fn write(&mut self, r: &LiveRecord) -> Result<bool> {
-        let mut buf = Vec::new();
-        if self.text {
-            render_text(&mut buf, r)?;
-        } else {
-            serde_json::to_writer(&mut buf, r)?;
-            buf.push(b'\n');
-        }
-        let _whole = crate::interrupt::writing();
-        crate::pipeline::written(self.out.write_all(&buf).and_then(|()| self.out.flush()))
+        crate::pipeline::written(self.writer.write(r))
     }
 }
 
-fn render_text(buf: &mut Vec<u8>, r: &LiveRecord) -> std::io::Result<()> {
-    match r {
-        LiveRecord::Window(w) => {
-            let v = &w.result;
-            let win = v.window.unwrap_or(Window::new(0.0, 0.0));
-            let labels: Vec<String> = v
-                .top_k
-                .iter()
-                .map(|p| format!("{} {:.0}%", p.label, p.score * 100.0))
-                .collect();
-            writeln!(
-                buf,
-                "[{:8.2}s-{:8.2}s]  {}  (lag {:.2} s{})",
-                win.start,
-                win.end,
-                labels.join("  "),
-                w.lag_s,
-                if w.dropped > 0 {
-                    format!(", {} dropped", w.dropped)
-                } else {
-                    String::new()
-                }
-            )
-        }
-        LiveRecord::Gap(g) => writeln!(
-            buf,
-            "-- source lost after {:.2} s ({}); back after {:.2} s (reconnect {})",
-            g.gap_after, g.reason, g.gap_s, g.reconnects
-        ),
-        LiveRecord::Segment(g) => writeln!(
-            buf,
-            "== {:8.2}s-{:8.2}s  {} {:.0}%",
-            g.start,
-            g.end,
-            g.label,
-            g.score * 100.0
-        ),
-        LiveRecord::Err(e) => writeln!(buf, "{}\n  error ({}): {}", e.path, e.stage, e.error),
-    }
-}
-
-/// `watch`'s flags as the `predict` flags they share (model, device, precision, views), so
-/// they are checked and mapped by the same code.
-fn predict_args(a: &WatchArgs) -> cli::PredictArgs {
-    let mut p = cli::PredictArgs::defaults(vec![a.source.clone()]);
-    p.model = a.model.clone();
-    p.device = a.device.clone();
-    p.precision = a.precision;
-    p.top_k = a.top_k;
-    p.views.frames = a.frames;
-    p.views.fps = a.fps;
-    p.views.stride = a.stride;
-    p.all_scores = a.all_scores;
-    p.seg = a.seg.clone();
-    p.source = a.source_args.clone();
-    p
-}
-
-/// Whether to reopen the source when it ends or fails.
-fn reconnects(a: &WatchArgs, network: bool) -> bool {
-    match (a.reconnect, a.no_reconnect) {
-        (true, _) => true,
-        (_, true) => false,
-        _ => network,
-    }
-}
-
-pub fn run(a: WatchArgs) -> Result<ExitCode> {
+pub fn run(plan: WatchPlan) -> Result<ExitCode> {
     tch::set_num_threads(config::cores() as i32);
-    let mut access = config::access(&a.source_args)?;
-    access.network_timeout = config::seconds("--stall", a.stall)?;
-    crate::decode::set_access(access);
-    let req = Request::from_args(predict_args(&a))?;
-    let model = crate::cmd::batch::load_model(&req)?;
+    let req = &plan.request;
+    let model = crate::cmd::batch::load_model(&req.model, plan.verbose)?;
     let settings = req.settings(&model);
-    let spec = SamplingSpec {
-        clips: 1,
-        ..settings.clips.spec.clone()
-    };
-    let cfg = model.config.clone();
-    let fps = spec.fps.unwrap_or(30.0);
-    let span = spec.span(fps);
-    let window = match a.window {
-        Some(w) => window_seconds(w, fps)?,
-        None => span,
-    };
-    let hop = config::hop(a.hop.unwrap_or(window))?;
-    let limit = a
-        .duration
-        .map(|d| config::seconds("--duration", d))
-        .transpose()?;
-    let shown = a.source.to_string_lossy().into_owned();
-    let network = crate::decode::locate(&a.source).is_network();
-    let reconnect = reconnects(&a, network);
+    let cut = Plan::new(&plan, &settings)?;
+    let shown = plan.source.to_string_lossy().into_owned();
     crate::interrupt::install().context("cannot install signal handlers")?;
-    if a.verbose {
+    if plan.verbose {
         eprintln!(
-            "vidcls: watching {shown}: windows of {window:.2} s every {hop:.2} s, {} frames at {fps} fps; reconnect {}",
-            spec.frames,
-            if reconnect { "on" } else { "off" }
+            "vidcls: watching {shown}: windows of {:.2} s every {:.2} s, {} frames at {} fps; reconnect {}",
+            cut.window,
+            cut.hop,
+            cut.spec.frames,
+            cut.fps,
+            if plan.reconnect { "on" } else { "off" }
         );
     }
-    let out = Arc::new(Mutex::new(Out::open(&a)?));
-    let slot = Arc::new(Slot::new(live_lag(&a)?));
+    let out = Mutex::new(Out::open(&plan)?);
+    let slot = Slot::new(plan.live_lag);
     let labeller = Labeller {
         model: &model,
-        cfg: &cfg,
+        cfg: &model.config,
         labelling: &settings.labelling,
         shown: shown.clone(),
-        delay: Duration::from_millis(a.forward_delay_ms),
+        delay: plan.forward_delay,
     };
-    let started = Instant::now();
+    let reader = Reader {
+        source: &plan.source,
+        plan: &cut,
+        reconnect: plan.reconnect,
+        limit: plan.duration,
+        started: Instant::now(),
+        slot: &slot,
+        out: &out,
+    };
     let ended = std::thread::scope(|scope| -> Result<Result<()>> {
         let worker = scope.spawn(|| labeller.label_windows(&slot, &out));
-        let decoded = decode_loop(
-            &a.source,
-            &Plan {
-                spec,
-                fps,
-                window,
-                hop,
-                max_pixels: a.max_pixels,
-            },
-            reconnect,
-            limit,
-            started,
-            &slot,
-            &out,
-        );
+        let decoded = reader.run();
         slot.close();
         let worked = worker
             .join()
             .map_err(|_| anyhow::anyhow!("model thread panicked"))?;
         Ok(decoded.and(worked))
     })?;
-    match ended {
-        Ok(()) => Ok(ExitCode::Success),
-        Err(e) => {
-            let stage = if e.downcast_ref::<OpenFailed>().is_some() {
-                Stage::Open
-            } else {
-                Stage::Decode
-            };
-            let record = LiveRecord::Err(FileError::new(shown, stage, &e));
-            out.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .write(&record)?;
-            eprintln!("vidcls: {e:#}");
-            Ok(ExitCode::SomeFailed)
-        }
-    }
+    ended.map_or_else(|e| failed(e, shown, &out), |()| Ok(ExitCode::Success))
+}
+
+/// The run's error as the source's error record (stage `open` when it never opened).
+fn failed(e: anyhow::Error, shown: String, out: &Mutex<Out>) -> Result<ExitCode> {
+    let stage = if e.downcast_ref::<OpenFailed>().is_some() {
+        Stage::Open
+    } else {
+        Stage::Decode
+    };
+    let record = LiveRecord::Err(FileError::new(shown, stage, &e));
+    out.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .write(&record)?;
+    eprintln!("vidcls: {e:#}");
+    Ok(ExitCode::SomeFailed)
 }
 
 /// The model thread's side: each window taken from the slot becomes a record (and, with
@@ -472,6 +331,7 @@ impl Labeller<'_> {
             },
             thumbnails: Vec::new(),
             ran: l.ran.clone(),
+            label_set: Some(label_set(&l.labels)),
         }
     }
 }
@@ -509,6 +369,31 @@ struct Plan {
     hop: f64,
     /// `--max-pixels`: frames above it are refused.
     max_pixels: u64,
+    access: Access,
+}
+
+impl Plan {
+    /// One clip per window at the model's sampling (unless flags say otherwise); windows one
+    /// clip long unless `--window` says otherwise.
+    fn new(p: &WatchPlan, settings: &config::Settings) -> Result<Plan> {
+        let spec = SamplingSpec {
+            clips: 1,
+            ..settings.clips.spec.clone()
+        };
+        let fps = spec.fps.unwrap_or(30.0);
+        let window = match p.window {
+            Some(w) => window_seconds(w, fps)?,
+            None => spec.span(fps),
+        };
+        Ok(Plan {
+            hop: p.hop.unwrap_or(window),
+            window,
+            fps,
+            spec,
+            max_pixels: settings.clips.max_pixels,
+            access: settings.clips.access.clone(),
+        })
+    }
 }
 
 /// Frames sampled at the model's rate, kept while a window may still need them.
@@ -521,9 +406,31 @@ struct Windows<'a> {
     offset: f64,
     /// Time of the frame before the newest one.
     last: f64,
+    /// Timestamps this close count as equal (the stream's [`FrameStream::tolerance`]).
+    eps: f64,
 }
 
 impl Windows<'_> {
+    fn new(plan: &Plan) -> Windows<'_> {
+        Windows {
+            plan,
+            kept: VecDeque::new(),
+            next_sample: 0.0,
+            next_start: 0.0,
+            offset: 0.0,
+            last: f64::NEG_INFINITY,
+            eps: 1e-6,
+        }
+    }
+
+    /// Goes on at `offset` after a reconnect: the stream's times restart at 0.
+    fn resume_at(&mut self, offset: f64) {
+        self.offset = offset;
+        self.kept.clear();
+        self.next_sample = offset;
+        self.next_start = self.next_start.max(offset);
+    }
+
     /// Skips the windows between a frame at `last` and the next at `t`, far later: they hold
     /// no frame of their own, and a stream that jumps ahead by days (a broken or crafted
     /// timestamp) would otherwise make a window for every hop of the gap. The last window
@@ -536,7 +443,7 @@ impl Windows<'_> {
     }
 
     fn wants(&self, t: f64) -> bool {
-        t + self.offset + 1e-6 >= self.next_sample
+        t + self.offset + self.eps >= self.next_sample
     }
 
     /// Takes one decoded frame; returns the windows it completes.
@@ -577,118 +484,138 @@ impl Windows<'_> {
         jobs
     }
 
-    /// The last kept frame at or before `t` (the first one for times before it).
+    /// The kept frame a player shows at `t` (the decode stage's rule).
     fn frame_at(&self, t: f64) -> Option<Frame> {
-        self.kept
-            .iter()
-            .rev()
-            .find(|f| f.time <= t + 1e-6)
-            .or(self.kept.front())
-            .cloned()
+        shown_at(&self.kept, t, self.eps).cloned()
     }
 }
 
 /// Decodes the source (reopening it when asked) and hands each finished window to the slot.
-fn decode_loop(
-    source: &Path,
-    plan: &Plan,
+struct Reader<'a> {
+    source: &'a Path,
+    plan: &'a Plan,
     reconnect: bool,
+    /// `--duration`.
     limit: Option<f64>,
     started: Instant,
-    slot: &Slot,
-    out: &Mutex<Out>,
-) -> Result<()> {
-    let mut windows = Windows {
-        plan,
-        kept: VecDeque::new(),
-        next_sample: 0.0,
-        next_start: 0.0,
-        offset: 0.0,
-        last: f64::NEG_INFINITY,
-    };
-    let mut reconnects = 0u32;
-    let mut last_time = 0.0f64;
-    let past_limit = || limit.is_some_and(|l| started.elapsed().as_secs_f64() >= l);
-    loop {
-        let lost_at = Instant::now();
-        let mut stream = match FrameStream::open(source, plan.max_pixels) {
-            Ok(s) => s,
-            Err(_) if reconnect && reconnects > 0 && past_limit() => return Ok(()),
-            Err(_) if reconnect && reconnects > 0 => {
-                backoff(reconnects);
-                reconnects += 1;
-                continue;
-            }
-            Err(e) => return Err(e.context(OpenFailed)),
-        };
-        if reconnects > 0 {
-            let gap = Gap {
-                path: source.to_string_lossy().into_owned(),
-                gap_after: last_time,
-                gap_s: lost_at.elapsed().as_secs_f64(),
-                reconnects,
-                reason: "the source stopped".into(),
-                wall_time: now(),
+    slot: &'a Slot,
+    out: &'a Mutex<Out>,
+}
+
+/// How reading one opened stream ended.
+enum Flow {
+    /// The run is over (time limit, or the model thread stopped).
+    Stop,
+    /// The stream ended (`None`) or failed.
+    End(Option<anyhow::Error>),
+}
+
+impl Reader<'_> {
+    fn past_limit(&self) -> bool {
+        self.limit
+            .is_some_and(|l| self.started.elapsed().as_secs_f64() >= l)
+    }
+
+    fn run(&self) -> Result<()> {
+        let mut windows = Windows::new(self.plan);
+        let (mut reconnects, mut last_time) = (0u32, 0.0f64);
+        loop {
+            let lost_at = Instant::now();
+            let Some(mut stream) = self.open(&mut reconnects)? else {
+                return Ok(());
             };
-            if !out
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .write(&LiveRecord::Gap(gap))?
-            {
-                return Ok(());
+            if reconnects > 0 {
+                if !self.gap(last_time, lost_at, reconnects)? {
+                    return Ok(());
+                }
+                // Times go on from the last frame, past the gap.
+                windows.resume_at(last_time + lost_at.elapsed().as_secs_f64());
             }
-            // Times go on from the last frame, past the gap.
-            windows.offset = last_time + lost_at.elapsed().as_secs_f64();
-            windows.kept.clear();
-            windows.next_sample = windows.offset;
-            windows.next_start = windows.next_start.max(windows.offset);
+            windows.eps = stream.tolerance();
+            let finite = stream.duration.is_some();
+            let ended = match self.pump(&mut stream, &mut windows, &mut last_time) {
+                Flow::Stop => return Ok(()),
+                Flow::End(e) => e,
+            };
+            if !self.reconnect || finite && ended.is_none() || self.past_limit() {
+                return self.finish(ended, last_time);
+            }
+            reconnects += 1;
         }
-        let finite = stream.duration.is_some();
-        let ended = loop {
-            if past_limit() {
-                return Ok(());
+    }
+
+    /// Opens the source; after a loss, tries again with backoff until it opens, or the time
+    /// is up (`None`).
+    fn open(&self, reconnects: &mut u32) -> Result<Option<FrameStream>> {
+        loop {
+            match FrameStream::open(self.source, &self.plan.access, self.plan.max_pixels) {
+                Ok(s) => return Ok(Some(s)),
+                Err(_) if self.reconnect && *reconnects > 0 && self.past_limit() => {
+                    return Ok(None)
+                }
+                Err(_) if self.reconnect && *reconnects > 0 => {
+                    backoff(*reconnects);
+                    *reconnects += 1;
+                }
+                Err(e) => return Err(e.context(OpenFailed)),
+            }
+        }
+    }
+
+    /// Writes the gap record of a reconnect; false once the output is gone.
+    fn gap(&self, last_time: f64, lost_at: Instant, reconnects: u32) -> Result<bool> {
+        let gap = Gap {
+            path: self.source.to_string_lossy().into_owned(),
+            gap_after: last_time,
+            gap_s: lost_at.elapsed().as_secs_f64(),
+            reconnects,
+            reason: "the source stopped".into(),
+            wall_time: now(),
+        };
+        self.out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write(&LiveRecord::Gap(gap))
+    }
+
+    /// Decodes frames into windows for the slot until the stream ends or the run stops.
+    fn pump(&self, stream: &mut FrameStream, windows: &mut Windows, last_time: &mut f64) -> Flow {
+        loop {
+            if self.past_limit() {
+                return Flow::Stop;
             }
             let mut want = |t: f64| windows.wants(t);
             match stream.next(&mut want) {
                 Ok(Some(f)) => {
-                    last_time = f.time + windows.offset;
+                    *last_time = f.time + windows.offset;
                     for job in windows.push(f.time, f.frame) {
-                        if !slot.put(job) {
-                            return Ok(());
+                        if !self.slot.put(job) {
+                            return Flow::Stop;
                         }
                     }
                 }
-                Ok(None) => break None,
-                Err(e) => break Some(e),
+                Ok(None) => return Flow::End(None),
+                Err(e) => return Flow::End(Some(e)),
             }
-        };
-        if !reconnect || finite && ended.is_none() || past_limit() {
-            return match ended {
-                None => Ok(()),
-                // A live source that stops sending ends like one that closes.
-                Some(e) if last_time > 0.0 => {
-                    eprintln!("vidcls: {}: the source stopped ({e:#})", source.display());
-                    Ok(())
-                }
-                Some(e) => Err(e),
-            };
         }
-        reconnects += 1;
+    }
+
+    /// The run's end when the source is not reopened: a live source that stops sending ends
+    /// like one that closes; one that never sent a frame is an error.
+    fn finish(&self, ended: Option<anyhow::Error>, last_time: f64) -> Result<()> {
+        match ended {
+            None => Ok(()),
+            Some(e) if last_time > 0.0 => {
+                eprintln!(
+                    "vidcls: {}: the source stopped ({e:#})",
+                    self.source.display()
+                );
+                Ok(())
+            }
+            Some(e) => Err(e),
+        }
     }
 }
-
-/// `Some(max lag)` when windows may be dropped: any source but a regular file or `pipe:` (a
-/// network URL, a device), or any source with `--live` / `--max-lag`.
-fn live_lag(a: &WatchArgs) -> Result<Option<Duration>> {
-    let stdin = crate::decode::locate(&a.source) == crate::decode::Location::Stdin;
-    let file = std::fs::metadata(&a.source).is_ok_and(|m| m.is_file());
-    let live = a.live || a.max_lag.is_some() || !(stdin || file);
-    let lag = config::seconds("--max-lag", a.max_lag.unwrap_or(DEFAULT_MAX_LAG))?;
-    Ok(live.then(|| Duration::from_secs_f64(lag)))
-}
-
-/// `--max-lag`'s default, in seconds.
-const DEFAULT_MAX_LAG: f64 = 1.0;
 
 /// Waits before the next attempt: 0.5 s, doubling to at most 8 s.
 fn backoff(attempt: u32) {

@@ -29,11 +29,10 @@ pub use convert::FrameRows;
 pub use sample::{plan_clips, ClipPlan, SamplingSpec};
 pub(crate) use source::open_input;
 pub use source::{
-    access, is_stream_name, locate, set_access, Access, Location, DEFAULT_PROTOCOLS, LIST_DEMUXERS,
-    MEDIA_DEMUXERS,
+    is_stream_name, locate, Access, Location, DEFAULT_PROTOCOLS, LIST_DEMUXERS, MEDIA_DEMUXERS,
 };
 pub use stream::{FrameStream, StreamFrame};
-pub use video::{probe, Video, DEFAULT_MAX_PIXELS, SEEK_AHEAD};
+pub use video::{probe, shown_at, tolerance, Video, DEFAULT_MAX_PIXELS, SEEK_AHEAD};
 
 use serde::Serialize;
 

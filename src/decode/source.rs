@@ -29,7 +29,6 @@ use ffmpeg_next::Dictionary as AvDictionary;
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 
 /// Protocols a URL may use, and the ones FFmpeg needs under them (RTSP carries RTP over UDP or
 /// TCP, HTTPS and RTMPS use TLS, HLS may decrypt with `crypto`).
@@ -165,7 +164,9 @@ pub const LIST_DEMUXERS: &[&str] = &[
 /// `rtp:` schemes, which open the connections the URL itself names.
 pub const URL_DEMUXERS: &[&str] = &["hls", "dash", "rtsp", "rtp"];
 
-/// What opening inputs may do; set once by the command line ([`set_access`]).
+/// What opening inputs may do: a value each command's plan carries and passes to every open
+/// (the default is the strict policy: no playlists, the network protocols of
+/// [`DEFAULT_PROTOCOLS`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Access {
     /// Let inputs use the demuxers that open what their input names ([`LIST_DEMUXERS`]).
@@ -187,22 +188,6 @@ impl Default for Access {
             network_timeout: 10.0,
         }
     }
-}
-
-static ACCESS: RwLock<Option<Access>> = RwLock::new(None);
-
-/// Sets what every later open may do (the process-wide policy; the default is [`Access::default`]).
-pub fn set_access(access: Access) {
-    *ACCESS.write().unwrap_or_else(|e| e.into_inner()) = Some(access);
-}
-
-/// The policy in force.
-pub fn access() -> Access {
-    ACCESS
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_default()
 }
 
 /// What an input names.
@@ -292,20 +277,32 @@ fn no_patterns(opts: &mut AvDictionary) {
     opts.set("pattern_type", "none");
 }
 
-/// Opens `input` for demuxing under the policy in force, and reads its stream information.
-pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
-    let access = access();
+/// FFmpeg's DASH and IMF demuxers parse their manifests with libxml2 and then call
+/// `xmlCleanupParser`, which frees libxml2's process-wide state: two manifests opened at once by
+/// two decode workers free it twice (a crash, seen with two DASH inputs). Opens that may use
+/// those demuxers take turns; the rest never wait.
+static XML_DEMUXERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// This open's turn, when its demuxer whitelist lets a libxml2 demuxer in.
+fn xml_turn(whitelist: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    whitelist
+        .split(',')
+        .any(|d| d == "dash" || d == "imf")
+        .then(|| XML_DEMUXERS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Opens `input` for demuxing under `access`, and reads its stream information.
+pub(crate) fn open_input(input: &Path, access: &Access) -> Result<AvInput> {
     let shown = input.display();
     let location = locate(input);
     let format = match &access.input_format {
-        Some(name) => Some(named_format(input, name, &location, &access)?),
+        Some(name) => Some(named_format(input, name, &location, access)?),
         None => None,
     };
+    let whitelist = format_whitelist(&location, access, format);
+    let _turn = xml_turn(&whitelist);
     let mut opts = AvDictionary::new();
-    opts.set(
-        "format_whitelist",
-        &format_whitelist(&location, &access, format),
-    );
+    opts.set("format_whitelist", &whitelist);
     no_patterns(&mut opts);
     let url: Vec<u8> = match &location {
         Location::File(path) => {
@@ -357,7 +354,7 @@ pub(crate) fn open_input(input: &Path) -> Result<AvInput> {
         );
         drop(AvDictionary::own(dict));
         if ret < 0 {
-            return Err(open_error(input, &location, &access, ret));
+            return Err(open_error(input, &location, access, ret));
         }
         let ret = ffi::avformat_find_stream_info(ps, std::ptr::null_mut());
         if ret < 0 {

@@ -4,15 +4,12 @@
 //! frames the caller wants are converted to RGB (with the same converter as [`super::Video`]).
 
 use super::convert::RgbConverter;
-use super::video::{rational, stream_rotation};
-use super::Frame;
-use anyhow::{Context as _, Result};
-use ffmpeg_next::codec::context::Context as AvCodecContext;
+use super::{Access, Frame};
+use anyhow::Result;
 use ffmpeg_next::decoder::Video as AvDecoder;
 use ffmpeg_next::error::EAGAIN;
 use ffmpeg_next::format::context::Input as AvInput;
 use ffmpeg_next::frame::Video as AvFrame;
-use ffmpeg_next::media::Type as AvMediaType;
 use ffmpeg_next::{Error as AvError, Packet as AvPacket};
 use std::path::Path;
 
@@ -44,49 +41,35 @@ pub struct FrameStream {
 }
 
 impl FrameStream {
-    /// Opens `input` (file, URL, `pipe:` or device) under the decode stage's access policy,
-    /// refusing it when the stream's stated frame size is above `max_pixels`.
-    pub fn open(input: &Path, max_pixels: u64) -> Result<FrameStream> {
-        let shown = input.display();
-        let ictx = super::source::open_input(input)?;
-        let stream = ictx
-            .streams()
-            .best(AvMediaType::Video)
-            .with_context(|| format!("{shown}: no video stream"))?;
-        let index = stream.index();
-        let tick = rational(stream.time_base())
-            .filter(|t| *t > 0.0)
-            .unwrap_or(1e-6);
-        let rotation = stream_rotation(&stream);
-        let fps = rational(stream.avg_frame_rate())
-            .or(rational(stream.rate()))
-            .unwrap_or(30.0);
-        let mut opening = AvCodecContext::from_parameters(stream.parameters())
-            .with_context(|| format!("{shown}: cannot read the video stream's parameters"))?
-            .decoder();
-        opening.set_packet_time_base(stream.time_base());
-        let decoder = opening
-            .video()
-            .with_context(|| format!("{shown}: cannot open a decoder"))?;
-        super::video::check_pixels(input, decoder.width(), decoder.height(), max_pixels)?;
-        let total = ictx.duration();
+    /// Opens `input` (file, URL, `pipe:` or device) under `access` (the opener of
+    /// [`super::Video`]), refusing it when the stream's stated frame size is above `max_pixels`.
+    pub fn open(input: &Path, access: &Access, max_pixels: u64) -> Result<FrameStream> {
+        let o = super::video::open_stream(input, access, false)?;
+        super::video::check_pixels(input, o.decoder.width(), o.decoder.height(), max_pixels)?;
+        let total = o.input.duration();
         let duration = (total > 0 && total != ffmpeg_next::ffi::AV_NOPTS_VALUE)
             .then(|| total as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE));
         Ok(FrameStream {
-            input: ictx,
-            decoder,
-            stream: index,
-            tick,
-            rotation,
+            input: o.input,
+            decoder: o.decoder,
+            stream: o.stream,
+            tick: o.tick,
+            rotation: o.rotation,
             origin: None,
             last_time: 0.0,
-            frame_step: 1.0 / fps,
+            frame_step: 1.0 / o.fps,
             eof_sent: false,
             converter: RgbConverter::default(),
             duration,
             max_pixels,
             path: input.to_path_buf(),
         })
+    }
+
+    /// Seconds within which a frame's timestamp counts as a time (the rule of
+    /// [`super::Video`]).
+    pub fn tolerance(&self) -> f64 {
+        super::tolerance(self.tick)
     }
 
     /// The next frame, its picture converted when `want(time)`; `None` at the end of the

@@ -17,7 +17,7 @@
 use super::convert::{display_rotation, normalise_rotation, FrameRows, RgbConverter};
 use super::nonref::{NonRef, LOOK_AHEAD};
 use super::sample::FALLBACK_FPS;
-use super::{Clip, ClipOf, ClipPlan, VideoMeta};
+use super::{Access, Clip, ClipOf, ClipPlan, VideoMeta};
 use anyhow::{bail, Context as _, Result};
 use ffmpeg_next::codec::context::Context as AvCodecContext;
 use ffmpeg_next::codec::packet::side_data::Type as AvSideDataType;
@@ -35,6 +35,30 @@ use ffmpeg_next::{Error as AvError, Packet as AvPacket, Rational};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
+
+/// Seconds within which a frame's timestamp counts as a time (module docs): half a tick of a
+/// time base of `tick` seconds, plus 1 µs.
+pub fn tolerance(tick: f64) -> f64 {
+    0.5 * tick + 1e-6
+}
+
+/// The frame a player shows at `t` among `frames` (in time order), by the rule of the module
+/// docs: the last stamped at or before `t + eps`; the first one for times before it.
+pub fn shown_at<'a>(
+    frames: impl IntoIterator<Item = &'a super::Frame>,
+    t: f64,
+    eps: f64,
+) -> Option<&'a super::Frame> {
+    let mut frames = frames.into_iter();
+    let mut shown = frames.next()?;
+    for f in frames {
+        if f.time > t + eps {
+            break;
+        }
+        shown = f;
+    }
+    Some(shown)
+}
 
 /// Seek forward only when the target is more than this many seconds past the decoded position;
 /// closer targets are reached faster by decoding on.
@@ -107,7 +131,8 @@ pub struct Video {
     /// What FFmpeg opens: the path, or the file standard input was read into.
     open_path: PathBuf,
     _spool: Option<super::source::Spool>,
-    threads: usize,
+    /// The policy it was opened under (reopening keeps it).
+    access: Access,
     meta: VideoMeta,
     warnings: Vec<String>,
     src: Source,
@@ -151,14 +176,14 @@ pub struct Video {
 }
 
 impl Video {
-    /// Opens the best video stream of `path` with FFmpeg's automatic thread count.
+    /// Opens the best video stream of `path` under the default (strict) [`Access`] policy.
     pub fn open(path: &Path) -> Result<Video> {
-        Video::open_with_threads(path, 0)
+        Video::open_under(path, &Access::default())
     }
 
-    /// Opens the best video stream of `path`; `threads` decoder threads (0 = one per core),
-    /// frame and slice threading both on.
-    pub fn open_with_threads(path: &Path, threads: usize) -> Result<Video> {
+    /// Opens the best video stream of `path` under `access`, with FFmpeg's automatic thread
+    /// count (frame and slice threading both on).
+    pub fn open_under(path: &Path, access: &Access) -> Result<Video> {
         init_ffmpeg();
         // A byte stream on stdin cannot be reopened or sought: read it into a file first.
         let spool = match super::source::locate(path) {
@@ -166,7 +191,7 @@ impl Video {
             _ => None,
         };
         let open_path = spool.as_ref().map_or(path, |s| s.path()).to_path_buf();
-        let src = open_source(&open_path, threads)?;
+        let src = open_source(&open_path, access)?;
         let meta = read_meta(&src);
         let src_untimed = src.untimed;
         let nonref = NonRef::new(drops_nonref_safely(&src));
@@ -174,8 +199,8 @@ impl Video {
             path: path.to_path_buf(),
             open_path,
             _spool: spool,
-            threads,
-            eps: 0.5 * src.tick + 1e-6,
+            access: access.clone(),
+            eps: tolerance(src.tick),
             frame_step: 1.0 / native_fps(&meta),
             meta,
             warnings: Vec::new(),
@@ -530,7 +555,7 @@ impl Video {
     /// Opens the file afresh and starts decoding from its first packet.
     fn reopen(&mut self) -> Result<()> {
         self.seeks += 1;
-        self.src = open_source(&self.open_path, self.threads)?;
+        self.src = open_source(&self.open_path, &self.access)?;
         self.reset(true);
         Ok(())
     }
@@ -851,9 +876,9 @@ pub(super) fn check_pixels(path: &Path, width: u32, height: u32, limit: u64) -> 
     Ok(())
 }
 
-/// Metadata of one file; `count` decodes every frame to count them.
-pub fn probe(path: &Path, count: bool) -> Result<VideoMeta> {
-    let mut video = Video::open(path)?;
+/// Metadata of one file opened under `access`; `count` decodes every frame to count them.
+pub fn probe(path: &Path, count: bool, access: &Access) -> Result<VideoMeta> {
+    let mut video = Video::open_under(path, access)?;
     let (keyframe_interval, decoded) = video.scan(count)?;
     let mut meta = video.meta.clone();
     meta.keyframe_interval = keyframe_interval;
@@ -866,10 +891,30 @@ fn native_fps(meta: &VideoMeta) -> f64 {
     meta.avg_fps.or(meta.nominal_fps).unwrap_or(FALLBACK_FPS)
 }
 
-/// Opens the demuxer and the decoder of the best video stream.
-fn open_source(path: &Path, threads: usize) -> Result<Source> {
+/// An input opened under an access policy, with the decoder of its best video stream: the one
+/// opener of the file reader ([`Video`]) and the stream reader ([`super::FrameStream`]), so
+/// both pick the same stream, refuse a cover picture, and read time base, rotation and rate
+/// alike.
+pub(super) struct Opened {
+    pub input: AvInput,
+    pub decoder: AvDecoder,
+    pub stream: usize,
+    /// Seconds per timestamp tick.
+    pub tick: f64,
+    /// Timestamp of the stream's start (0 when the container gives none).
+    pub start_pts: i64,
+    /// Clockwise rotation a player applies.
+    pub rotation: i32,
+    /// The stream's rate: average, else nominal, else [`FALLBACK_FPS`].
+    pub fps: f64,
+}
+
+/// Opens `path` under `access` and the decoder of its best video stream. `frame_threads`:
+/// decode with frame threads as well as slice threads (faster for files; a live stream wants
+/// each frame as soon as it arrives, so slice threads only).
+pub(super) fn open_stream(path: &Path, access: &Access, frame_threads: bool) -> Result<Opened> {
     let shown = path.display();
-    let input = super::source::open_input(path)?;
+    let input = super::source::open_input(path, access)?;
     let stream = input
         .streams()
         .best(AvMediaType::Video)
@@ -877,20 +922,18 @@ fn open_source(path: &Path, threads: usize) -> Result<Source> {
     if stream.disposition().contains(Disposition::ATTACHED_PIC) {
         bail!("{shown}: no video stream (only a cover picture)");
     }
-    let index = stream.index();
     let time_base = stream.time_base();
-    let tick = rational(time_base).filter(|t| *t > 0.0).unwrap_or(1e-6);
-    let start_pts = match stream.start_time() {
-        ffi::AV_NOPTS_VALUE => 0,
-        s => s,
-    };
     let mut ctx = AvCodecContext::from_parameters(stream.parameters())
         .with_context(|| format!("{shown}: cannot read the video stream's parameters"))?;
     // SAFETY: plain fields of a codec context that is not open yet.
     unsafe {
         let raw = ctx.as_mut_ptr();
-        (*raw).thread_count = i32::try_from(threads).unwrap_or(0);
-        (*raw).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
+        (*raw).thread_count = 0;
+        (*raw).thread_type = if frame_threads {
+            ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE
+        } else {
+            ffi::FF_THREAD_SLICE
+        };
     }
     let mut opening = ctx.decoder();
     opening.set_packet_time_base(time_base);
@@ -898,14 +941,34 @@ fn open_source(path: &Path, threads: usize) -> Result<Source> {
     let decoder = opening
         .video()
         .with_context(|| format!("{shown}: cannot open a decoder for {codec} video"))?;
-    // SAFETY: an open input always has its input format.
-    let untimed = unsafe { (*(*input.as_ptr()).iformat).flags & ffi::AVFMT_NOTIMESTAMPS != 0 };
-    Ok(Source {
-        input,
+    let fps = rational(stream.avg_frame_rate())
+        .or(rational(stream.rate()))
+        .unwrap_or(FALLBACK_FPS);
+    Ok(Opened {
+        stream: stream.index(),
+        tick: rational(time_base).filter(|t| *t > 0.0).unwrap_or(1e-6),
+        start_pts: match stream.start_time() {
+            ffi::AV_NOPTS_VALUE => 0,
+            s => s,
+        },
+        rotation: stream_rotation(&stream),
+        fps,
         decoder,
-        stream: index,
-        tick,
-        start_pts,
+        input,
+    })
+}
+
+/// Opens the demuxer and the decoder of the best video stream, for reading clips.
+fn open_source(path: &Path, access: &Access) -> Result<Source> {
+    let o = open_stream(path, access, true)?;
+    // SAFETY: an open input always has its input format.
+    let untimed = unsafe { (*(*o.input.as_ptr()).iformat).flags & ffi::AVFMT_NOTIMESTAMPS != 0 };
+    Ok(Source {
+        input: o.input,
+        decoder: o.decoder,
+        stream: o.stream,
+        tick: o.tick,
+        start_pts: o.start_pts,
         untimed,
     })
 }

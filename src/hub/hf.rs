@@ -291,6 +291,7 @@ fn videomae_config(
         parameters: None,
         reduced_precision: None,
         provenance: None,
+        default_views: None,
         pretrained: Some(Pretrained {
             graph: format!("graphs/{graph}.pt"),
             url: format!("hf:{repo}@{commit}"),

@@ -74,6 +74,17 @@ pub struct ModelConfig {
     /// graph it fills with them (docs/MODELS.md, "Model cards").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrained: Option<Pretrained>,
+    /// How the model is run when no flag says otherwise (a trained model's: the setting that
+    /// scored best on its validation videos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_views: Option<DefaultViews>,
+}
+
+/// Views per video a model is run with by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultViews {
+    /// Clips per video (or window), spread uniformly over it.
+    pub clips: usize,
 }
 
 /// A model card's download section.
@@ -189,6 +200,12 @@ impl ModelConfig {
         if self.std.iter().any(|s| *s <= 0.0) {
             bail!("std values must be positive");
         }
+        if let Some(v) = self.default_views {
+            let most = crate::config::limits::CLIPS as usize;
+            if !(1..=most).contains(&v.clips) {
+                bail!("default_views.clips {}: use 1 to {most}", v.clips);
+            }
+        }
         if self.input_layout != "NCTHW" {
             bail!(
                 "input_layout {:?} is not supported (only NCTHW)",
@@ -196,6 +213,11 @@ impl ModelConfig {
             );
         }
         Ok(())
+    }
+
+    /// Clips per video: `given` (a `--clips` flag), else the config's default views, else 1.
+    pub fn clips(&self, given: Option<usize>) -> usize {
+        given.or(self.default_views.map(|v| v.clips)).unwrap_or(1)
     }
 
     /// Where the TorchScript file is: next to the config, else in `models_dir`.
@@ -225,5 +247,21 @@ mod tests {
         );
         cfg.labels[3] = "déplacer ↓ 日本".into();
         cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn clips_come_from_the_flag_then_the_default_views_then_one() {
+        let mut cfg = ModelConfig::from_json(include_str!("../../configs/motion.json")).unwrap();
+        assert_eq!((cfg.clips(None), cfg.clips(Some(4))), (1, 4));
+        let text = serde_json::to_string(&cfg).unwrap();
+        assert!(!text.contains("default_views"), "{text}");
+        cfg.default_views = Some(DefaultViews { clips: 5 });
+        let back = ModelConfig::from_json(&serde_json::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(back.default_views, Some(DefaultViews { clips: 5 }));
+        assert_eq!((back.clips(None), back.clips(Some(1))), (5, 1));
+        back.validate().unwrap();
+        cfg.default_views = Some(DefaultViews { clips: 0 });
+        let e = cfg.validate().unwrap_err().to_string();
+        assert_eq!(e, "default_views.clips 0: use 1 to 256");
     }
 }

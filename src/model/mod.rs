@@ -140,7 +140,7 @@ pub fn parse_device(spec: &str) -> Result<Device> {
 }
 
 /// What to load and how to run it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadOptions {
     pub device: Device,
     pub precision: Precision,

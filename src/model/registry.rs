@@ -77,12 +77,6 @@ pub fn resolve(model: Option<&str>) -> Result<ModelSource> {
         return Ok(ModelSource::BuiltIn);
     };
     let path = Path::new(spec);
-    let from_config = |config: PathBuf| -> Result<ModelSource> {
-        let cfg = ModelConfig::from_file(&config)?;
-        let dir = config.parent().unwrap_or(Path::new("."));
-        let weights = cfg.model_path(dir, &models_dir_for(dir));
-        Ok(ModelSource::Files { config, weights })
-    };
     if path.is_dir() {
         let config = path.join("config.json");
         if !config.is_file() {
@@ -100,63 +94,79 @@ pub fn resolve(model: Option<&str>) -> Result<ModelSource> {
             }
             from_config(path.to_path_buf())
         }
-        Some("pt") | Some("pth") => {
-            if !path.is_file() {
-                bail!("model file {} does not exist", path.display());
-            }
-            let stem = path
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let candidates = [
-                dir.join(format!("{stem}.json")),
-                dir.join("../configs").join(format!("{stem}.json")),
-            ];
-            let config = candidates.iter().find(|c| c.is_file()).ok_or_else(|| {
-                anyhow!(
-                    "no config for {}: expected {} or {}",
-                    path.display(),
-                    candidates[0].display(),
-                    candidates[1].display()
-                )
-            })?;
-            ModelConfig::from_file(config)?; // fail here, naming the config, if it is invalid
-            Ok(ModelSource::Files {
-                config: config.clone(),
-                weights: path.to_path_buf(),
-            })
-        }
+        Some("pt") | Some("pth") => from_weights_file(path),
         _ if spec == builtin::NAME => Ok(ModelSource::BuiltIn),
-        _ if spec.starts_with("hf:") => {
-            let repo = spec[3..].split('@').next().unwrap_or_default();
-            let name = repo.rsplit('/').next().unwrap_or_default();
-            let c = installed_configs().join(format!("{name}.json"));
-            if !name.is_empty() && c.is_file() {
-                return from_config(c);
-            }
-            bail!("model {spec} is not installed; run `vidcls models pull {spec}`")
-        }
-        _ => {
-            let dirs = config_dirs();
-            for d in &dirs {
-                let c = d.join(format!("{spec}.json"));
-                if c.is_file() {
-                    return from_config(c);
-                }
-            }
-            let names: Vec<String> = available()
-                .models
-                .into_iter()
-                .map(|e| e.config.name)
-                .collect();
-            bail!(
-                "unknown model {spec:?}; available: {} (see `vidcls models`)",
-                names.join(", ")
-            )
+        _ if spec.starts_with("hf:") => installed_hub_model(spec),
+        _ => by_name(spec),
+    }
+}
+
+/// The model a config file describes (its weights found beside it or in the models folder).
+fn from_config(config: PathBuf) -> Result<ModelSource> {
+    let cfg = ModelConfig::from_file(&config)?;
+    let dir = config.parent().unwrap_or(Path::new("."));
+    let weights = cfg.model_path(dir, &models_dir_for(dir));
+    Ok(ModelSource::Files { config, weights })
+}
+
+/// A TorchScript file with its config beside it (`NAME.json`) or in `../configs/`.
+fn from_weights_file(path: &Path) -> Result<ModelSource> {
+    if !path.is_file() {
+        bail!("model file {} does not exist", path.display());
+    }
+    let stem = path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let candidates = [
+        dir.join(format!("{stem}.json")),
+        dir.join("../configs").join(format!("{stem}.json")),
+    ];
+    let config = candidates.iter().find(|c| c.is_file()).ok_or_else(|| {
+        anyhow!(
+            "no config for {}: expected {} or {}",
+            path.display(),
+            candidates[0].display(),
+            candidates[1].display()
+        )
+    })?;
+    ModelConfig::from_file(config)?; // fail here, naming the config, if it is invalid
+    Ok(ModelSource::Files {
+        config: config.clone(),
+        weights: path.to_path_buf(),
+    })
+}
+
+/// `hf:ORG/REPO[@REV]`, once pulled.
+fn installed_hub_model(spec: &str) -> Result<ModelSource> {
+    let repo = spec[3..].split('@').next().unwrap_or_default();
+    let name = repo.rsplit('/').next().unwrap_or_default();
+    let c = installed_configs().join(format!("{name}.json"));
+    if !name.is_empty() && c.is_file() {
+        return from_config(c);
+    }
+    bail!("model {spec} is not installed; run `vidcls models pull {spec}`")
+}
+
+/// A model name, looked up in the config folders.
+fn by_name(spec: &str) -> Result<ModelSource> {
+    for d in &config_dirs() {
+        let c = d.join(format!("{spec}.json"));
+        if c.is_file() {
+            return from_config(c);
         }
     }
+    let names: Vec<String> = available()
+        .models
+        .into_iter()
+        .map(|e| e.config.name)
+        .collect();
+    bail!(
+        "unknown model {spec:?}; available: {} (see `vidcls models`)",
+        names.join(", ")
+    )
 }
 
 /// A model card to pull: a `.json` file, or a config by name on the model path outside the

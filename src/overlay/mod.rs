@@ -55,10 +55,11 @@ pub fn annotate(
     captions: &[Caption],
     rotation: i32,
     style: &Style,
+    access: &crate::decode::Access,
 ) -> Result<Written> {
     ffmpeg_next::init().context("cannot initialise FFmpeg")?;
     let shown = input.display();
-    let mut ictx = crate::decode::open_input(input)?;
+    let mut ictx = crate::decode::open_input(input, access)?;
     let mut octx = format::output_as(&output, "mp4")
         .with_context(|| format!("cannot create {}", output.display()))?;
     let ist = ictx

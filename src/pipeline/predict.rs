@@ -7,8 +7,8 @@ use super::runner::{Forward, Outcome, Scored};
 use super::workers::StreamFn;
 use crate::model::{aggregate, preprocess, top_k, Aggregate, Model, ModelConfig};
 use crate::report::{
-    segments, write_npy, FileError, Ran, Record, RecordWriter, RunSummary, SegmentRules, Stage,
-    Timings, VideoResult, Window,
+    label_set, segments, write_npy, FileError, Ran, Record, RecordWriter, RunSummary, SegmentRules,
+    Stage, Timings, VideoResult, Window,
 };
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
@@ -171,6 +171,7 @@ impl Labelling {
             preprocess_ms: s.preprocess_ms / n_units,
             model_ms: s.model_ms / n_units,
         };
+        let labels = label_set(&self.labels);
         s.units
             .into_iter()
             .map(|u| {
@@ -190,6 +191,7 @@ impl Labelling {
                     timings: timings.clone(),
                     thumbnails: u.thumbnails,
                     ran: self.ran.clone(),
+                    label_set: Some(labels.clone()),
                 })
             })
             .collect()

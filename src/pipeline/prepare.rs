@@ -1,7 +1,7 @@
 //! One input, on a decode worker: open it, plan its clips (whole video or windows), decode
 //! them and turn each clip into views with the caller's function.
 
-use crate::decode::{plan_clips, ClipPlan, FrameRows, RowSink, SamplingSpec, Video};
+use crate::decode::{plan_clips, Access, ClipPlan, FrameRows, RowSink, SamplingSpec, Video};
 use crate::report::{
     spread, thumbnails_in, FileError, Small, SmallRows, Stage, ThumbSpec, Thumbnail, Window,
 };
@@ -26,6 +26,8 @@ pub struct ClipSettings {
     pub max_pixels: u64,
     /// Inputs with more windows than this are refused before decoding (the record says so).
     pub max_windows: usize,
+    /// What opening an input may do.
+    pub access: Access,
 }
 
 /// A group of views that yields one result: a whole video, or one window of it.
@@ -171,8 +173,8 @@ fn check_windows(duration: f64, spec: WindowSpec, max: usize) -> anyhow::Result<
 
 /// Only regular files: opening a FIFO or a device would block or never end. URLs and `pipe:`
 /// are streams by request, and so is a device named with an input format (`--input-format`).
-fn check_regular_file(path: &Path) -> anyhow::Result<()> {
-    if crate::decode::locate(path).is_stream() || crate::decode::access().input_format.is_some() {
+fn check_regular_file(path: &Path, access: &Access) -> anyhow::Result<()> {
+    if crate::decode::locate(path).is_stream() || access.input_format.is_some() {
         return Ok(());
     }
     let m = std::fs::metadata(path)?;
@@ -245,8 +247,8 @@ pub fn prepare_each<F: Clone, V>(
         decode: Duration::ZERO,
         preprocess: Duration::ZERO,
     };
-    check_regular_file(path).map_err(|e| fail(Stage::Open, e))?;
-    let mut video = Video::open(path).map_err(|e| fail(Stage::Open, e))?;
+    check_regular_file(path, &clips.access).map_err(|e| fail(Stage::Open, e))?;
+    let mut video = Video::open_under(path, &clips.access).map_err(|e| fail(Stage::Open, e))?;
     video
         .limit_pixels(clips.max_pixels)
         .map_err(|e| fail(Stage::Open, e))?;

@@ -9,7 +9,9 @@ mod csv;
 pub mod escape;
 mod html;
 mod json;
+mod live;
 mod npy;
+pub mod read;
 mod record;
 pub mod resume;
 mod segments;
@@ -18,8 +20,11 @@ mod summary;
 mod text;
 mod thumbnail;
 
+pub use live::{Gap, LiveRecord, LiveWindow, LiveWriter};
 pub use npy::{npy_bytes, write_npy};
-pub use record::{Features, FileError, Ran, Record, Segment, Stage, Timings, VideoResult, Window};
+pub use record::{
+    label_set, Features, FileError, Ran, Record, Segment, Stage, Timings, VideoResult, Window,
+};
 pub use segments::{segments, window_spans, SegmentRules, SegmentStream};
 pub use summary::RunSummary;
 pub use thumbnail::{spread, thumbnail, thumbnails_in, Small, SmallRows, ThumbSpec, Thumbnail};
@@ -56,6 +61,27 @@ impl Format {
     /// Subtitles: segments of one video, shown over it by a player.
     pub fn is_subtitles(self) -> bool {
         matches!(self, Format::Srt | Format::Vtt)
+    }
+
+    /// Subtitles hold one video's segments: more inputs are refused.
+    pub fn check_inputs(self, inputs: usize) -> anyhow::Result<()> {
+        if self.is_subtitles() && inputs > 1 {
+            anyhow::bail!(
+                "subtitles hold one video's segments, and {inputs} inputs were given: run once per video"
+            );
+        }
+        Ok(())
+    }
+
+    /// A page is for a file or a pipe, not for a terminal (`to_terminal`: no output file and
+    /// stdout is one).
+    pub fn check_destination(self, to_terminal: bool) -> anyhow::Result<()> {
+        if self == Format::Html && to_terminal {
+            anyhow::bail!(
+                "--format html writes a whole page: give -o FILE.html (or redirect stdout)"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -109,6 +135,15 @@ fn emit(out: &mut dyn Write, buf: &[u8]) -> io::Result<()> {
 pub(crate) mod fixtures {
     use super::*;
 
+    /// `text` written to `name` in this process's scratch folder for `what`.
+    pub fn file_with(what: &str, name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vidcls-{what}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
     /// A classified video with two labels, optionally one window of it.
     pub fn ok(path: &str, window: Option<Window>) -> Record {
         Record::Ok(VideoResult {
@@ -137,6 +172,7 @@ pub(crate) mod fixtures {
             timings: Timings::default(),
             thumbnails: vec![],
             ran: None,
+            label_set: None,
         })
     }
 

@@ -69,6 +69,21 @@ pub struct VideoResult {
     /// How the forward pass ran (absent in records written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ran: Option<Ran>,
+    /// Which label list the scores index ([`label_set`]): tells apart two models of one name
+    /// (absent in records written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_set: Option<String>,
+}
+
+/// A short fingerprint of a model's label list, in order: the first 16 hex digits of the
+/// SHA-256 of the list as JSON. Records with equal fingerprints index the same labels.
+pub fn label_set(labels: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(labels).expect("strings serialise");
+    Sha256::digest(json)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// How the model ran for a record: device, precision and views per forward pass, whether

@@ -153,11 +153,7 @@ mod tests {
     use super::*;
 
     fn file_with(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("vidcls-resume-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+        super::super::fixtures::file_with("resume", name, text)
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Decode each training video once: a few clips per video, resized as `predict` resizes them
 //! (same decoder, sampling and arithmetic), kept in memory in half precision. Augmentation
-//! then crops from them; validation takes the centre clip with `predict`'s centre crop.
+//! then crops from them; validation takes the centre clip with `predict`'s centre crop, and
+//! the held-out videos also keep the clips `predict --clips N` takes for each N of
+//! [`VALIDATED_CLIPS`], so the model's default views are chosen on what `predict` would see.
 
 use super::data::{Dataset, Skipped, Split};
 use crate::decode::SamplingSpec;
@@ -16,10 +18,18 @@ use tch::{Kind, Tensor};
 /// Clips kept per video, spread uniformly over it; the middle one is `predict`'s centre clip.
 pub const CLIPS_PER_VIDEO: usize = 5;
 
+/// The clips-per-video settings scored on the held-out videos, fewest first (the default views
+/// are chosen among them).
+pub const VALIDATED_CLIPS: [usize; 3] = [1, 3, CLIPS_PER_VIDEO];
+
 /// The decoded clips of the usable videos.
 pub struct Bank {
     /// Per video: `CLIPS_PER_VIDEO` clips, each T x C x H x W (resized, not cropped), f16.
     pub clips: Vec<Vec<Tensor>>,
+    /// Per held-out video (empty for training videos): for each other entry of
+    /// [`VALIDATED_CLIPS`], the clips `predict --clips N` takes; a clip the same as one already
+    /// kept shares its memory.
+    pub other: Vec<Vec<(usize, Vec<Tensor>)>>,
     pub labels: Vec<usize>,
     pub splits: Vec<Split>,
     pub paths: Vec<String>,
@@ -32,22 +42,106 @@ impl Bank {
             .filter(|&i| self.splits[i] == split)
             .collect()
     }
+
+    /// The clips `predict --clips n` takes of video `i`: all of a training video's clips for
+    /// `CLIPS_PER_VIDEO`; a held-out video's for each of [`VALIDATED_CLIPS`].
+    pub fn predict_clips(&self, i: usize, n: usize) -> Option<&[Tensor]> {
+        if n == CLIPS_PER_VIDEO {
+            return Some(&self.clips[i]);
+        }
+        self.other[i]
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, c)| c.as_slice())
+    }
 }
 
-/// Where clips are taken: the model's sampling, `CLIPS_PER_VIDEO` clips per video.
-pub fn clip_settings(cfg: &ModelConfig, frames: usize) -> ClipSettings {
+/// Where clips are taken: the model's sampling, `clips` clips per video.
+pub fn clip_settings(cfg: &ModelConfig, frames: usize, clips: usize) -> ClipSettings {
     ClipSettings {
         spec: SamplingSpec {
             frames,
             fps: cfg.sampling.fps,
             stride: cfg.sampling.stride,
-            clips: CLIPS_PER_VIDEO,
+            clips,
         },
         windows: None,
         thumbnails: None,
         max_pixels: crate::decode::DEFAULT_MAX_PIXELS,
         max_windows: 1,
+        access: Default::default(),
     }
+}
+
+/// One video's decoded clips.
+struct Decoded {
+    path: String,
+    clips: Vec<Tensor>,
+    other: Vec<(usize, Vec<Tensor>)>,
+}
+
+/// Decodes `path` as `predict --clips n` would, resized and in f16, one tensor per clip.
+fn decode_clips(
+    path: &Path,
+    cfg: &ModelConfig,
+    frames: usize,
+    n: usize,
+) -> Result<Prepared<Tensor>, FileError> {
+    let make = pipeline::MakeViews {
+        frame: &|size, first| pipeline::resize_rows(size, first, cfg),
+        views: &|f: &[Resized]| Ok(vec![stack_resized(f)?.to_kind(Kind::Half)]),
+    };
+    pipeline::prepare(path, &clip_settings(cfg, frames, n), &make)
+}
+
+/// A whole-video decode's clips, in time order.
+fn clips_of(p: Prepared<Tensor>) -> Vec<Tensor> {
+    p.units.into_iter().flat_map(|u| u.views).collect()
+}
+
+/// A held-out video's clips for the other settings of [`VALIDATED_CLIPS`]: each clip equal to
+/// one already kept (the centre clip, mostly) shares its memory.
+fn other_settings(
+    path: &Path,
+    cfg: &ModelConfig,
+    frames: usize,
+    kept: &[Tensor],
+) -> Result<Vec<(usize, Vec<Tensor>)>, FileError> {
+    let mut seen: Vec<Tensor> = kept.iter().map(Tensor::shallow_clone).collect();
+    let mut out = Vec::new();
+    for n in VALIDATED_CLIPS
+        .into_iter()
+        .filter(|&n| n != CLIPS_PER_VIDEO)
+    {
+        let clips = clips_of(decode_clips(path, cfg, frames, n)?)
+            .into_iter()
+            .map(
+                |c| match seen.iter().find(|s| s.size() == c.size() && s.equal(&c)) {
+                    Some(same) => same.shallow_clone(),
+                    None => {
+                        seen.push(c.shallow_clone());
+                        c
+                    }
+                },
+            )
+            .collect();
+        out.push((n, clips));
+    }
+    Ok(out)
+}
+
+/// Bytes of distinct storage among `clips` (clips that share memory count once).
+fn distinct_bytes<'a>(clips: impl Iterator<Item = &'a Tensor>) -> usize {
+    let mut seen = Vec::new();
+    let mut bytes = 0;
+    for t in clips {
+        let at = t.data_ptr() as usize;
+        if !seen.contains(&at) {
+            seen.push(at);
+            bytes += t.numel() * 2;
+        }
+    }
+    bytes
 }
 
 /// Decodes every example on `run.threads` workers; unusable videos are skipped and listed.
@@ -60,20 +154,32 @@ pub fn build(
     limit_bytes: usize,
     progress: &ProgressBar,
 ) -> Result<(Bank, Vec<Skipped>)> {
-    let clips = clip_settings(cfg, frames);
     let c = cfg.clone();
-    let prepare = Box::new(move |_: usize, path: &Path| {
-        let make = pipeline::MakeViews {
-            frame: &|size, first| pipeline::resize_rows(size, first, &c),
-            views: &|f: &[Resized]| Ok(vec![stack_resized(f)?.to_kind(Kind::Half)]),
-        };
-        let p = pipeline::prepare(path, &clips, &make)?;
+    let held_out: Vec<bool> = ds
+        .examples
+        .iter()
+        .map(|e| e.split.is_some_and(|s| s != Split::Train))
+        .collect();
+    let prepare = Box::new(move |i: usize, path: &Path| {
+        let p = decode_clips(path, &c, frames, CLIPS_PER_VIDEO)?;
         check_length(&p, frames)?;
-        Ok(p)
+        let path_shown = p.path.clone();
+        let clips = clips_of(p);
+        let other = if held_out[i] {
+            other_settings(path, &c, frames, &clips)?
+        } else {
+            Vec::new()
+        };
+        Ok(Decoded {
+            path: path_shown,
+            clips,
+            other,
+        })
     });
     let jobs: Vec<Job> = ds.examples.iter().map(|e| Ok(e.path.clone())).collect();
     let mut bank = Bank {
         clips: Vec::new(),
+        other: Vec::new(),
         labels: Vec::new(),
         splits: Vec::new(),
         paths: Vec::new(),
@@ -85,13 +191,14 @@ pub fn build(
         progress.inc(1);
         let e = &ds.examples[i];
         match r {
-            Ok(p) => {
-                let clips: Vec<Tensor> = p.units.into_iter().flat_map(|u| u.views).collect();
-                bank.bytes += clips.iter().map(|t| t.numel() * 2).sum::<usize>();
-                bank.clips.push(clips);
+            Ok(d) => {
+                let all = d.other.iter().flat_map(|(_, c)| c);
+                bank.bytes += distinct_bytes(d.clips.iter().chain(all));
+                bank.clips.push(d.clips);
+                bank.other.push(d.other);
                 bank.labels.push(e.label);
                 bank.splits.push(e.split.unwrap_or(Split::Train));
-                bank.paths.push(p.path);
+                bank.paths.push(d.path);
             }
             Err(err) => skipped.push(Skipped {
                 path: err.path,
@@ -126,7 +233,12 @@ fn check_length(p: &Prepared<Tensor>, frames: usize) -> Result<(), FileError> {
 
 /// The clip `predict` would see: the centre clip, centre crop (C x T x crop x crop, f32).
 pub fn centre_view(clips: &[Tensor], cfg: &ModelConfig) -> Tensor {
-    let clip = clips[clips.len() / 2].to_kind(Kind::Float);
+    centre_crop(&clips[clips.len() / 2], cfg)
+}
+
+/// A clip's centre crop, as `predict` takes it (C x T x crop x crop, f32).
+pub fn centre_crop(clip: &Tensor, cfg: &ModelConfig) -> Tensor {
+    let clip = clip.to_kind(Kind::Float);
     let (h, w) = (clip.size()[2], clip.size()[3]);
     let crop = cfg.crop as i64;
     let (top, left) = crop_offsets(h, w, crop, 1)[0];

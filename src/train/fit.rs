@@ -2,11 +2,11 @@
 //! `--freeze`), then fine-tuning of the whole network on augmented clips, with a checkpoint
 //! after every epoch and on a signal.
 
-use super::bank::{augmented_view, centre_view, Bank};
+use super::bank::{augmented_view, centre_crop, centre_view, Bank};
 use super::data::{Rng, Split};
 use super::optim::AdamW;
 use crate::atomic::Existing;
-use crate::model::{ModelConfig, Trainable};
+use crate::model::{aggregate, top_k, Aggregate, ModelConfig, Trainable};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
@@ -223,38 +223,82 @@ pub fn probe(
     if val.is_empty() {
         return Ok(None);
     }
-    Ok(Some(evaluate(model, bank, cfg, &val, plan.batch_size)?.0))
+    Ok(Some(
+        evaluate(model, bank, cfg, &val, 1, plan.batch_size)?.0,
+    ))
 }
 
 /// Full-batch steps of the linear probe.
 const PROBE_STEPS: usize = 300;
 
-/// Top-1 on `idx` (centre clip, centre crop: what `predict` sees) and the predictions.
+/// Per video of `idx`, its class scores as `predict --clips n` gives them: the centre crop of
+/// each clip it takes, the views' outputs combined as `predict` combines them by default
+/// (`--aggregate prob`). A batch of clips at a time.
+pub fn predict_scores(
+    model: &mut Trainable,
+    bank: &Bank,
+    cfg: &ModelConfig,
+    idx: &[usize],
+    n: usize,
+    batch: usize,
+) -> Result<Vec<Vec<f64>>> {
+    model.set_train(false);
+    let _g = tch::no_grad_guard();
+    let mut per_video = Vec::with_capacity(idx.len());
+    let mut items = Vec::new();
+    for &i in idx {
+        let clips = bank
+            .predict_clips(i, n)
+            .with_context(|| format!("{}: no {n}-clip views were kept", bank.paths[i]))?;
+        per_video.push(clips.len());
+        items.extend(clips);
+    }
+    let mut rows: Vec<Vec<f64>> = Vec::with_capacity(items.len());
+    for chunk in items.chunks(batch.max(1)) {
+        let views: Vec<Tensor> = chunk.iter().map(|c| centre_crop(c, cfg)).collect();
+        let logits = model.forward(&Tensor::stack(&views, 0))?;
+        rows.extend(Vec::<Vec<f64>>::try_from(
+            logits.to_kind(Kind::Double).to_device(tch::Device::Cpu),
+        )?);
+    }
+    let mut at = 0;
+    Ok(per_video
+        .into_iter()
+        .map(|k| {
+            at += k;
+            aggregate(&rows[at - k..at], Aggregate::Prob)
+        })
+        .collect())
+}
+
+/// Top-1 on `idx` as `predict --clips n` labels them, and the predictions.
 pub fn evaluate(
     model: &mut Trainable,
     bank: &Bank,
     cfg: &ModelConfig,
     idx: &[usize],
+    n: usize,
     batch: usize,
 ) -> Result<(f64, Vec<usize>)> {
-    model.set_train(false);
-    let _g = tch::no_grad_guard();
-    let mut preds = Vec::with_capacity(idx.len());
-    for chunk in idx.chunks(batch.max(1)) {
-        let views: Vec<Tensor> = chunk
-            .iter()
-            .map(|&i| centre_view(&bank.clips[i], cfg))
-            .collect();
-        let logits = model.forward(&Tensor::stack(&views, 0))?;
-        let top = logits.argmax(1, false).to_device(tch::Device::Cpu);
-        preds.extend(Vec::<i64>::try_from(top)?.into_iter().map(|p| p as usize));
-    }
+    let scores = predict_scores(model, bank, cfg, idx, n, batch)?;
+    let preds: Vec<usize> = scores
+        .iter()
+        .map(|s| top_k(s, &cfg.labels, 1).first().map_or(0, |p| p.index))
+        .collect();
     let right = idx
         .iter()
         .zip(&preds)
         .filter(|(&i, &p)| bank.labels[i] == p)
         .count();
     Ok((right as f64 / idx.len().max(1) as f64, preds))
+}
+
+/// The clips-per-video setting with the best top-1; a tie goes to fewer clips.
+pub fn choose_views(scores: &[(usize, f64)]) -> Option<usize> {
+    scores
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|&(n, _)| n)
 }
 
 /// Forward passes (no gradients) in training mode over the training clips, so batch
@@ -413,7 +457,7 @@ fn end_epoch(
     let val_top1 = if val.is_empty() {
         None
     } else {
-        Some(evaluate(model, bank, lp.cfg, &val, plan.batch_size)?.0)
+        Some(evaluate(model, bank, lp.cfg, &val, 1, plan.batch_size)?.0)
     };
     let t = std::mem::take(&mut state.tally);
     let log = EpochLog {

@@ -12,6 +12,7 @@ mod optim;
 
 pub use fit::{EpochLog, Plan, Stop};
 
+use crate::model::config::DefaultViews;
 use crate::model::{ModelConfig, ModelSource, Trainable};
 use crate::pipeline::RunSettings;
 use crate::report::escape::terminal;
@@ -72,12 +73,19 @@ pub struct Metrics {
     pub start: Start,
     pub epochs: Vec<EpochLog>,
     pub best_epoch: Option<usize>,
-    /// On the validation clips, which chose the best epoch: an optimistic estimate.
+    /// On the validation videos with the default views, as `predict -m MODEL_DIR` labels them;
+    /// they chose the best epoch and the views: an optimistic estimate.
     pub val_top1: Option<f64>,
+    /// The best model's validation top-1 with each number of clips per video scored.
+    pub val_top1_by_clips: Vec<ClipsScore>,
+    /// What config.json holds as the model's default views: the best of those (fewer clips on
+    /// a tie); null without validation videos.
+    pub default_views: Option<DefaultViews>,
     pub probe_val_top1: Option<f64>,
-    /// Rows: truth; columns: prediction (validation clips, best model).
+    /// Rows: truth; columns: prediction (validation videos, best model, default views).
     pub confusion: Vec<Vec<usize>>,
-    /// On the manifest's `split=test` clips, which no choice looked at (null without them).
+    /// On the manifest's `split=test` clips, which no choice looked at (null without them),
+    /// with the default views.
     pub test_top1: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_confusion: Option<Vec<Vec<usize>>>,
@@ -90,6 +98,13 @@ pub struct Metrics {
     pub train_seconds: f64,
     pub cache_mb: f64,
     pub data_fingerprint: String,
+}
+
+/// Validation top-1 with `clips` clips per video (`predict --clips N`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClipsScore {
+    pub clips: usize,
+    pub val_top1: f64,
 }
 
 /// How the run ended, for the exit code.
@@ -266,8 +281,8 @@ fn fine_tune(
     Ok(r)
 }
 
-/// The best model's numbers on the validation and test clips (the run's timings are filled in
-/// after).
+/// The best model's numbers on the validation and test videos, with the default views chosen
+/// on the validation videos (the run's timings are filled in after).
 fn score(
     o: &TrainOptions,
     model: &mut Trainable,
@@ -278,8 +293,29 @@ fn score(
     stop: Stop,
 ) -> Result<Metrics> {
     let classes = ds.labels.len();
-    let val = held_out(model, bank, cfg, Split::Val, o.plan.batch_size)?;
-    let test = held_out(model, bank, cfg, Split::Test, o.plan.batch_size)?;
+    let batch = o.plan.batch_size;
+    let mut by_clips = Vec::new();
+    for n in bank::VALIDATED_CLIPS {
+        by_clips.push((n, held_out(model, bank, cfg, Split::Val, n, batch)?));
+    }
+    let figures: Vec<ClipsScore> = by_clips
+        .iter()
+        .filter_map(|(n, h)| {
+            h.top1.map(|val_top1| ClipsScore {
+                clips: *n,
+                val_top1,
+            })
+        })
+        .collect();
+    let pairs: Vec<(usize, f64)> = figures.iter().map(|f| (f.clips, f.val_top1)).collect();
+    let chosen = fit::choose_views(&pairs);
+    let n = chosen.unwrap_or(1);
+    let val = by_clips
+        .into_iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, h)| h)
+        .context("the chosen views were scored")?;
+    let test = held_out(model, bank, cfg, Split::Test, n, batch)?;
     let train = bank.indices(Split::Train);
     Ok(Metrics {
         labels: ds.labels.clone(),
@@ -287,6 +323,8 @@ fn score(
         epochs: state.history,
         best_epoch: state.best_epoch,
         val_top1: val.top1,
+        val_top1_by_clips: figures,
+        default_views: chosen.map(|clips| DefaultViews { clips }),
         probe_val_top1: None,
         confusion: val.confusion,
         test_top1: test.top1,
@@ -310,15 +348,17 @@ struct HeldOut {
     clips: Vec<usize>,
 }
 
+/// A held-out split as `predict --clips n` labels it.
 fn held_out(
     model: &mut Trainable,
     bank: &bank::Bank,
     cfg: &ModelConfig,
     split: Split,
+    n: usize,
     batch: usize,
 ) -> Result<HeldOut> {
     let idx = bank.indices(split);
-    let (top1, preds) = fit::evaluate(model, bank, cfg, &idx, batch)?;
+    let (top1, preds) = fit::evaluate(model, bank, cfg, &idx, n, batch)?;
     let truth: Vec<usize> = idx.iter().map(|&i| bank.labels[i]).collect();
     let classes = cfg.labels.len();
     Ok(HeldOut {
@@ -383,6 +423,8 @@ fn trained_config(base: &ModelConfig, ds: &Dataset, o: &TrainOptions) -> Result<
     // The base's download card and precision record describe the base's weights, not these.
     cfg.pretrained = None;
     cfg.reduced_precision = None;
+    // Chosen again on this run's validation videos (`score`).
+    cfg.default_views = None;
     Ok(cfg)
 }
 
@@ -466,6 +508,7 @@ fn write_outputs(
     let weights = o.out.join("model.pt");
     model.save(&weights)?;
     stamp(&mut cfg, o, model, m)?;
+    cfg.default_views = m.default_views;
     let config = o.out.join("config.json");
     write_json(&config, &cfg)?;
     write_json(&o.out.join("metrics.json"), m)?;
@@ -589,8 +632,35 @@ fn render_summary(m: &Metrics) -> String {
             &m.confusion,
         ),
     };
+    s += &render_views(m);
     s += &format!("vidcls: confusion on the {which} clips (rows: truth, columns: prediction)\n");
     s + &render_confusion(&m.labels, matrix)
+}
+
+/// Which default views were chosen, and the validation figures they were chosen on.
+fn render_views(m: &Metrics) -> String {
+    let Some(v) = m.default_views else {
+        return "vidcls: no validation videos, so no default views: predict takes 1 clip per \
+                video unless --clips is given\n"
+            .into();
+    };
+    let clips: Vec<String> = m
+        .val_top1_by_clips
+        .iter()
+        .map(|f| f.clips.to_string())
+        .collect();
+    let tops: Vec<String> = m
+        .val_top1_by_clips
+        .iter()
+        .map(|f| format!("{:.1}%", f.val_top1 * 100.0))
+        .collect();
+    format!(
+        "vidcls: default views {} clip(s) per video (validation top-1 with {} clips: {}; \
+         predict -m uses them unless --clips is given)\n",
+        v.clips,
+        clips.join(" / "),
+        tops.join(" / ")
+    )
 }
 
 /// Rows `index label`, columns headed by the same indices.
@@ -653,6 +723,10 @@ mod tests {
             epochs: Vec::new(),
             best_epoch: Some(2),
             val_top1: Some(0.75),
+            val_top1_by_clips: [(1, 0.625), (3, 0.75), (5, 0.75)]
+                .map(|(clips, val_top1)| ClipsScore { clips, val_top1 })
+                .to_vec(),
+            default_views: Some(DefaultViews { clips: 3 }),
             probe_val_top1: None,
             confusion: vec![vec![3, 1], vec![0, 4]],
             test_top1: test.then_some(0.5),
@@ -675,6 +749,8 @@ mod tests {
         assert_eq!(
             s,
             "vidcls: validation top-1 (selection score, optimistic) 75.0% (best epoch 2); no test split\n\
+             vidcls: default views 3 clip(s) per video (validation top-1 with 1 / 3 / 5 clips: \
+             62.5% / 75.0% / 75.0%; predict -m uses them unless --clips is given)\n\
              vidcls: confusion on the validation clips (rows: truth, columns: prediction)\n\
              \x20             0  1\n\
              \x20 0 walk      3  1\n\
@@ -685,11 +761,31 @@ mod tests {
             s.starts_with(
                 "vidcls: validation top-1 (selection score) 75.0% (best epoch 2); test top-1 \
                  50.0% on 15 held-out clips\n\
-                 vidcls: confusion on the test clips"
+                 vidcls: default views 3 clip(s) per video"
             ),
             "{s}"
         );
+        assert!(s.contains(")\nvidcls: confusion on the test clips"), "{s}");
         assert!(s.ends_with("  1 run_fast   1  12\n"), "{s}");
+    }
+
+    #[test]
+    fn the_views_with_the_best_score_are_chosen_and_a_tie_goes_to_fewer_clips() {
+        assert_eq!(
+            fit::choose_views(&[(1, 0.5), (3, 0.75), (5, 0.75)]),
+            Some(3)
+        );
+        assert_eq!(
+            fit::choose_views(&[(5, 0.75), (3, 0.75), (1, 0.5)]),
+            Some(3)
+        );
+        assert_eq!(fit::choose_views(&[(1, 0.8), (3, 0.75), (5, 0.9)]), Some(5));
+        assert_eq!(fit::choose_views(&[(1, 0.8), (3, 0.8), (5, 0.8)]), Some(1));
+        assert_eq!(fit::choose_views(&[]), None);
+        let mut m = metrics(false);
+        m.default_views = None;
+        m.val_top1_by_clips.clear();
+        assert!(render_summary(&m).contains("no validation videos, so no default views"));
     }
 
     #[test]

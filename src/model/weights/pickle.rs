@@ -187,148 +187,186 @@ impl Machine<'_> {
         loop {
             let at = self.pos;
             let op = self.u8()?;
-            match op {
-                b'.' => return self.pop(),
-                0x80 => drop(self.u8()?),                  // PROTO
-                0x95 => drop(self.le::<8>()?),             // FRAME
-                b'(' => self.marks.push(self.stack.len()), // MARK
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
-                b'J' => {
-                    let v = i32::from_le_bytes(self.le()?);
-                    self.stack.push(Value::Int(v as i64))
-                }
-                b'K' => {
-                    let v = self.u8()?;
-                    self.stack.push(Value::Int(v as i64))
-                }
-                b'M' => {
-                    let v = u16::from_le_bytes(self.le()?);
-                    self.stack.push(Value::Int(v as i64))
-                }
-                0x8a => {
-                    let n = self.u8()? as usize;
-                    let b = self.take(n)?.to_vec();
-                    self.stack.push(long(b));
-                }
-                b'G' => {
-                    let v = f64::from_be_bytes(self.le()?);
-                    self.stack.push(Value::Float(v))
-                }
-                b'X' => {
-                    let n = u32::from_le_bytes(self.le()?) as usize;
-                    self.string(n)?
-                }
-                0x8c => {
-                    let n = self.u8()? as usize;
-                    self.string(n)?
-                }
-                0x8d => {
-                    let n = u64::from_le_bytes(self.le()?) as usize;
-                    self.string(n)?
-                }
-                b'B' => {
-                    let n = u32::from_le_bytes(self.le()?) as usize;
-                    self.bytes(n)?
-                }
-                b'C' => {
-                    let n = self.u8()? as usize;
-                    self.bytes(n)?
-                }
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items))
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        bail!("malformed pickle: stack underflow");
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items))
-                }
-                b'q' => {
-                    let k = self.u8()? as u32;
-                    self.memo_put(k)?
-                }
-                b'r' => {
-                    let k = u32::from_le_bytes(self.le()?);
-                    self.memo_put(k)?
-                }
-                0x94 => {
-                    let k = self.memo.len() as u32;
-                    self.memo_put(k)?
-                }
-                b'h' => {
-                    let k = self.u8()? as u32;
-                    self.memo_get(k)?
-                }
-                b'j' => {
-                    let k = u32::from_le_bytes(self.le()?);
-                    self.memo_get(k)?
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.stack.push(Value::Global(global(&module, &name)?))
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => {
-                            self.stack.push(Value::Global(global(&m, &n)?))
-                        }
-                        _ => bail!("malformed pickle: STACK_GLOBAL without names"),
-                    }
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    self.stack.push(Value::Storage(persistent_storage(pid)?))
-                }
-                b'R' => {
-                    let args = self.pop()?;
-                    let func = self.pop()?;
-                    self.stack.push(reduce(func, args)?)
-                }
-                b'b' => {
-                    // BUILD: an OrderedDict's attributes (`_metadata`); nothing to keep.
-                    self.pop()?;
-                    self.top()?;
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    dict_of(self.top()?)?.push((k, v))
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
-                        bail!("malformed pickle: odd SETITEMS");
-                    }
-                    let mut it = items.into_iter();
-                    let d = dict_of(self.top()?)?;
-                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        d.push((k, v));
-                    }
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    list_of(self.top()?)?.push(v)
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    list_of(self.top()?)?.extend(items)
-                }
-                _ => bail!(
+            if op == b'.' {
+                return self.pop();
+            }
+            let known = self.literal_op(op)?
+                || self.memo_op(op)?
+                || self.container_op(op)?
+                || self.object_op(op)?;
+            if !known {
+                bail!(
                     "unsupported pickle opcode 0x{op:02x} at byte {at}: not a PyTorch state dict"
-                ),
+                );
             }
         }
+    }
+
+    /// Markers, constants, numbers, strings and bytes. False: not one of these opcodes.
+    fn literal_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            0x80 => drop(self.u8()?),                  // PROTO
+            0x95 => drop(self.le::<8>()?),             // FRAME
+            b'(' => self.marks.push(self.stack.len()), // MARK
+            b'N' => self.stack.push(Value::None),
+            0x88 => self.stack.push(Value::Bool(true)),
+            0x89 => self.stack.push(Value::Bool(false)),
+            b'J' => {
+                let v = i32::from_le_bytes(self.le()?);
+                self.stack.push(Value::Int(v as i64))
+            }
+            b'K' => {
+                let v = self.u8()?;
+                self.stack.push(Value::Int(v as i64))
+            }
+            b'M' => {
+                let v = u16::from_le_bytes(self.le()?);
+                self.stack.push(Value::Int(v as i64))
+            }
+            0x8a => {
+                let n = self.u8()? as usize;
+                let b = self.take(n)?.to_vec();
+                self.stack.push(long(b));
+            }
+            b'G' => {
+                let v = f64::from_be_bytes(self.le()?);
+                self.stack.push(Value::Float(v))
+            }
+            b'X' => {
+                let n = u32::from_le_bytes(self.le()?) as usize;
+                self.string(n)?
+            }
+            0x8c => {
+                let n = self.u8()? as usize;
+                self.string(n)?
+            }
+            0x8d => {
+                let n = u64::from_le_bytes(self.le()?) as usize;
+                self.string(n)?
+            }
+            b'B' => {
+                let n = u32::from_le_bytes(self.le()?) as usize;
+                self.bytes(n)?
+            }
+            b'C' => {
+                let n = self.u8()? as usize;
+                self.bytes(n)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The memo: PUT and GET. False: not one of these opcodes.
+    fn memo_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            b'q' => {
+                let k = self.u8()? as u32;
+                self.memo_put(k)?
+            }
+            b'r' => {
+                let k = u32::from_le_bytes(self.le()?);
+                self.memo_put(k)?
+            }
+            0x94 => {
+                let k = self.memo.len() as u32;
+                self.memo_put(k)?
+            }
+            b'h' => {
+                let k = self.u8()? as u32;
+                self.memo_get(k)?
+            }
+            b'j' => {
+                let k = u32::from_le_bytes(self.le()?);
+                self.memo_get(k)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Tuples, lists and dicts, and filling them. False: not one of these opcodes.
+    fn container_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            b'}' => self.stack.push(Value::Dict(Vec::new())),
+            b']' => self.stack.push(Value::List(Vec::new())),
+            b')' => self.stack.push(Value::Tuple(Vec::new())),
+            b't' => {
+                let items = self.pop_mark()?;
+                self.stack.push(Value::Tuple(items))
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if self.stack.len() < n {
+                    bail!("malformed pickle: stack underflow");
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.stack.push(Value::Tuple(items))
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                dict_of(self.top()?)?.push((k, v))
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 != 0 {
+                    bail!("malformed pickle: odd SETITEMS");
+                }
+                let mut it = items.into_iter();
+                let d = dict_of(self.top()?)?;
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    d.push((k, v));
+                }
+            }
+            b'a' => {
+                let v = self.pop()?;
+                list_of(self.top()?)?.push(v)
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                list_of(self.top()?)?.extend(items)
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals, persistent storages, REDUCE and BUILD. False: not one of these opcodes.
+    fn object_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.stack.push(Value::Global(global(&module, &name)?))
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (module, name) {
+                    (Value::Str(m), Value::Str(n)) => {
+                        self.stack.push(Value::Global(global(&m, &n)?))
+                    }
+                    _ => bail!("malformed pickle: STACK_GLOBAL without names"),
+                }
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                self.stack.push(Value::Storage(persistent_storage(pid)?))
+            }
+            b'R' => {
+                let args = self.pop()?;
+                let func = self.pop()?;
+                self.stack.push(reduce(func, args)?)
+            }
+            b'b' => {
+                // BUILD: an OrderedDict's attributes (`_metadata`); nothing to keep.
+                self.pop()?;
+                self.top()?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
