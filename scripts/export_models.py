@@ -471,14 +471,7 @@ def export(arch: str, args, models_dir: Path, config_dir: Path) -> dict:
     card = pretrained_card(arch, spec)
     if card is not None and args.name in (None, arch):
         config["pretrained"] = card
-    # bf16 agreement with fp32 on calibration clips at the architecture's own clip length (so the
-    # record does not depend on --frames); `--precision auto` reads it. No record: bf16 failed.
-    graph = io.BytesIO()
-    torch.jit.save(compiled, graph)
-    record = precision_record.measure(
-        graph.getvalue(), precision_record.calibration_clips(config, precision_record.default_clips(config)), name
-    )
-    config = precision_record.with_record(config, record)
+    config = precision_record.with_record(config, bf16_record(compiled, config, name, args))
     text = json.dumps(config, indent=2) + "\n"
     pt = models_dir / f"{name}.pt"
     tmp = pt.with_suffix(".pt.tmp")
@@ -487,6 +480,19 @@ def export(arch: str, args, models_dir: Path, config_dir: Path) -> dict:
     (config_dir / f"{name}.json").write_text(text)
     seconds = time.perf_counter() - started
     return {"name": name, "file": str(pt), "bytes": pt.stat().st_size, "seconds": round(seconds, 1)}
+
+
+def bf16_record(compiled, config: dict, name: str, args) -> dict | None:
+    """bf16 agreement with fp32 on calibration clips at the architecture's own clip length (so the
+    record does not depend on --frames); `--precision auto` reads it. None when bf16 failed, and
+    for random classifiers (--random-init, --inflate-from): agreement between two random models
+    says nothing of trained weights, so auto keeps them in fp32."""
+    if args.random_init or args.inflate_from:
+        return None
+    graph = io.BytesIO()
+    torch.jit.save(compiled, graph)
+    clips = precision_record.calibration_clips(config, precision_record.default_clips(config))
+    return precision_record.measure(graph.getvalue(), clips, name)
 
 
 def parse_args(argv=None):

@@ -74,8 +74,9 @@ def decode_alone(vidcls: Path, config: Path, files: list[Path]) -> DecodeAlone:
 
 def bench_defaults(name: str, config: Path, files: list[Path], vidcls: Path, budget_s: float) -> DefaultsBench:
     cores = os.cpu_count() or 1
-    log(f"defaults {name}: python pipeline, fp32, on {len(files)} videos")
+    log(f"defaults {name}: python pipeline, fp32, seeking and decoding all, on {len(files)} videos")
     py = run_python(config, files, "fp32", 1)
+    full = run_python(config, files, "fp32", 1, seek=False)
     log(f"defaults {name}: vidcls with no speed flags")
     v = run_vidcls(vidcls, config, files, None, None)
     ran = v.ran or {}
@@ -92,6 +93,7 @@ def bench_defaults(name: str, config: Path, files: list[Path], vidcls: Path, bud
     res = DefaultsBench(model=name, videos=n, cores=cores, vidcls=v, python_fp32=py, model_alone=mo, decode=dec,
                         vs_python=ratio(v.videos_per_s, py.videos_per_s),
                         top1_vs_python_fp32=agreement_by_path(v.top1, py.top1),
+                        python_full_fp32=full, vs_python_full=ratio(v.videos_per_s, full.videos_per_s),
                         export_record=cfg.get("reduced_precision"), levers=levers)
     if mo.cpu_seconds is not None and mo.views:
         res.model_cpu_ms_per_video = mo.cpu_seconds * 1e3 / mo.views

@@ -175,6 +175,9 @@ class PrecisionRuns:
     vidcls_vs_python: float | None
     vidcls_vs_model: float | None
     vidcls_python_top1_agreement: Agreement | None = opt()
+    # `python` seeks like vidcls (the headline); `python_full` decodes every frame (second row).
+    python_full: PythonRun | None = opt()
+    vidcls_vs_python_full: float | None = opt()
 
 
 @dataclass
@@ -338,6 +341,8 @@ class DefaultsBench:
     decode: DecodeAlone
     vs_python: float | None
     top1_vs_python_fp32: Agreement | None = opt()
+    python_full_fp32: PythonRun | None = opt()
+    vs_python_full: float | None = opt()
     export_record: dict[str, Any] | None = opt()
     model_cpu_ms_per_video: float | None = opt()
     e2e_ms_per_video: float | None = opt()

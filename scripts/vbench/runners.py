@@ -93,15 +93,17 @@ def run_vidcls(vidcls: Path, config: Path, files: list[Path], precision: str | N
 
 
 def run_python(config: Path, files: list[Path], precision: str, batch: int, clips: int = 1,
-               crops: int = 1) -> PythonRun:
-    """scripts/reference_predict.py through vbench.python_pipeline (which adds bf16)."""
-    cmd = [sys.executable, "-m", "vbench.python_pipeline", "--precision", precision, "--", "--model", config,
+               crops: int = 1, seek: bool = True) -> PythonRun:
+    """scripts/reference_predict.py through vbench.python_pipeline (which adds bf16, and with
+    `seek` decodes only what the clips show, as vidcls does; without it, every frame)."""
+    cmd = [sys.executable, "-m", "vbench.python_pipeline", "--precision", precision,
+           *(["--seek"] if seek else []), "--", "--model", config,
            "--models-dir", config.parent.parent / "models", "--clips", str(clips), "--crops", str(crops),
            "--batch-size", str(batch), "--top-k", "1", *files]
     r = run_timed(cmd, env=child_env())
     recs = jsonl(r.stdout)
     ok = [x for x in recs if "top_k" in x]
-    res = PythonRun(tool="python", precision=precision, batch_size=batch, clips=clips, crops=crops,
+    res = PythonRun(tool="python" if seek else "python-full", precision=precision, batch_size=batch, clips=clips, crops=crops,
                     inputs=len(files), ok=len(ok), failed=len(recs) - len(ok), exit=r.rc,
                     wall_s=round(r.wall_s, 3), peak_rss_bytes=r.rss)
     if not ok:

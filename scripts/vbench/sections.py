@@ -49,14 +49,17 @@ def bench_model(name: str, config: Path, files: list[Path], vidcls: Path, ff: di
         # When vidcls cannot load the model in this precision, one video shows whether the Python
         # pipeline fails the same way (it would decode every file only to fail in the model).
         py_files = files[:1] if v.exit == 2 else files
-        log(f"{name} {clips}x{crops} {prec}: python pipeline on {len(py_files)} videos")
+        log(f"{name} {clips}x{crops} {prec}: python pipeline (seeking, then decoding all) on {len(py_files)} videos")
         py = run_python(config, py_files, prec, batch, clips, crops)
+        full = run_python(config, py_files, prec, batch, clips, crops, seek=False)
         log(f"{name} {clips}x{crops} {prec}: model alone")
         mo = run_model_alone(config, prec, batches_of(len(files) * clips * crops, batch), p.model_budget_s)
         row = PrecisionRuns(vidcls=v, python=py, model=mo, load=loadavg(),
                             vidcls_vs_python=ratio(v.videos_per_s, py.videos_per_s),
                             vidcls_vs_model=ratio(v.views_per_s, mo.views_per_s))
         row.vidcls_python_top1_agreement = agreement_by_path(v.top1, py.top1)
+        row.python_full = full
+        row.vidcls_vs_python_full = ratio(v.videos_per_s, full.videos_per_s)
         res.runs[prec] = row
         log(f"  vidcls {fmt_rate(v.videos_per_s)} videos/s, python {fmt_rate(py.videos_per_s)}, "
             f"model alone {fmt_rate(mo.views_per_s)} views/s" + (f"  [vidcls: {v.error}]" if v.error else ""))

@@ -54,25 +54,29 @@ def targets(R: BenchResult) -> list[Target]:
                      f"({rx(rf.ratio)}; two runs of {na} differ by {rx(rf.spread_small)})",
             met=peak <= 2.5e9 and (rf.ratio or 9) <= 1.1,
             note="flat: the large count within 10% of the small count's higher run"))
-    # 5. bf16
+    rows.append(bf16_target(R, kin))
+    rows += defaults_targets(R)
+    return rows
+
+
+def bf16_target(R: BenchResult, kin: list[str]) -> Target:
+    """bf16 >= 1.5x fp32 with top-1 agreement >= 99%, both on the same trained model: only the motion
+    model has trained weights here, so it alone can meet it. The random-weight Kinetics exports'
+    speed-ups are shown, and never count."""
+    one = R.one_clip
     vals = {m: one[m].bf16_speedup.vidcls for m in one}
-    sv = [one[m].bf16_speedup.vidcls for m in kin]
     ma = R.motion_agreement
     agr = ma.top1_agreement.rate if ma and ma.top1_agreement else None
     failed = [m for m in kin if one[m].runs["bf16"].vidcls.error]
-    measured = ", ".join(f"{m} {rx(v)}" for m, v in vals.items() if v is not None)
+    speed = vals.get("motion")
+    measured = f"motion (trained) {rx(speed)}, top-1 agreement {fmt(100 * agr, 1) if agr is not None else '—'}%"
+    measured += " on the motion set; random-weight exports (speed only, not counted): " + ", ".join(
+        f"{m} {rx(v)}" for m, v in vals.items() if m != "motion" and v is not None)
     if failed:
         measured += "; bf16 fails for " + ", ".join(failed)
-    measured += f"; top-1 agreement {fmt(100 * agr, 1) if agr is not None else '—'}% on the motion set"
-    met = None
-    if sv:
-        met = all(x is not None and x >= 1.5 for x in sv) and agr is not None and agr >= 0.99
-    rows.append(Target(target="Fast CPU path (bf16) >= 1.5x fp32, top-1 agreement >= 99% on the motion benchmark",
-                       measured=measured, met=met, values=vals, agreement=agr,
-                       met_for=[m for m, v in vals.items() if v is not None and v >= 1.5]
-                       if agr is not None and agr >= 0.99 else []))
-    rows += defaults_targets(R)
-    return rows
+    met = None if speed is None or agr is None else speed >= 1.5 and agr >= 0.99
+    return Target(target="Fast CPU path (bf16) >= 1.5x fp32 with top-1 agreement >= 99%, on the same trained model",
+                  measured=measured, met=met, values=vals, agreement=agr, met_for=["motion"] if met else [])
 
 
 # Issue 12: the defaults against the Python pipeline in fp32.
@@ -89,8 +93,10 @@ def default_agreement(R: BenchResult, m: str) -> tuple[float | None, str]:
         ag = R.motion_defaults.top1_agreement
         return ag.rate, f"{ag.same}/{ag.n} on the motion set"
     rec = d.export_record or {}
-    if rec.get("bf16_top1_agreement") is not None:
+    if rec.get("bf16_top1_agreement") is not None and m == "motion":
         return rec["bf16_top1_agreement"], f"export record, {rec.get('clips')} calibration clips"
+    if rec:
+        return None, "only a record on random weights (not counted)"
     return None, "not measured"
 
 
