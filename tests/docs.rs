@@ -168,10 +168,10 @@ fn number_at(b: &[u8], i: usize) -> Option<usize> {
     }
     let digits = |from: usize| from + b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
     let mut end = digits(i);
-    while end + 3 < b.len() + 1 && b[end] == b',' && digits(end + 1) == end + 4 {
+    while b.get(end) == Some(&b',') && digits(end + 1) == end + 4 {
         end += 4;
     }
-    if end + 1 < b.len() && b[end] == b'.' && b[end + 1].is_ascii_digit() {
+    if b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
         end = digits(end + 1);
     }
     Some(end)
