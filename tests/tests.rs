@@ -5,6 +5,7 @@ mod support;
 mod annotate;
 mod cli;
 mod decode;
+mod docs;
 mod embed;
 mod files;
 mod golden;
