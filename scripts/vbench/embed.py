@@ -49,6 +49,11 @@ def corpus(kind: str, v: Videos) -> list[Path]:
                          "veryfast", 60) for i in range(v.count)]
 
 
+def described(noun: str, v: Videos) -> str:
+    last = v.seconds + (v.count - 1) * 0.5
+    return f"{v.count} {noun}s of {v.seconds:g}-{last:g} s" if v.count > 1 else f"1 {noun} of {v.seconds:g} s"
+
+
 def rate(vidcls: Path, command: str, files: list[Path], extra: list[str], out: Path) -> tuple[float, int]:
     """Pipeline seconds (from --summary-json) and views of one run."""
     cmd = [vidcls, command, "-q", "--summary-json", "--device", "cpu", *extra]
@@ -86,12 +91,11 @@ def run(s: SectionRun) -> Path:
         rows = [workload(s, p, "whole video", short, {"predict": [], "embed": []}, out),
                 workload(s, p, "2-s windows", long_, {"predict": ["--timeline", "--window", "2"],
                                                       "embed": ["--window", "2"]}, out)]
-    last = lambda v: v.seconds + (v.count - 1) * 0.5  # noqa: E731
+    runs = f"best of {p.repeats} runs each, the two commands alternating" if p.repeats > 1 else "one run each"
     body = [
-        f"The built-in motion model, fp32, CPU, default threads; best of {p.repeats} runs each, the two commands"
-        " alternating. Rates from each run's `--summary-json` (model loading excluded). Corpus (ffmpeg `testsrc2`"
-        f" with noise, H.264): {p.short.count} clips of {p.short.seconds:g}-{last(p.short):g} s and {p.long.count}"
-        f" videos of {p.long.seconds:g}-{last(p.long):g} s at {p.short.size}.",
+        f"The built-in motion model, fp32, CPU, default threads; {runs}. Rates from each run's `--summary-json`"
+        f" (model loading excluded). Corpus (ffmpeg `testsrc2` with noise, H.264): {described('clip', p.short)} and"
+        f" {described('video', p.long)} at {p.short.size}.",
         "",
         "| workload | videos | views | predict videos/s | embed videos/s | predict views/s | embed views/s "
         "| embed / predict | slowest / fastest run (predict, embed) |",
