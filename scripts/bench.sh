@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark of vidcls against the Python pipeline and the compute bound (issue 7): builds the
-# release binary, then runs the scripts/vbench package, which writes docs/BENCHMARKS.md and
-# docs/benchmarks.json (with --quick: a smoke run written under target/bench/quick/).
+# The benchmark harness: builds the release binary, then runs the scripts/vbench package, which
+# writes docs/BENCHMARKS.md and docs/benchmarks.json (vidcls against the Python pipeline and the
+# compute bound), then docs/TRAINING-BENCH.md, docs/report-scale.md and docs/EMBED-BENCH.md
+# (with --quick: a smoke run of each, written under target/bench/quick/). Each page names, under
+# its title, the command that wrote it and the commit it ran at.
 #
-# Usage: scripts/bench.sh [run] [--quick] [options]     the whole benchmark
+# Usage: scripts/bench.sh [run] [--quick] [--only SECTION...] [options]   the whole benchmark
 #        scripts/bench.sh rerun motion-set|long|rss       one section again, merged into docs/
 #        scripts/bench.sh report [JSON]                   rewrite BENCHMARKS.md from the JSON
 #        scripts/bench.sh --help                          (and scripts/bench.sh run --help)

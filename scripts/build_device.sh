@@ -226,7 +226,7 @@ EOF_STUBS
   || die "libraries missing after the stubs: $(LD_LIBRARY_PATH=$libs/lib:$libtorch/lib ldd "$bin" | grep 'not found')"
 n_libs=$(ls "$libs/lib" | wc -l)
 tar -C "$libs" -cf - lib | xz -9 -T1 >"$bundle/ffmpeg-libs.tar.xz"
-# Test videos: distinct content per file (noise seed), as scripts/bench_defaults.py makes them.
+# Test videos: distinct content per file (noise seed), so that no two files decode alike.
 for i in $(seq 0 $((VIDEOS - 1))); do
   ffmpeg -loglevel error -y -f lavfi -i "testsrc2=s=320x240:r=30:d=4,noise=alls=$((10 + i)):allf=t" \
     -c:v libx264 -preset veryfast -crf 30 -g 60 -pix_fmt yuv420p "$bundle/videos/clip-$i.mp4"

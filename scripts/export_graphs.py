@@ -148,7 +148,7 @@ GRAPHS = {
 # Graphs whose 5-D weights vidcls stores channels-last-3d when it loads them (their cards say
 # `"layout": "channels_last_3d"`), as the S3D export bakes in: its convolutions then run
 # channels-last, as the export's do (bf16 2.54x faster for the model alone on a CPU with native
-# bf16: scripts/bench_layout.py, docs/BENCHMARKS.md).
+# bf16: docs/BENCHMARKS.md, "Channels-last-3d layout, model alone").
 CHANNELS_LAST = {"s3d"}
 
 # Published state-dict names -> graph names (applied in order, as `str.replace`), per graph.

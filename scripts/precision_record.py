@@ -23,7 +23,7 @@ or every file directly inside a directory; sampled and preprocessed as vidcls do
 video), and says `"clips_from": "videos"`. That is the record to trust for a model with trained
 weights: the calibration clips are synthetic, and a model's top-1 on them can turn on noise (on
 random-init exports one grey level of noise changes fp32's own top-1 on about half of them:
-scripts/bench_limits.py). A file that does not decode is named on stderr and left out.
+docs/BENCHMARKS.md, "What bounds the model's share"). A file that does not decode is named on stderr and left out.
 
     python scripts/precision_record.py configs/motion.json [--clips N | --videos PATH...] [--models-dir models]
 """

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
 
 from . import __doc__ as PACKAGE_DOC
+from . import embed, report_scale, train
 from .common import CACHE, ROOT, TIME, loadavg, log, sha256
 from .defaults import bench_defaults, motion_defaults
+from .page import SectionRun, stamp
 from .report import write_report
 from .results import BenchResult, CorpusInfo, Rerun, from_json, to_json
 from .runners import ffmpeg_decode_times
@@ -22,6 +25,9 @@ from .setup import (MODELS, by_resolution, git_state, machine, make_corpus, make
 from .verdicts import notes_for, targets
 
 SECTIONS = ("motion-set", "long", "rss", "defaults")
+PARTS = ("multiview", "long", "rss", "motion-set", "defaults")   # of the main benchmark, for --skip
+# The sections after the main benchmark (`main`: BENCHMARKS.md), each writing its own page.
+PAGES = {"train": train.run, "report-scale": report_scale.run, "embed": embed.run}
 
 
 def check_tools(vidcls: Path) -> None:
@@ -40,6 +46,7 @@ def finish(R: BenchResult, out_dir: Path) -> BenchResult:
     R.targets = targets(R)
     R.notes = notes_for(R)
     write_report(R, out_dir / "BENCHMARKS.md", out_dir / "benchmarks.json")
+    stamp(out_dir / "BENCHMARKS.md", R.command or "scripts/bench.sh run", R.machine.git_commit, R.machine.git_dirty)
     return R
 
 
@@ -51,14 +58,33 @@ def load_result(path: Path) -> BenchResult:
 
 
 def cmd_run(args) -> int:
+    """The main benchmark, then the other sections, each page into the out dir."""
     check_tools(args.vidcls)
     out_dir = args.out_dir or (CACHE / "quick" if args.quick else ROOT / "docs")
+    if git_state()[1] and not args.quick and not args.allow_dirty:
+        raise SystemExit("vbench: the tree has uncommitted changes, and a full run's pages name the commit they ran "
+                         "at: commit first (or --allow-dirty: the pages then say COMMIT+dirty)")
+    command = "scripts/bench.sh " + shlex.join(args.argv)
+    chosen = [s for s in (args.only or ["main", *PAGES]) if s not in args.skip]
+    t0 = time.perf_counter()
+    if "main" in chosen:
+        run_main(args, out_dir, command)
+    for name in chosen:
+        if name in PAGES:
+            log(f"section {name}")
+            PAGES[name](SectionRun(args.vidcls, out_dir, args.quick, command))
+    log(f"{', '.join(chosen)}: {(time.perf_counter() - t0) / 60:.1f} min in all")
+    return 0
+
+
+def run_main(args, out_dir: Path, command: str) -> None:
+    """BENCHMARKS.md and benchmarks.json."""
     p = make_plan(args.quick)
     models = args.models or p.models
     import torch  # noqa: F401  (the version goes into the report)
 
     R = BenchResult(quick=args.quick, plan=p, machine=machine(), torch=torch.__version__, load_start=loadavg(),
-                    model_threads=os.cpu_count())
+                    model_threads=os.cpu_count(), command=command)
     log(f"{R.machine.cpu}, {R.machine.logical_cpus} CPUs, load {R.load_start}")
     t_setup = time.perf_counter()
     corpus = make_corpus(p)
@@ -97,7 +123,6 @@ def cmd_run(args) -> int:
     log(f"wrote {out_dir / 'BENCHMARKS.md'} and {out_dir / 'benchmarks.json'} ({R.seconds / 60:.1f} min of measurements)")
     for t in R.targets:
         print(f"{'MET   ' if t.met else 'MISSED' if t.met is not None else '  -   '}  {t.target}: {t.measured}")
-    return 0
 
 
 def run_defaults(R: BenchResult, vidcls: Path, cfgs: dict, corpus, models: list[str], motion_set) -> None:
@@ -162,15 +187,19 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     vidcls = ROOT / "target" / "release" / "vidcls"
 
-    run = sub.add_parser("run", help="the whole benchmark")
+    run = sub.add_parser("run", help="the whole benchmark: the main one (BENCHMARKS.md), then the other sections")
     run.add_argument("--quick", action="store_true", help="smoke run: tiny corpus, a few minutes")
     run.add_argument("--out-dir", type=Path,
-                     help="where BENCHMARKS.md and benchmarks.json go (default: docs/, or target/bench/quick with --quick)")
+                     help="where the pages (and benchmarks.json) go (default: docs/, or target/bench/quick with --quick)")
     run.add_argument("--vidcls", type=Path, default=vidcls)
     run.add_argument("--models", nargs="+", choices=MODELS,
                      help="a subset of the models (default: all; with --quick: motion and r2plus1d_18)")
-    run.add_argument("--skip", nargs="+", default=[], choices=["multiview", "long", "rss", "motion-set", "defaults"],
-                     help="leave these parts out")
+    run.add_argument("--only", nargs="+", choices=["main", *PAGES],
+                     help="run only these sections (default: all; main is BENCHMARKS.md)")
+    run.add_argument("--skip", nargs="+", default=[], choices=[*PARTS, "main", *PAGES],
+                     help="leave these parts of the main benchmark, or these sections, out")
+    run.add_argument("--allow-dirty", action="store_true",
+                     help="a full run on a tree with uncommitted changes (its pages say COMMIT+dirty)")
     run.set_defaults(func=cmd_run)
 
     rerun = sub.add_parser("rerun", help="measure one section again and merge it into an earlier run's results")
@@ -186,7 +215,9 @@ def main(argv=None) -> int:
     report.add_argument("--out-dir", type=Path, help="where to write (default: beside the JSON)")
     report.set_defaults(func=cmd_report)
 
+    argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
+    args.argv = argv
     return args.func(args)
 
 

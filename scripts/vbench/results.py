@@ -409,6 +409,7 @@ class BenchResult:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reruns: list[Rerun] | None = opt()
+    command: str | None = opt()       # the scripts/bench.sh command line that made the run
 
 
 # ---------------------------------------------------------------------------------------------

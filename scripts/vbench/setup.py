@@ -56,7 +56,7 @@ def _run_out(cmd) -> str:
 
 
 def git_state() -> tuple[str, bool]:
-    return (_run_out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+    return (_run_out(["git", "-C", str(ROOT), "rev-parse", "--short=7", "HEAD"]),
             bool(_run_out(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])))
 
 
