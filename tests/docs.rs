@@ -35,7 +35,7 @@ struct Marker {
 
 /// A problem found in a page: 1-based line, the line's text, what is wrong.
 #[derive(Debug, PartialEq)]
-struct Problem {
+pub(crate) struct Problem {
     line: usize,
     text: String,
     why: String,
@@ -191,7 +191,7 @@ fn unit_at(line: &str, end: usize) -> bool {
 }
 
 /// Figure lines outside every marker's scope, and markers that do not parse.
-fn unsourced(text: &str) -> Vec<Problem> {
+pub(crate) fn unsourced(text: &str) -> Vec<Problem> {
     let lines: Vec<&str> = text.lines().collect();
     let marks = markers(&lines);
     let problem = |i: usize, why: &str| Problem {

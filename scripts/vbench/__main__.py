@@ -61,7 +61,9 @@ def cmd_run(args) -> int:
     """The main benchmark, then the other sections, each page into the out dir."""
     check_tools(args.vidcls)
     out_dir = args.out_dir or (CACHE / "quick" if args.quick else ROOT / "docs")
-    if git_state()[1] and not args.quick and not args.allow_dirty:
+    # The tree as the run starts: the pages the run writes into docs/ make it dirty as it goes.
+    source = git_state()
+    if source[1] and not args.quick and not args.allow_dirty:
         raise SystemExit("vbench: the tree has uncommitted changes, and a full run's pages name the commit they ran "
                          "at: commit first (or --allow-dirty: the pages then say COMMIT+dirty)")
     command = "scripts/bench.sh " + shlex.join(args.argv)
@@ -72,7 +74,7 @@ def cmd_run(args) -> int:
     for name in chosen:
         if name in PAGES:
             log(f"section {name}")
-            PAGES[name](SectionRun(args.vidcls, out_dir, args.quick, command))
+            PAGES[name](SectionRun(args.vidcls, out_dir, args.quick, command, source))
     log(f"{', '.join(chosen)}: {(time.perf_counter() - t0) / 60:.1f} min in all")
     return 0
 

@@ -31,11 +31,13 @@ def machine_line(m: Machine, load_start: list[float], load_end: list[float]) -> 
 @dataclass
 class SectionRun:
     """What a section needs from `scripts/bench.sh run`: where vidcls is and the page goes, the
-    run's size, the command line for the marker, and the machine and load at its start."""
+    run's size, the command line and the tree's state at the run's start (commit, dirty) for the
+    marker, and the machine and load at the section's start."""
     vidcls: Path
     out_dir: Path
     quick: bool
     command: str
+    source: tuple[str, bool]
     machine: Machine = field(default_factory=machine)
     load_start: list[float] = field(default_factory=loadavg)
 
@@ -43,7 +45,7 @@ class SectionRun:
         """Writes out_dir/NAME: the title, the marker, the machine line, then `body`."""
         path = self.out_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        head = [f"# {title}", marker(self.command), "", machine_line(self.machine, self.load_start, loadavg()), ""]
+        head = [f"# {title}", marker(self.command, *self.source), "", machine_line(self.machine, self.load_start, loadavg()), ""]
         path.write_text("\n".join(head + body).rstrip("\n") + "\n")
         log(f"wrote {path}")
         return path

@@ -18,18 +18,13 @@ SECTION_TITLES = {
 }
 
 
-# Below this line BENCHMARKS.md holds sections other scripts write (each between its own
-# markers) and notes on them; the report rewrites only what is above it.
-KEEP = "<!-- scripts/bench.sh writes the page above this line; the sections below are kept -->"
-
-
 def write_report(R: BenchResult, md_path: Path, json_path: Path) -> None:
+    """The whole page, from the results alone (earlier one-off measurements live in
+    docs/BENCHMARKS-HISTORY.md, which no run rewrites)."""
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(to_json(R), indent=1, default=str) + "\n")
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    old = md_path.read_text() if md_path.exists() else ""
-    kept = old.split(KEEP, 1)[1] if KEEP in old else "\n"
-    md_path.write_text("\n".join(markdown(R, json_path.name)) + "\n" + KEEP + kept)
+    md_path.write_text("\n".join(markdown(R, json_path.name)) + "\n")
 
 
 def markdown(R: BenchResult, json_name: str) -> list[str]:
@@ -44,6 +39,8 @@ def markdown(R: BenchResult, json_name: str) -> list[str]:
     _long_vs_short(R, a)
     _rss(R, a)
     _motion_agreement(R, a)
+    a("Earlier one-off measurements (layouts, start-up, GPU checks, pulled models), kept as history with their "
+      "commands and commits: [BENCHMARKS-HISTORY.md](BENCHMARKS-HISTORY.md).")
     return L
 
 
