@@ -52,8 +52,9 @@ fn quick_bench_writes_every_page_with_its_source() {
         let text = page(&out, name, dirty);
         let marker = format!("` at {commit} -->");
         assert!(
-            text.lines().take(3).any(|l| l.starts_with("<!-- figures: `scripts/bench.sh")
-                && l.ends_with(&marker)),
+            text.lines()
+                .take(3)
+                .any(|l| l.starts_with("<!-- figures: `scripts/bench.sh") && l.ends_with(&marker)),
             "{name} does not name bench.sh and {commit} at its top:\n{}",
             text.lines().take(3).collect::<Vec<_>>().join("\n")
         );

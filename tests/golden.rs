@@ -115,7 +115,9 @@ fn same_line(got: &str, want: &str) -> bool {
     let (g, w) = (split_numbers(got), split_numbers(want));
     g.len() == w.len()
         && g.iter().zip(&w).all(|(a, b)| match (a, b) {
-            (Piece::Number(x), Piece::Number(y)) => (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0),
+            (Piece::Number(x), Piece::Number(y)) => {
+                (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0)
+            }
             _ => a == b,
         })
 }
@@ -161,7 +163,10 @@ fn split_numbers(line: &str) -> Vec<Piece<'_>> {
 
 #[test]
 fn numbers_may_differ_in_their_last_digits_only() {
-    assert!(same_line("\"score\": 0.9497243278801416,", "\"score\": 0.9497243260527009,"));
+    assert!(same_line(
+        "\"score\": 0.9497243278801416,",
+        "\"score\": 0.9497243260527009,"
+    ));
     assert!(same_line("a 1e-5 b", "a 1.0000000001e-5 b"));
     assert!(!same_line("\"score\": 0.9497,", "\"score\": 0.9498,"));
     assert!(!same_line("move_up 0.95", "move_right 0.95"));
