@@ -2,7 +2,7 @@
 //! every page it writes names the command and the commit that made it (the check
 //! tests/docs.rs runs on README.md and docs/).
 
-use crate::docs::unsourced;
+use crate::docs::{git_text, unsourced};
 use crate::support::{root, run_ok, scratch};
 use std::path::Path;
 use std::process::Command;
@@ -16,12 +16,8 @@ const PAGES: [&str; 4] = [
 ];
 
 fn head_commit() -> (String, bool) {
-    let git = |args: &[&str]| {
-        let out = run_ok(Command::new("git").args(args).current_dir(root()));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let commit = git(&["rev-parse", "--short=7", "HEAD"]);
-    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let commit = git_text(&["rev-parse", "--short=7", "HEAD"]);
+    let dirty = !git_text(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
     (commit, dirty)
 }
 

@@ -269,7 +269,7 @@ fn git(args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("figures_are_fresh needs git (a full clone): git: {e}"))
 }
 
-fn git_text(args: &[&str]) -> String {
+pub(crate) fn git_text(args: &[&str]) -> String {
     let out = git(args);
     assert!(
         out.status.success(),

@@ -9,16 +9,14 @@ from pathlib import Path
 
 from .common import GB, Timed, loadavg, log, run_timed, short_error
 from .results import Machine
-from .setup import git_state, machine
+from .setup import machine
 
 MARKER = "<!-- figures: "
 
 
-def marker(command: str, commit: str | None = None, dirty: bool | None = None) -> str:
-    """`<!-- figures: `COMMAND` at COMMIT -->`, COMMIT `git rev-parse --short=7 HEAD` (now, unless
-    given), with `+dirty` when the tree has uncommitted changes."""
-    if commit is None:
-        commit, dirty = git_state()
+def marker(command: str, commit: str, dirty: bool) -> str:
+    """`<!-- figures: `COMMAND` at COMMIT -->`, COMMIT as `git rev-parse --short=7 HEAD` gave it when
+    the run started, with `+dirty` when the tree had uncommitted changes."""
     return f"{MARKER}`{command}` at {commit}{'+dirty' if dirty else ''} -->"
 
 

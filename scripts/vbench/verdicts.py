@@ -93,10 +93,9 @@ def default_agreement(R: BenchResult, m: str) -> tuple[float | None, str]:
         ag = R.motion_defaults.top1_agreement
         return ag.rate, f"{ag.same}/{ag.n} on the motion set"
     rec = d.export_record or {}
-    if rec.get("bf16_top1_agreement") is not None and m == "motion":
+    if rec.get("bf16_top1_agreement") is not None:
+        # Only trained weights get a record (export_models.py writes none for random-init).
         return rec["bf16_top1_agreement"], f"export record, {rec.get('clips')} calibration clips"
-    if rec:
-        return None, "only a record on random weights (not counted)"
     return None, "not measured"
 
 
