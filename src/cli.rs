@@ -465,14 +465,16 @@ pub struct TrainArgs {
     #[arg(long)]
     pub scratch: bool,
 
-    /// Passes over the training videos (fine-tuning; at most 100000).
-    #[arg(long, default_value_t = 12,
+    /// Passes over the training videos when fine-tuning (default: as many as --time-limit
+    /// allows, at most 60; at most 100000).
+    #[arg(long,
           value_parser = clap::value_parser!(u32).range(1..=crate::config::limits::EPOCHS as i64))]
-    pub epochs: u32,
+    pub epochs: Option<u32>,
 
-    /// Stop after this many seconds and keep the best epoch so far.
-    #[arg(long, value_name = "SECS")]
-    pub time_limit: Option<f64>,
+    /// Time for the whole run in seconds, decoding included: the schedule is sized to it, and
+    /// when it runs out the best epoch so far is kept.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    pub time_limit: f64,
 
     /// Clips per optimisation step (at most 1024).
     #[arg(short, long, default_value_t = 16,
@@ -1086,7 +1088,8 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         };
         assert_eq!(t.data.as_deref(), Some(std::path::Path::new("data")));
-        assert_eq!((t.epochs, t.batch_size, t.seed), (12, 16, 0));
+        assert_eq!((t.epochs, t.batch_size, t.seed), (None, 16, 0));
+        assert_eq!(t.time_limit, 600.0);
         assert!(!t.freeze && !t.scratch && !t.resume && t.lr.is_none());
         let args = [
             "vidcls",
@@ -1126,12 +1129,9 @@ mod tests {
         assert!(t.data.is_none() && t.freeze && t.resume && t.quiet);
         assert_eq!(
             (t.epochs, t.batch_size, t.threads, t.seed),
-            (3, 4, Some(2), 9)
+            (Some(3), 4, Some(2), 9)
         );
-        assert_eq!(
-            (t.lr, t.time_limit, t.cache_mb),
-            (Some(0.01), Some(60.0), 100)
-        );
+        assert_eq!((t.lr, t.time_limit, t.cache_mb), (Some(0.01), 60.0, 100));
         for bad in [
             vec!["vidcls", "train", "-o", "m"],
             vec!["vidcls", "train", "d"],

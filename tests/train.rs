@@ -121,16 +121,47 @@ fn learns_actions_the_builtin_model_never_saw() {
         ],
     );
     let out = scratch("train-learn").join("model");
-    let o = train(&[
-        data.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--epochs",
-        "6",
-    ]);
+    // The default schedule, sized to a short time limit.
+    let limit = 60.0;
+    let t0 = std::time::Instant::now();
+    let o = bin()
+        .args(["train", data.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args(["--time-limit", &limit.to_string(), "--threads", "2"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let wall = t0.elapsed().as_secs_f64();
     assert_code(&o, 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("time limit 1.0 min (--time-limit SECS): the linear probe, then as many"),
+        "{err}"
+    );
     let m = metrics(&out);
     assert!(m["val_top1"].as_f64().unwrap() >= 0.9, "{m}");
+    // The schedule fitted the time left after the first epoch; the run kept to the limit
+    // (decoding included) but for the final scoring.
+    let epochs = m["epochs"].as_array().unwrap();
+    let planned = m["epochs_planned"].as_u64().unwrap() as usize;
+    let first = epochs[0]["seconds"].as_f64().unwrap();
+    assert!(planned >= 2 && (1..=planned).contains(&epochs.len()), "{m}");
+    assert!(planned == 2 || planned as f64 * first <= limit, "{m}");
+    assert!(wall < limit + 30.0, "{wall} s for a {limit} s limit");
+    match m["stopped"].as_str().unwrap() {
+        "no_improvement" => assert!(epochs.len() < planned, "{m}"),
+        "finished" => assert_eq!(epochs.len(), planned, "{m}"),
+        other => assert_eq!(other, "time_limit", "{m}"),
+    }
+    // Which model was kept, and why, in metrics.json and on stderr.
+    let kept = m["kept"].as_str().unwrap();
+    let best = m["best_epoch"].as_u64().unwrap();
+    let named = if best == 0 {
+        "the linear probe: ".to_string()
+    } else {
+        format!("fine-tuned epoch {best}: it beat the linear probe")
+    };
+    assert!(kept.starts_with(&named), "{kept}");
+    assert!(err.contains(&format!("vidcls: kept {kept}")), "{err}");
     let acc = accuracy(&predictions(&out, &held_out));
     assert!(acc >= 0.9, "held-out top-1 {acc}");
     // The config predict loaded carries the new labels and where they came from.
@@ -858,7 +889,7 @@ fn the_cache_bounds_peak_memory() {
             }
         }
     }
-    const CACHE_MB: u64 = 100;
+    const CACHE_MB: u64 = 250;
     const SLACK_MB: u64 = 64;
     let run = |data: &Path, name: &str| {
         let out = dir.join(format!("{name}-model"));

@@ -325,9 +325,7 @@ pub fn train(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
             a.val_fraction
         );
     }
-    if let Some(t) = a.time_limit {
-        seconds("--time-limit", t)?;
-    }
+    seconds("--time-limit", a.time_limit)?;
     if let Some(lr) = a.lr {
         positive("--lr", lr, "")?;
     }
@@ -343,10 +341,14 @@ pub fn train(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
         from: model::resolve(a.from.as_deref()).context("--from")?,
         start,
         plan: Plan {
-            epochs: a.epochs as usize,
+            epochs: a.epochs.map(|e| e as usize),
             batch_size: a.batch_size as usize,
             lr: a.lr.unwrap_or(if scratch { 3e-3 } else { 1e-3 }),
-            backbone_lr: if scratch { 1.0 } else { 0.05 },
+            backbone_lr: if scratch {
+                1.0
+            } else {
+                crate::train::BACKBONE_LR
+            },
             weight_decay: 1e-4,
             seed: a.seed,
             probe_first: !scratch,
@@ -360,7 +362,7 @@ pub fn train(a: &TrainArgs) -> Result<crate::train::TrainOptions> {
             timeout: Duration::from_secs(300),
             ahead: 1,
         },
-        time_limit: a.time_limit.map(Duration::from_secs_f64),
+        time_limit: Duration::from_secs_f64(a.time_limit),
         cache_bytes: (a.cache_mb as usize) << 20,
         resume: a.resume,
         force: a.force,

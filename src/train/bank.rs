@@ -22,10 +22,17 @@ pub const CLIPS_PER_VIDEO: usize = 5;
 /// are chosen among them).
 pub const VALIDATED_CLIPS: [usize; 3] = [1, 3, CLIPS_PER_VIDEO];
 
+/// Playback speeds of a training video's extra clips (speed jitter): the model samples at its
+/// rate times each, so 0.8 shows the action 25 % faster and 1.25 shows it 20 % slower.
+pub const SPEEDS: [f64; 2] = [0.8, 1.25];
+
 /// The decoded clips of the usable videos.
 pub struct Bank {
     /// Per video: `CLIPS_PER_VIDEO` clips, each T x C x H x W (resized, not cropped), f16.
     pub clips: Vec<Vec<Tensor>>,
+    /// Per training video (empty for held-out ones): `CLIPS_PER_VIDEO` clips at each of
+    /// [`SPEEDS`], for augmentation (none when the model samples at the video's own rate).
+    pub jitter: Vec<Vec<Tensor>>,
     /// Per held-out video (empty for training videos): for each other entry of
     /// [`VALIDATED_CLIPS`], the clips `predict --clips N` takes; a clip the same as one already
     /// kept shares its memory.
@@ -77,7 +84,22 @@ pub fn clip_settings(cfg: &ModelConfig, frames: usize, clips: usize) -> ClipSett
 struct Decoded {
     path: String,
     clips: Vec<Tensor>,
+    jitter: Vec<Tensor>,
     other: Vec<(usize, Vec<Tensor>)>,
+}
+
+/// A training video's clips at each of [`SPEEDS`]: the model's sampling at another rate.
+fn jittered(path: &Path, cfg: &ModelConfig, frames: usize) -> Result<Vec<Tensor>, FileError> {
+    let Some(fps) = cfg.sampling.fps else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for speed in SPEEDS {
+        let mut at = cfg.clone();
+        at.sampling.fps = Some(fps * speed);
+        out.extend(clips_of(decode_clips(path, &at, frames, CLIPS_PER_VIDEO)?));
+    }
+    Ok(out)
 }
 
 /// Decodes `path` as `predict --clips n` would, resized and in f16, one tensor per clip.
@@ -145,13 +167,15 @@ fn distinct_bytes<'a>(clips: impl Iterator<Item = &'a Tensor>) -> usize {
 }
 
 /// Decodes every example on `run.threads` workers; unusable videos are skipped and listed.
-/// Fails when the cache would pass `limit_bytes`.
+/// Training videos also keep their [`SPEEDS`] clips when `jitter` (they are only for
+/// fine-tuning). Fails when the cache would pass `limit_bytes`.
 pub fn build(
     ds: &Dataset,
     cfg: &ModelConfig,
     frames: usize,
     run: &RunSettings,
     limit_bytes: usize,
+    jitter: bool,
     progress: &ProgressBar,
 ) -> Result<(Bank, Vec<Skipped>)> {
     let c = cfg.clone();
@@ -165,20 +189,27 @@ pub fn build(
         check_length(&p, frames)?;
         let path_shown = p.path.clone();
         let clips = clips_of(p);
-        let other = if held_out[i] {
-            other_settings(path, &c, frames, &clips)?
+        let (other, jitter) = if held_out[i] {
+            (other_settings(path, &c, frames, &clips)?, Vec::new())
         } else {
-            Vec::new()
+            let speeds = if jitter {
+                jittered(path, &c, frames)?
+            } else {
+                Vec::new()
+            };
+            (Vec::new(), speeds)
         };
         Ok(Decoded {
             path: path_shown,
             clips,
+            jitter,
             other,
         })
     });
     let jobs: Vec<Job> = ds.examples.iter().map(|e| Ok(e.path.clone())).collect();
     let mut bank = Bank {
         clips: Vec::new(),
+        jitter: Vec::new(),
         other: Vec::new(),
         labels: Vec::new(),
         splits: Vec::new(),
@@ -193,8 +224,9 @@ pub fn build(
         match r {
             Ok(d) => {
                 let all = d.other.iter().flat_map(|(_, c)| c);
-                bank.bytes += distinct_bytes(d.clips.iter().chain(all));
+                bank.bytes += distinct_bytes(d.clips.iter().chain(&d.jitter).chain(all));
                 bank.clips.push(d.clips);
+                bank.jitter.push(d.jitter);
                 bank.other.push(d.other);
                 bank.labels.push(e.label);
                 bank.splits.push(e.split.unwrap_or(Split::Train));
@@ -245,14 +277,27 @@ pub fn centre_crop(clip: &Tensor, cfg: &ModelConfig) -> Tensor {
     crop_view(&clip, cfg, top, left, crop)
 }
 
-/// A training view: a random clip of the video, a random square of 80-100 % of the short side
-/// at a random place, resized to the crop. No flips: a mirror turns left into right.
-pub fn augmented_view(clips: &[Tensor], cfg: &ModelConfig, rng: &mut super::data::Rng) -> Tensor {
-    let clip = clips[rng.below(clips.len())].to_kind(Kind::Float);
+/// A training view: a random clip of video `i` (any position, any speed), a random square of
+/// [`MIN_SCALE`]-100 % of the short side at a random place, resized to the crop. No flips: a
+/// mirror turns left into right.
+pub fn augmented_view(
+    bank: &Bank,
+    i: usize,
+    cfg: &ModelConfig,
+    rng: &mut super::data::Rng,
+) -> Tensor {
+    let (clips, jitter) = (&bank.clips[i], &bank.jitter[i]);
+    let k = rng.below(clips.len() + jitter.len());
+    let clip = clips.get(k).unwrap_or_else(|| &jitter[k - clips.len()]);
+    let clip = clip.to_kind(Kind::Float);
     let (h, w) = (clip.size()[2], clip.size()[3]);
     let short = h.min(w) as f64;
-    let size = ((short * (0.8 + 0.2 * rng.unit())).round() as i64).clamp(1, h.min(w));
+    let scale = MIN_SCALE + (1.0 - MIN_SCALE) * rng.unit();
+    let size = ((short * scale).round() as i64).clamp(1, h.min(w));
     let top = rng.below((h - size + 1) as usize) as i64;
     let left = rng.below((w - size + 1) as usize) as i64;
     crop_view(&clip, cfg, top, left, size)
 }
+
+/// The smallest crop of augmentation, as a share of the short side.
+pub const MIN_SCALE: f64 = 0.8;

@@ -17,7 +17,8 @@ use tch::{Kind, Reduction, Tensor};
 /// How to optimise.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
-    pub epochs: usize,
+    /// Epochs of fine-tuning; `None`: as many as the time limit allows (see [`AUTO_EPOCHS`]).
+    pub epochs: Option<usize>,
     pub batch_size: usize,
     pub lr: f64,
     /// The pretrained backbone learns at `lr * backbone_lr` (1 from scratch).
@@ -28,6 +29,11 @@ pub struct Plan {
     pub probe_first: bool,
 }
 
+/// The pretrained backbone's rate as a share of the head's. At 1/20 the features hardly
+/// moved and fine-tuning seldom beat the probe; at the head's own rate it forgot more than it
+/// learnt (docs/TRAINING.md).
+pub const BACKBONE_LR: f64 = 0.3;
+
 /// One epoch's numbers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EpochLog {
@@ -35,6 +41,10 @@ pub struct EpochLog {
     pub loss: f64,
     pub train_top1: f64,
     pub val_top1: Option<f64>,
+    /// Mean negative log-probability of the true label on the validation videos (the
+    /// selection score; see [`Validation`]).
+    #[serde(default)]
+    pub val_loss: Option<f64>,
     pub clips_per_s: f64,
     pub seconds: f64,
 }
@@ -44,8 +54,30 @@ pub struct EpochLog {
 #[serde(rename_all = "snake_case")]
 pub enum Stop {
     Finished,
+    /// Validation had not improved for [`patience`] epochs.
+    NoImprovement,
     TimeLimit,
     Signal(i32),
+}
+
+/// Bounds of the schedule sized to the time limit: after the first epoch is timed, the run
+/// plans as many epochs as fit in the time left, at least the first and at most the second.
+pub const AUTO_EPOCHS: (usize, usize) = (2, 60);
+
+/// Epochs without a better validation score after which fine-tuning stops: a quarter of the
+/// schedule, at least 4.
+pub fn patience(planned: usize) -> usize {
+    (planned / 4).max(4)
+}
+
+/// The epochs a schedule sized to `deadline` spans, from the first epoch's cost in seconds
+/// (training and validation); the final scoring is given one more epoch's time.
+fn sized_schedule(deadline: Option<Instant>, epoch_secs: f64) -> usize {
+    let (min, max) = AUTO_EPOCHS;
+    let Some(d) = deadline else { return max };
+    let left = d.saturating_duration_since(Instant::now()).as_secs_f64();
+    let more = (left / epoch_secs.max(1e-3) - 1.0).floor().max(0.0) as usize;
+    (1 + more).clamp(min, max)
 }
 
 /// What survives an interruption: where the loop stands and the best epoch so far.
@@ -62,6 +94,12 @@ pub struct State {
     /// The epoch in progress so far (kept across an interruption, so its log is whole).
     #[serde(default)]
     pub tally: Tally,
+    /// Epochs the schedule spans: `--epochs`, else sized to the time limit after the first.
+    #[serde(default)]
+    pub planned: usize,
+    /// The linear probe's validation figures ("epoch 0"), when it was fitted and scored.
+    #[serde(default)]
+    pub probe: Option<Validation>,
 }
 
 /// Running sums of an epoch's training steps.
@@ -176,13 +214,13 @@ fn features_of(
 }
 
 /// Fits the head on frozen features: every kept clip of the training videos (centre crop)
-/// against its label, full batch, class-weighted. Returns the validation top-1, if any.
+/// against its label, full batch, class-weighted. Returns its validation figures, if any.
 pub fn probe(
     model: &mut Trainable,
     bank: &Bank,
     cfg: &ModelConfig,
     plan: &Plan,
-) -> Result<Option<f64>> {
+) -> Result<Option<Validation>> {
     model.set_train(false);
     let train = bank.indices(Split::Train);
     let mut items = Vec::new();
@@ -223,9 +261,7 @@ pub fn probe(
     if val.is_empty() {
         return Ok(None);
     }
-    Ok(Some(
-        evaluate(model, bank, cfg, &val, 1, plan.batch_size)?.0,
-    ))
+    Ok(Some(validate(model, bank, cfg, &val, plan.batch_size)?))
 }
 
 /// Full-batch steps of the linear probe.
@@ -293,6 +329,53 @@ pub fn evaluate(
     Ok((right as f64 / idx.len().max(1) as f64, preds))
 }
 
+/// A model's figures on the validation videos, each labelled as `predict --clips
+/// SELECTION_CLIPS` labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    pub top1: f64,
+    pub loss: f64,
+}
+
+impl Validation {
+    /// Higher is better. Epochs, and the probe against fine-tuning, are compared by the loss,
+    /// not the top-1: on a few dozen videos the top-1 moves in steps of several points and
+    /// rewards the luckiest of many epochs, where the loss also counts how sure each answer is.
+    pub fn selection(&self) -> f64 {
+        -self.loss
+    }
+}
+
+/// Clips per video with which epochs are compared: all the kept ones, the most `predict`'s
+/// default views can take, and the least noisy comparison.
+pub const SELECTION_CLIPS: usize = super::bank::CLIPS_PER_VIDEO;
+
+/// The figures of [`Validation`] on the videos `idx`.
+pub fn validate(
+    model: &mut Trainable,
+    bank: &Bank,
+    cfg: &ModelConfig,
+    idx: &[usize],
+    batch: usize,
+) -> Result<Validation> {
+    let scores = predict_scores(model, bank, cfg, idx, SELECTION_CLIPS, batch)?;
+    let (mut right, mut loss) = (0, 0.0);
+    for (s, &i) in scores.iter().zip(idx) {
+        let truth = bank.labels[i];
+        right += usize::from(
+            top_k(s, &cfg.labels, 1)
+                .first()
+                .is_some_and(|p| p.index == truth),
+        );
+        loss -= s[truth].max(1e-12).ln();
+    }
+    let n = idx.len().max(1) as f64;
+    Ok(Validation {
+        top1: right as f64 / n,
+        loss: loss / n,
+    })
+}
+
 /// The clips-per-video setting with the best top-1; a tie goes to fewer clips.
 pub fn choose_views(scores: &[(usize, f64)]) -> Option<usize> {
     scores
@@ -329,11 +412,13 @@ fn recalibrate_norms(
 
 const NORM_PASSES: usize = 30;
 
-/// Learning rate at a point of the run: a one-epoch linear warm-up, then a cosine to zero.
-fn lr_at(plan: &Plan, epoch: usize, step: usize, steps: usize) -> f64 {
+/// Learning rate at a point of a run of `planned` epochs: a one-epoch linear warm-up, then a
+/// cosine to zero (the first epoch's rates do not depend on `planned`, which a schedule sized
+/// to the time limit learns only after it).
+fn lr_at(plan: &Plan, planned: usize, epoch: usize, step: usize, steps: usize) -> f64 {
     let t = (epoch * steps + step) as f64;
     let warm = steps as f64;
-    let total = (plan.epochs * steps).max(1) as f64;
+    let total = (planned * steps).max(1) as f64;
     if t < warm {
         plan.lr * (0.1 + 0.9 * t / warm)
     } else {
@@ -374,10 +459,13 @@ pub fn finetune(
     let weights = Tensor::from_slice(&class_weights(&counts))
         .to_kind(Kind::Float)
         .to_device(model.device);
-    lp.progress.set_length((plan.epochs * steps) as u64);
+    if state.planned == 0 {
+        state.planned = plan.epochs.unwrap_or(AUTO_EPOCHS.1);
+    }
+    lp.progress.set_length((state.planned * steps) as u64);
     lp.progress
         .set_position((state.epoch * steps + state.step) as u64);
-    while state.epoch < plan.epochs {
+    while state.epoch < state.planned {
         let mut order = train.clone();
         Rng::new(plan.seed, &[state.epoch as u64, 0x0de7]).shuffle(&mut order);
         // From a pretrained model, normalisation layers keep their statistics (and dropout is
@@ -392,14 +480,19 @@ pub fn finetune(
             }
             let batch = &order[state.step * plan.batch_size
                 ..((state.step + 1) * plan.batch_size).min(order.len())];
-            let lr = lr_at(plan, state.epoch, state.step, steps);
+            let lr = lr_at(plan, state.planned, state.epoch, state.step, steps);
             let t = train_step(lp, model, &mut opt, &weights, batch, &state, lr)?;
             state.tally.add(t);
             state.step += 1;
             lp.progress.inc(1);
         }
-        end_epoch(lp, model, &mut state, &train, t0.elapsed().as_secs_f64())?;
+        end_epoch(lp, model, &mut state, &train, t0)?;
+        lp.progress.set_length((state.planned * steps) as u64);
         lp.files.save(model, &opt, &state)?;
+        let since_best = state.epoch - state.best_epoch.unwrap_or(0);
+        if since_best >= patience(state.planned) && state.epoch < state.planned {
+            return Ok((state, Stop::NoImprovement));
+        }
     }
     Ok((state, Stop::Finished))
 }
@@ -419,7 +512,8 @@ fn train_step(
         .iter()
         .map(|&i| {
             augmented_view(
-                &bank.clips[i],
+                bank,
+                i,
                 lp.cfg,
                 &mut Rng::new(seed, &[epoch, i as u64, 0xa09]),
             )
@@ -447,36 +541,43 @@ fn end_epoch(
     model: &mut Trainable,
     state: &mut State,
     train: &[usize],
-    secs: f64,
+    started: Instant,
 ) -> Result<()> {
     let (bank, plan) = (lp.bank, lp.plan);
+    let secs = started.elapsed().as_secs_f64();
     if !plan.probe_first {
         recalibrate_norms(model, bank, lp.cfg, train, plan.batch_size)?;
     }
     let val = bank.indices(Split::Val);
-    let val_top1 = if val.is_empty() {
+    let scored = if val.is_empty() {
         None
     } else {
-        Some(evaluate(model, bank, lp.cfg, &val, 1, plan.batch_size)?.0)
+        Some(validate(model, bank, lp.cfg, &val, plan.batch_size)?)
     };
     let t = std::mem::take(&mut state.tally);
     let log = EpochLog {
         epoch: state.epoch + 1,
         loss: t.loss_sum / t.seen.max(1) as f64,
         train_top1: t.right as f64 / t.seen.max(1) as f64,
-        val_top1,
+        val_top1: scored.map(|v| v.top1),
+        val_loss: scored.map(|v| v.loss),
         clips_per_s: t.seen as f64 / secs.max(1e-9),
         seconds: secs,
     };
-    let score = val_top1.unwrap_or(log.train_top1);
+    // Without validation clips, any epoch replaces the probe, and a later one an earlier one
+    // only with a better training top-1.
+    let score = scored.map_or(log.train_top1, |v| v.selection());
     if state.best_epoch.is_none() || score > state.best_val {
         state.best_val = score;
         state.best_epoch = Some(state.epoch + 1);
         model.save(&lp.files.best)?;
     }
+    if state.epoch == 0 && plan.epochs.is_none() {
+        state.planned = sized_schedule(lp.deadline, started.elapsed().as_secs_f64());
+    }
     if !lp.quiet {
         lp.progress
-            .suspend(|| eprintln!("vidcls: {}", describe(&log, plan.epochs)));
+            .suspend(|| eprintln!("vidcls: {}", describe(&log, state.planned)));
     }
     state.history.push(log);
     state.epoch += 1;
@@ -545,4 +646,57 @@ pub fn confusion(classes: usize, truth: &[usize], pred: &[usize]) -> Vec<Vec<usi
 /// Whether `path` holds a checkpoint.
 pub fn has_checkpoint(checkpoint: &Path) -> bool {
     checkpoint.join("state.json").is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_fills_the_time_left_within_its_bounds() {
+        let at = |secs: u64| Some(Instant::now() + Duration::from_secs(secs));
+        // 105 s left at 10 s an epoch: 9 more after the first, one epoch's time kept back.
+        assert_eq!(sized_schedule(at(105), 10.0), 10);
+        assert_eq!(sized_schedule(at(5), 10.0), AUTO_EPOCHS.0);
+        assert_eq!(sized_schedule(at(100_000), 1.0), AUTO_EPOCHS.1);
+        assert_eq!(sized_schedule(None, 1.0), AUTO_EPOCHS.1);
+    }
+
+    #[test]
+    fn patience_is_a_quarter_of_the_schedule_and_at_least_four() {
+        assert_eq!(patience(2), 4);
+        assert_eq!(patience(20), 5);
+        assert_eq!(patience(60), 15);
+    }
+
+    #[test]
+    fn the_rate_warms_up_over_one_epoch_then_decays_to_zero_by_the_planned_end() {
+        let plan = Plan {
+            epochs: None,
+            batch_size: 4,
+            lr: 1.0,
+            backbone_lr: 0.3,
+            weight_decay: 0.0,
+            seed: 0,
+            probe_first: true,
+        };
+        // The first epoch does not depend on the schedule's length (it is sized after it).
+        assert_eq!(lr_at(&plan, 5, 0, 3, 10), lr_at(&plan, 50, 0, 3, 10));
+        assert!((lr_at(&plan, 5, 1, 0, 10) - 1.0).abs() < 1e-9);
+        assert!(lr_at(&plan, 5, 4, 9, 10) < 0.01);
+        assert!(lr_at(&plan, 50, 4, 9, 10) > 0.9);
+    }
+
+    #[test]
+    fn a_lower_validation_loss_is_a_better_selection_score() {
+        let sure = Validation {
+            top1: 0.75,
+            loss: 0.4,
+        };
+        let lucky = Validation {
+            top1: 0.80,
+            loss: 0.7,
+        };
+        assert!(sure.selection() > lucky.selection());
+    }
 }

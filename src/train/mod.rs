@@ -10,7 +10,7 @@ pub mod data;
 mod fit;
 mod optim;
 
-pub use fit::{EpochLog, Plan, Stop};
+pub use fit::{EpochLog, Plan, Stop, BACKBONE_LR};
 
 use crate::model::config::DefaultViews;
 use crate::model::{ModelConfig, ModelSource, Trainable};
@@ -59,7 +59,8 @@ pub struct TrainOptions {
     /// Torch threads (part of what decides the weights).
     pub threads: usize,
     pub decode: RunSettings,
-    pub time_limit: Option<Duration>,
+    /// For the whole run, decoding included.
+    pub time_limit: Duration,
     pub cache_bytes: usize,
     pub resume: bool,
     pub force: bool,
@@ -72,6 +73,9 @@ pub struct Metrics {
     pub labels: Vec<String>,
     pub start: Start,
     pub epochs: Vec<EpochLog>,
+    /// Epochs the schedule spanned: `--epochs`, else sized to the time limit (0 with
+    /// `--freeze`); fewer ran when validation stopped improving or the time ran out.
+    pub epochs_planned: usize,
     pub best_epoch: Option<usize>,
     /// On the validation videos with the default views, as `predict -m MODEL_DIR` labels them;
     /// they chose the best epoch and the views: an optimistic estimate.
@@ -82,6 +86,8 @@ pub struct Metrics {
     /// a tie); null without validation videos.
     pub default_views: Option<DefaultViews>,
     pub probe_val_top1: Option<f64>,
+    /// Which model was kept (the probe, or a fine-tuned epoch) and why.
+    pub kept: String,
     /// Rows: truth; columns: prediction (validation videos, best model, default views).
     pub confusion: Vec<Vec<usize>>,
     /// On the manifest's `split=test` clips, which no choice looked at (null without them),
@@ -136,6 +142,9 @@ fn train(o: &TrainOptions) -> Result<Ended> {
         model.check_features()?;
     }
     prepare_out_dir(o)?;
+    if !o.quiet {
+        eprintln!("vidcls: {}", budget_line(o));
+    }
     crate::interrupt::install_polled().context("cannot install signal handlers")?;
     let cfg = trained_config(&model.config, &ds, o)?;
     let t0 = Instant::now();
@@ -151,9 +160,8 @@ fn train(o: &TrainOptions) -> Result<Ended> {
         checkpoint: o.out.join(".checkpoint"),
     };
     let t1 = Instant::now();
-    let (state, probe_val, resumed) =
-        start_state(o, &mut model, &bank, &cfg, &files, &fingerprint)?;
-    let deadline = fit::deadline(o.time_limit.map(|l| l.saturating_sub(t0.elapsed())));
+    let (state, resumed) = start_state(o, &mut model, &bank, &cfg, &files, &fingerprint)?;
+    let deadline = fit::deadline(Some(o.time_limit.saturating_sub(t0.elapsed())));
     let (state, stop) = match o.start {
         Start::Frozen => (state, Stop::Finished),
         _ => fine_tune(o, &mut model, &bank, &cfg, &files, deadline, state, resumed)?,
@@ -163,7 +171,6 @@ fn train(o: &TrainOptions) -> Result<Ended> {
     }
     model.load_weights(&files.best)?;
     let mut metrics = score(o, &mut model, &bank, &cfg, &ds, state, stop)?;
-    metrics.probe_val_top1 = probe_val;
     metrics.skipped = skipped;
     metrics.decode_seconds = decode_seconds;
     metrics.train_seconds = t1.elapsed().as_secs_f64();
@@ -174,6 +181,30 @@ fn train(o: &TrainOptions) -> Result<Ended> {
     }
     let _ = std::fs::remove_dir_all(&files.checkpoint);
     Ok(Ended::Complete)
+}
+
+/// What the run will do in the time it has, shown at the start.
+fn budget_line(o: &TrainOptions) -> String {
+    let limit = o.time_limit.as_secs_f64();
+    let time = if limit >= 60.0 {
+        format!("{:.1} min", limit / 60.0)
+    } else {
+        format!("{limit:.0} s")
+    };
+    let what = match (o.start, o.plan.epochs) {
+        (Start::Frozen, _) => "a linear probe on frozen features".to_string(),
+        (_, Some(n)) => format!("{n} epochs"),
+        (_, None) => format!(
+            "as many epochs as fit in it (at most {}), until validation stops improving",
+            fit::AUTO_EPOCHS.1
+        ),
+    };
+    let first = if o.start == Start::Pretrained {
+        "the linear probe, then "
+    } else {
+        ""
+    };
+    format!("time limit {time} (--time-limit SECS): {first}{what}")
 }
 
 /// A signal keeps the checkpoint for `--resume`; a time limit before the first epoch with no
@@ -245,7 +276,8 @@ fn decode_all(
     frames: usize,
 ) -> Result<(bank::Bank, Vec<Skipped>)> {
     let bar = progress(o.quiet, ds.examples.len(), "decoding");
-    let (bank, mut skipped) = bank::build(ds, cfg, frames, &o.decode, o.cache_bytes, &bar)?;
+    let jitter = o.start != Start::Frozen;
+    let (bank, mut skipped) = bank::build(ds, cfg, frames, &o.decode, o.cache_bytes, jitter, &bar)?;
     bar.finish_and_clear();
     skipped.extend(ds.skipped.iter().cloned());
     report_skipped(&skipped);
@@ -317,15 +349,19 @@ fn score(
         .context("the chosen views were scored")?;
     let test = held_out(model, bank, cfg, Split::Test, n, batch)?;
     let train = bank.indices(Split::Train);
+    let kept = kept_reason(o.start, &state);
+    let epochs_planned = state.planned;
     Ok(Metrics {
         labels: ds.labels.clone(),
         start: o.start,
         epochs: state.history,
+        epochs_planned,
         best_epoch: state.best_epoch,
         val_top1: val.top1,
         val_top1_by_clips: figures,
         default_views: chosen.map(|clips| DefaultViews { clips }),
-        probe_val_top1: None,
+        probe_val_top1: state.probe.map(|p| p.top1),
+        kept,
         confusion: val.confusion,
         test_top1: test.top1,
         test_confusion: test.top1.map(|_| test.confusion),
@@ -339,6 +375,40 @@ fn score(
         cache_mb: bank.bytes as f64 / 1e6,
         data_fingerprint: String::new(),
     })
+}
+
+/// Which model was kept and why, from the validation figures that chose it.
+fn kept_reason(start: Start, state: &fit::State) -> String {
+    let shown = |loss: f64, top1: f64| format!("loss {loss:.3}, top-1 {:.1}%", top1 * 100.0);
+    let tuned = state
+        .history
+        .iter()
+        .filter_map(|e| Some((e.epoch, e.val_loss?, e.val_top1?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let best = state.best_epoch.unwrap_or(0);
+    match (start, state.probe, tuned) {
+        (Start::Frozen, ..) => "the linear probe (--freeze)".into(),
+        (_, Some(p), Some((e, loss, top1))) if best == 0 => format!(
+            "the linear probe: no fine-tuned epoch beat it on the validation videos ({} against the best epoch's, {e}, {})",
+            shown(p.loss, p.top1),
+            shown(loss, top1)
+        ),
+        (_, Some(_), None) => "the linear probe: fine-tuning ended before its first epoch".into(),
+        (_, Some(p), Some((e, loss, top1))) => format!(
+            "fine-tuned epoch {e}: it beat the linear probe on the validation videos ({} against {})",
+            shown(loss, top1),
+            shown(p.loss, p.top1)
+        ),
+        (_, None, Some((e, loss, top1))) => {
+            format!("epoch {e}: the best on the validation videos ({})", shown(loss, top1))
+        }
+        (_, None, None) if best == 0 => {
+            "the linear probe: no validation videos, and no fine-tuned epoch ended".into()
+        }
+        (_, None, None) => format!(
+            "epoch {best}: no validation videos, so the epoch with the best training top-1"
+        ),
+    }
 }
 
 /// One held-out split's figures.
@@ -457,13 +527,13 @@ fn start_state(
     cfg: &ModelConfig,
     files: &fit::Files,
     fingerprint: &str,
-) -> Result<(fit::State, Option<f64>, bool)> {
+) -> Result<(fit::State, bool)> {
     if o.resume {
         let state = files.load_state()?.context("no checkpoint state")?;
         if state.fingerprint != fingerprint {
             bail!("the checkpoint in {} was made with other data or settings; start again with --force", o.out.display());
         }
-        return Ok((state, None, true));
+        return Ok((state, true));
     }
     tch::manual_seed(o.plan.seed as i64);
     model.replace_head(cfg.labels.len())?;
@@ -485,15 +555,17 @@ fn start_state(
         history: Vec::new(),
         fingerprint: fingerprint.to_string(),
         tally: fit::Tally::default(),
+        planned: 0,
+        probe: probe_val,
     };
     if probed {
         // The probe is "epoch 0": fine-tuning replaces it only with a better validation score
         // (without validation clips, with any training score).
         model.save(&files.best)?;
         state.best_epoch = Some(0);
-        state.best_val = probe_val.unwrap_or(0.0);
+        state.best_val = probe_val.map_or(0.0, |v| v.selection());
     }
-    Ok((state, probe_val, false))
+    Ok((state, false))
 }
 
 /// model.pt, config.json and metrics.json; then the precision record of these weights,
@@ -545,7 +617,9 @@ fn stamp(cfg: &mut ModelConfig, o: &TrainOptions, model: &Trainable, m: &Metrics
     cfg.weights = crate::model::config::Weights {
         source: format!(
             "trained:vidcls train start={:?} seed={} epochs={}",
-            o.start, o.plan.seed, o.plan.epochs
+            o.start,
+            o.plan.seed,
+            m.epochs.len()
         )
         .to_lowercase(),
         sha256: None,
@@ -632,6 +706,7 @@ fn render_summary(m: &Metrics) -> String {
             &m.confusion,
         ),
     };
+    s += &format!("vidcls: kept {}\n", m.kept);
     s += &render_views(m);
     s += &format!("vidcls: confusion on the {which} clips (rows: truth, columns: prediction)\n");
     s + &render_confusion(&m.labels, matrix)
@@ -721,13 +796,15 @@ mod tests {
             labels: vec!["walk".into(), "run_fast".into()],
             start: Start::Pretrained,
             epochs: Vec::new(),
+            epochs_planned: 12,
             best_epoch: Some(2),
             val_top1: Some(0.75),
             val_top1_by_clips: [(1, 0.625), (3, 0.75), (5, 0.75)]
                 .map(|(clips, val_top1)| ClipsScore { clips, val_top1 })
                 .to_vec(),
             default_views: Some(DefaultViews { clips: 3 }),
-            probe_val_top1: None,
+            probe_val_top1: Some(0.5),
+            kept: "fine-tuned epoch 2: it beat the linear probe".into(),
             confusion: vec![vec![3, 1], vec![0, 4]],
             test_top1: test.then_some(0.5),
             test_confusion: test.then(|| vec![vec![1, 1], vec![1, 12]]),
@@ -749,6 +826,7 @@ mod tests {
         assert_eq!(
             s,
             "vidcls: validation top-1 (selection score, optimistic) 75.0% (best epoch 2); no test split\n\
+             vidcls: kept fine-tuned epoch 2: it beat the linear probe\n\
              vidcls: default views 3 clip(s) per video (validation top-1 with 1 / 3 / 5 clips: \
              62.5% / 75.0% / 75.0%; predict -m uses them unless --clips is given)\n\
              vidcls: confusion on the validation clips (rows: truth, columns: prediction)\n\
@@ -761,12 +839,62 @@ mod tests {
             s.starts_with(
                 "vidcls: validation top-1 (selection score) 75.0% (best epoch 2); test top-1 \
                  50.0% on 15 held-out clips\n\
+                 vidcls: kept fine-tuned epoch 2: it beat the linear probe\n\
                  vidcls: default views 3 clip(s) per video"
             ),
             "{s}"
         );
         assert!(s.contains(")\nvidcls: confusion on the test clips"), "{s}");
         assert!(s.ends_with("  1 run_fast   1  12\n"), "{s}");
+    }
+
+    fn state(best: usize, probe: Option<(f64, f64)>, losses: &[f64]) -> fit::State {
+        let epoch = |(k, &loss): (usize, &f64)| EpochLog {
+            epoch: k + 1,
+            loss: 1.0,
+            train_top1: 0.5,
+            val_top1: Some(1.0 - loss),
+            val_loss: Some(loss),
+            clips_per_s: 1.0,
+            seconds: 1.0,
+        };
+        fit::State {
+            epoch: losses.len(),
+            step: 0,
+            best_epoch: Some(best),
+            best_val: 0.0,
+            history: losses.iter().enumerate().map(epoch).collect(),
+            fingerprint: String::new(),
+            tally: Default::default(),
+            planned: 12,
+            probe: probe.map(|(top1, loss)| fit::Validation { top1, loss }),
+        }
+    }
+
+    #[test]
+    fn the_kept_model_is_named_with_the_figures_that_chose_it() {
+        let p = Some((0.7, 0.6));
+        let kept = kept_reason(Start::Pretrained, &state(2, p, &[0.7, 0.4, 0.5]));
+        assert_eq!(
+            kept,
+            "fine-tuned epoch 2: it beat the linear probe on the validation videos (loss 0.400, \
+             top-1 60.0% against loss 0.600, top-1 70.0%)"
+        );
+        let kept = kept_reason(Start::Pretrained, &state(0, p, &[0.7, 0.65]));
+        assert!(
+            kept.starts_with("the linear probe: no fine-tuned epoch beat it")
+                && kept.ends_with("the best epoch's, 2, loss 0.650, top-1 35.0%)"),
+            "{kept}"
+        );
+        let kept = kept_reason(Start::Pretrained, &state(0, p, &[]));
+        assert!(kept.contains("ended before its first epoch"), "{kept}");
+        let kept = kept_reason(Start::Frozen, &state(0, p, &[]));
+        assert_eq!(kept, "the linear probe (--freeze)");
+        let kept = kept_reason(Start::Scratch, &state(1, None, &[0.3, 0.5]));
+        assert!(
+            kept.starts_with("epoch 1: the best on the validation"),
+            "{kept}"
+        );
     }
 
     #[test]
@@ -796,7 +924,7 @@ mod tests {
             from: ModelSource::BuiltIn,
             start: Start::Pretrained,
             plan: Plan {
-                epochs: 1,
+                epochs: Some(1),
                 batch_size: 4,
                 lr: 1e-3,
                 backbone_lr: 0.05,
@@ -813,7 +941,7 @@ mod tests {
                 timeout: Duration::from_secs(1),
                 ahead: 1,
             },
-            time_limit: None,
+            time_limit: Duration::from_secs(600),
             cache_bytes: 1,
             resume: false,
             force: false,
