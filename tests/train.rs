@@ -139,14 +139,17 @@ fn learns_actions_the_builtin_model_never_saw() {
     );
     let m = metrics(&out);
     assert!(m["val_top1"].as_f64().unwrap() >= 0.9, "{m}");
-    // The schedule fitted the time left after the first epoch; the run kept to the limit
-    // (decoding included) but for the final scoring.
+    // The run kept to the limit (decoding included) but for the final scoring, and the
+    // schedule fitted the time left after the first epoch (a machine too busy to end one
+    // epoch in time keeps the probe, which the kept sentence below checks).
+    assert!(wall < limit + 30.0, "{wall} s for a {limit} s limit");
     let epochs = m["epochs"].as_array().unwrap();
     let planned = m["epochs_planned"].as_u64().unwrap() as usize;
-    let first = epochs[0]["seconds"].as_f64().unwrap();
-    assert!(planned >= 2 && (1..=planned).contains(&epochs.len()), "{m}");
-    assert!(planned == 2 || planned as f64 * first <= limit, "{m}");
-    assert!(wall < limit + 30.0, "{wall} s for a {limit} s limit");
+    assert!(planned >= 2 && epochs.len() <= planned, "{m}");
+    if let Some(first) = epochs.first() {
+        let first = first["seconds"].as_f64().unwrap();
+        assert!(planned == 2 || planned as f64 * first <= limit, "{m}");
+    }
     match m["stopped"].as_str().unwrap() {
         "no_improvement" => assert!(epochs.len() < planned, "{m}"),
         "finished" => assert_eq!(epochs.len(), planned, "{m}"),
@@ -155,8 +158,10 @@ fn learns_actions_the_builtin_model_never_saw() {
     // Which model was kept, and why, in metrics.json and on stderr.
     let kept = m["kept"].as_str().unwrap();
     let best = m["best_epoch"].as_u64().unwrap();
-    let named = if best == 0 {
-        "the linear probe: ".to_string()
+    let named = if epochs.is_empty() {
+        "the linear probe: fine-tuning ended before its first epoch".to_string()
+    } else if best == 0 {
+        "the linear probe: no fine-tuned epoch beat it".to_string()
     } else {
         format!("fine-tuned epoch {best}: it beat the linear probe")
     };
@@ -539,7 +544,7 @@ fn a_signal_while_decoding_stops_at_once_in_every_mode() {
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
         assert!(
-            took.as_secs_f64() < 1.0,
+            took.as_secs_f64() < 2.0,
             "{mode}: {took:?} after the signal"
         );
         assert_eq!(status.code(), Some(130), "{mode}: {err}");
@@ -894,11 +899,16 @@ fn the_cache_bounds_peak_memory() {
     let run = |data: &Path, name: &str| {
         let out = dir.join(format!("{name}-model"));
         let mut cmd = bin();
+        let mode = if name == "freeze" {
+            "--freeze"
+        } else {
+            "--epochs=1"
+        };
         cmd.arg("train")
             .arg(data)
             .arg("-o")
             .arg(&out)
-            .args(["--epochs", "1", "-b", "4", "--threads", "2", "-q"])
+            .args([mode, "-b", "4", "--threads", "2", "-q"])
             .args(["--cache-mb", &CACHE_MB.to_string()]);
         let log = dir.join(format!("{name}.log"));
         let (status, kb) = peak_anon_kb(&mut cmd, &log);
@@ -907,6 +917,13 @@ fn the_cache_bounds_peak_memory() {
         (kb, metrics(&out)["cache_mb"].as_f64().unwrap())
     };
     let (footprint, few_cache) = run(&few, "few");
+    // Fine-tuning keeps each training video's clips at two more playback speeds (speed
+    // jitter); the probe alone does not need them.
+    let (_, freeze_cache) = run(&few, "freeze");
+    assert!(
+        few_cache > 1.8 * freeze_cache,
+        "cache {few_cache:.1} MB fine-tuning, {freeze_cache:.1} MB with --freeze"
+    );
     let (peak, cache) = run(&many, "many");
     // The cache is nearly full: the bound is about the data, not about headroom.
     assert!(cache > 0.6 * CACHE_MB as f64, "{cache} MB");
