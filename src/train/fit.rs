@@ -62,7 +62,9 @@ pub enum Stop {
 
 /// Bounds of the schedule sized to the time limit: after the first epoch is timed, the run
 /// plans as many epochs as fit in the time left, at least the first and at most the second.
-pub const AUTO_EPOCHS: (usize, usize) = (2, 60);
+/// A 60-epoch schedule fitted the training videos' style more closely than a 12-epoch one and
+/// did worse on another style (docs/TRAINING.md), hence the cap.
+pub const AUTO_EPOCHS: (usize, usize) = (2, 30);
 
 /// Epochs without a better validation score after which fine-tuning stops: a quarter of the
 /// schedule, at least 4.
@@ -666,7 +668,7 @@ mod tests {
     fn patience_is_a_quarter_of_the_schedule_and_at_least_four() {
         assert_eq!(patience(2), 4);
         assert_eq!(patience(20), 5);
-        assert_eq!(patience(60), 15);
+        assert_eq!(patience(30), 7);
     }
 
     #[test]
