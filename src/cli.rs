@@ -466,7 +466,7 @@ pub struct TrainArgs {
     pub scratch: bool,
 
     /// Passes over the training videos when fine-tuning (default: as many as --time-limit
-    /// allows, at most 30; at most 100000).
+    /// allows, at most 12; at most 100000).
     #[arg(long,
           value_parser = clap::value_parser!(u32).range(1..=crate::config::limits::EPOCHS as i64))]
     pub epochs: Option<u32>,
