@@ -134,7 +134,7 @@ fn learns_actions_the_builtin_model_never_saw() {
     assert_code(&o, 0);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("time limit 1.0 min (--time-limit SECS): the linear probe, then as many"),
+        err.contains("time limit 1.0 min (--time-limit SECS): the linear probe, then 12 epochs"),
         "{err}"
     );
     let m = metrics(&out);

@@ -195,7 +195,7 @@ fn budget_line(o: &TrainOptions) -> String {
         (Start::Frozen, _) => "a linear probe on frozen features".to_string(),
         (_, Some(n)) => format!("{n} epochs"),
         (_, None) => format!(
-            "as many epochs as fit in it (at most {}), until validation stops improving",
+            "{} epochs or as many as fit in it, until validation stops improving",
             fit::AUTO_EPOCHS.1
         ),
     };
