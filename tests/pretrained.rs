@@ -212,9 +212,12 @@ fn pulled_mc3_18_zip_pth_equals_torchvision() {
     card_parity("mc3_18", &["--clips", "2"], false);
 }
 
+/// (A card's pull measuring the precision record is checked by
+/// `offline_pulls_only_from_a_local_file`, which measures it anyway; a Hub pull's by the
+/// VideoMAE test.)
 #[test]
 fn pulled_r2plus1d_18_legacy_pth_equals_torchvision() {
-    card_parity("r2plus1d_18", &[], true);
+    card_parity("r2plus1d_18", &[], false);
 }
 
 /// S3D runs channels-last (its card's layout), and so does the reference here.
@@ -370,6 +373,13 @@ fn offline_pulls_only_from_a_local_file() {
         .ok();
     assert!(cache.join("models/mc3_18.pt").is_file());
     assert!(file.is_file(), "--from leaves the user's file alone");
+    // A card's pull measures the precision record on the installed weights (the card has none).
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cache.join("configs/mc3_18.json")).unwrap())
+            .unwrap();
+    let record = &config["reduced_precision"];
+    assert_eq!(record["clips_from"], "synthetic", "{record}");
+    assert!(record["bf16_top1_agreement"].as_f64().is_some(), "{record}");
 }
 
 #[test]
