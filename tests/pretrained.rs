@@ -418,7 +418,7 @@ fn an_uninstalled_card_names_its_pull_command() {
 /// these graphs, are not stepped), and the trained folder predicts.
 ///
 /// The data set is the smallest `train` takes (four videos a label), in batches of two: from
-/// scratch, `train` recalibrates BatchNorm over a fixed number of batches before it starts, so
+/// scratch, `train` recalibrates BatchNorm over a fixed number of batches after each epoch, so
 /// the batch size sets its cost (half of this test's time at the default 16), and two clips a
 /// batch still give several optimisation steps in the one epoch.
 #[test]
