@@ -134,6 +134,9 @@ pub fn run(o: &TrainOptions) -> Result<Ended> {
 }
 
 fn train(o: &TrainOptions) -> Result<Ended> {
+    // First, so that a signal while the data are listed or the model loads is seen too (the
+    // decode watch acts on it as soon as it starts).
+    crate::interrupt::install_polled().context("cannot install signal handlers")?;
     let mut ds = list_data(&o.data)?;
     data::split(&mut ds, o.val_fraction, o.plan.seed);
     warn_about_data(&ds);
@@ -145,7 +148,6 @@ fn train(o: &TrainOptions) -> Result<Ended> {
     if !o.quiet {
         eprintln!("vidcls: {}", budget_line(o));
     }
-    crate::interrupt::install_polled().context("cannot install signal handlers")?;
     let cfg = trained_config(&model.config, &ds, o)?;
     let t0 = Instant::now();
     let (bank, skipped) = {
