@@ -320,6 +320,16 @@ pub fn evaluate(
     batch: usize,
 ) -> Result<(f64, Vec<usize>)> {
     let scores = predict_scores(model, bank, cfg, idx, n, batch)?;
+    Ok(top1_of(bank, cfg, idx, &scores))
+}
+
+/// Top-1 of per-video `scores` against the labels of `idx`, and the predictions.
+fn top1_of(
+    bank: &Bank,
+    cfg: &ModelConfig,
+    idx: &[usize],
+    scores: &[Vec<f64>],
+) -> (f64, Vec<usize>) {
     let preds: Vec<usize> = scores
         .iter()
         .map(|s| top_k(s, &cfg.labels, 1).first().map_or(0, |p| p.index))
@@ -329,7 +339,7 @@ pub fn evaluate(
         .zip(&preds)
         .filter(|(&i, &p)| bank.labels[i] == p)
         .count();
-    Ok((right as f64 / idx.len().max(1) as f64, preds))
+    (right as f64 / idx.len().max(1) as f64, preds)
 }
 
 /// A model's figures on the validation videos, each labelled as `predict --clips
@@ -362,20 +372,14 @@ pub fn validate(
     batch: usize,
 ) -> Result<Validation> {
     let scores = predict_scores(model, bank, cfg, idx, SELECTION_CLIPS, batch)?;
-    let (mut right, mut loss) = (0, 0.0);
-    for (s, &i) in scores.iter().zip(idx) {
-        let truth = bank.labels[i];
-        right += usize::from(
-            top_k(s, &cfg.labels, 1)
-                .first()
-                .is_some_and(|p| p.index == truth),
-        );
-        loss -= s[truth].max(1e-12).ln();
-    }
-    let n = idx.len().max(1) as f64;
+    let loss: f64 = scores
+        .iter()
+        .zip(idx)
+        .map(|(s, &i)| -s[bank.labels[i]].max(1e-12).ln())
+        .sum();
     Ok(Validation {
-        top1: right as f64 / n,
-        loss: loss / n,
+        top1: top1_of(bank, cfg, idx, &scores).0,
+        loss: loss / idx.len().max(1) as f64,
     })
 }
 
@@ -490,7 +494,10 @@ pub fn finetune(
             lp.progress.inc(1);
         }
         end_epoch(lp, model, &mut state, &train, t0)?;
-        lp.progress.set_length((state.planned * steps) as u64);
+        if state.epoch == 1 {
+            // A schedule sized to the time limit has its length now.
+            lp.progress.set_length((state.planned * steps) as u64);
+        }
         lp.files.save(model, &opt, &state)?;
         let since_best = state.epoch - state.best_epoch.unwrap_or(0);
         if since_best >= patience(state.planned) && state.epoch < state.planned {

@@ -382,12 +382,19 @@ fn score(
 /// Which model was kept and why, from the validation figures that chose it.
 fn kept_reason(start: Start, state: &fit::State) -> String {
     let shown = |loss: f64, top1: f64| format!("loss {loss:.3}, top-1 {:.1}%", top1 * 100.0);
-    let tuned = state
-        .history
-        .iter()
-        .filter_map(|e| Some((e.epoch, e.val_loss?, e.val_top1?)))
-        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let scored = |e: &EpochLog| Some((e.epoch, e.val_loss?, e.val_top1?));
     let best = state.best_epoch.unwrap_or(0);
+    // The kept epoch's figures; with the probe kept, those of the best epoch that lost to it.
+    let tuned = if best == 0 {
+        let all = state.history.iter().filter_map(scored);
+        all.min_by(|a, b| a.1.total_cmp(&b.1))
+    } else {
+        state
+            .history
+            .iter()
+            .find(|e| e.epoch == best)
+            .and_then(scored)
+    };
     match (start, state.probe, tuned) {
         (Start::Frozen, ..) => "the linear probe (--freeze)".into(),
         (_, Some(p), Some((e, loss, top1))) if best == 0 => format!(
