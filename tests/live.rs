@@ -662,14 +662,21 @@ fn watch_drops_windows_when_the_model_is_slow() {
         "{dropped} dropped, {} written",
         ws.len()
     );
+    // No queue: a window waits for at most the pass already running, then its own. The passes
+    // are timed as they ran (the delay plus the model), so a loaded machine moves the bound too.
     let worst_lag = ws.iter().map(|(_, w)| w.lag_s).fold(0.0, f64::max);
+    let longest_pass = ws
+        .iter()
+        .map(|(_, w)| w.result.timings.model_ms / 1e3)
+        .fold(0.0, f64::max);
     eprintln!(
-        "slow model: {} written, {dropped} dropped, worst lag {worst_lag:.2} s",
+        "slow model: {} written, {dropped} dropped, worst lag {worst_lag:.2} s, longest pass {longest_pass:.2} s",
         ws.len()
     );
+    assert!(longest_pass >= delay_ms / 1e3, "pass {longest_pass:.2} s");
     assert!(
-        worst_lag <= 2.0 * delay_ms / 1e3 + 0.5,
-        "lag {worst_lag:.2} s"
+        worst_lag <= 2.0 * longest_pass + 0.5,
+        "lag {worst_lag:.2} s, longest pass {longest_pass:.2} s"
     );
     let late = ws
         .iter()
@@ -677,7 +684,7 @@ fn watch_drops_windows_when_the_model_is_slow() {
         .fold(f64::MIN, f64::max);
     eprintln!("slow model: latest record {late:.2} s after its window's end was sent");
     assert!(
-        late <= 2.0 * delay_ms / 1e3 + BOUND,
+        late <= 2.0 * longest_pass + BOUND,
         "a record came {late:.2} s after its window"
     );
     // Memory flat: between the first record (the first forward pass made its own allocations,
