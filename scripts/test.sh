@@ -7,8 +7,7 @@ scripts/setup.sh
 export VIDCLS_PYTHON="$root/.venv/bin/python"
 # Two tests run at once, and each runs libtorch (vidcls or Python) on every core. OpenMP's
 # threads spin while they wait by default, so two such processes on two cores starve each
-# other (two small training runs at once: 35 s against 9 s with passive waiting). Waiting
-# threads sleep instead; a process alone runs as fast either way.
+# other. Waiting threads sleep instead; a process alone runs as fast either way.
 export OMP_WAIT_POLICY=PASSIVE
 step() { printf '\n==> %s\n' "$*" >&2; }
 step "cargo fmt --check"

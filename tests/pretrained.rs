@@ -419,7 +419,7 @@ fn an_uninstalled_card_names_its_pull_command() {
 ///
 /// The data set is the smallest `train` takes (four videos a label), in batches of two: from
 /// scratch, `train` recalibrates BatchNorm over a fixed number of batches after each epoch, so
-/// the batch size sets its cost (half of this test's time at the default 16), and two clips a
+/// the batch size sets its cost, and two clips a
 /// batch still give several optimisation steps in the one epoch.
 #[test]
 fn embed_and_train_use_a_pulled_model() {

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tch::{Kind, Reduction, Tensor};
 
 /// How to optimise.
@@ -75,10 +75,11 @@ pub fn patience(planned: usize) -> usize {
 
 /// The epochs a schedule sized to `deadline` spans, from the first epoch's cost in seconds
 /// (training and validation); the final scoring is given one more epoch's time.
-fn sized_schedule(deadline: Option<Instant>, epoch_secs: f64) -> usize {
+fn sized_schedule(deadline: Instant, epoch_secs: f64) -> usize {
     let (min, max) = AUTO_EPOCHS;
-    let Some(d) = deadline else { return max };
-    let left = d.saturating_duration_since(Instant::now()).as_secs_f64();
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_secs_f64();
     let more = (left / epoch_secs.max(1e-3) - 1.0).floor().max(0.0) as usize;
     (1 + more).clamp(min, max)
 }
@@ -439,7 +440,7 @@ pub struct Loop<'a> {
     pub cfg: &'a ModelConfig,
     pub plan: &'a Plan,
     pub files: &'a Files,
-    pub deadline: Option<Instant>,
+    pub deadline: Instant,
     pub progress: &'a ProgressBar,
     pub quiet: bool,
 }
@@ -616,13 +617,11 @@ fn optimiser(model: &Trainable, plan: &Plan) -> Result<AdamW> {
     ))
 }
 
-fn should_stop(deadline: Option<Instant>) -> Option<Stop> {
+fn should_stop(deadline: Instant) -> Option<Stop> {
     if let Some(sig) = crate::interrupt::requested() {
         return Some(Stop::Signal(sig));
     }
-    deadline
-        .filter(|d| Instant::now() >= *d)
-        .map(|_| Stop::TimeLimit)
+    (Instant::now() >= deadline).then_some(Stop::TimeLimit)
 }
 
 pub fn describe(log: &EpochLog, epochs: usize) -> String {
@@ -640,10 +639,6 @@ pub fn describe(log: &EpochLog, epochs: usize) -> String {
 }
 
 /// The time left before `limit` from now.
-pub fn deadline(limit: Option<Duration>) -> Option<Instant> {
-    limit.map(|l| Instant::now() + l)
-}
-
 /// Confusion counts (rows: truth, columns: prediction).
 pub fn confusion(classes: usize, truth: &[usize], pred: &[usize]) -> Vec<Vec<usize>> {
     let mut m = vec![vec![0; classes]; classes];
@@ -664,12 +659,11 @@ mod tests {
 
     #[test]
     fn the_schedule_fills_the_time_left_within_its_bounds() {
-        let at = |secs: u64| Some(Instant::now() + Duration::from_secs(secs));
+        let at = |secs: u64| Instant::now() + std::time::Duration::from_secs(secs);
         // 105 s left at 10 s an epoch: 9 more after the first, one epoch's time kept back.
         assert_eq!(sized_schedule(at(105), 10.0), 10);
         assert_eq!(sized_schedule(at(5), 10.0), AUTO_EPOCHS.0);
         assert_eq!(sized_schedule(at(100_000), 1.0), AUTO_EPOCHS.1);
-        assert_eq!(sized_schedule(None, 1.0), AUTO_EPOCHS.1);
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn train(o: &TrainOptions) -> Result<Ended> {
     };
     let t1 = Instant::now();
     let (state, resumed) = start_state(o, &mut model, &bank, &cfg, &files, &fingerprint)?;
-    let deadline = fit::deadline(Some(o.time_limit.saturating_sub(t0.elapsed())));
+    let deadline = Instant::now() + o.time_limit.saturating_sub(t0.elapsed());
     let (state, stop) = match o.start {
         Start::Frozen => (state, Stop::Finished),
         _ => fine_tune(o, &mut model, &bank, &cfg, &files, deadline, state, resumed)?,
@@ -296,7 +296,7 @@ fn fine_tune(
     bank: &bank::Bank,
     cfg: &ModelConfig,
     files: &fit::Files,
-    deadline: Option<Instant>,
+    deadline: Instant,
     state: fit::State,
     resumed: bool,
 ) -> Result<(fit::State, Stop)> {
